@@ -1,0 +1,1 @@
+"""JuistePlek: regional capacity coordination for acute follow-up care."""

@@ -1,0 +1,1 @@
+"""Auth: API keys, roles and organisation scoping, idempotent writes."""

@@ -1,0 +1,1 @@
+"""Capacity: append-only reports, current availability and the availability search."""

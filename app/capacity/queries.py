@@ -1,0 +1,129 @@
+"""Availability search SQL, hand-written for the hot path (perf-notes.md §3).
+
+One row per unit from ``unit_capacity`` (latest report and held places), filtered and ordered in
+the database by the same key as ``capacity.ranking.rank_key``. LIMIT is a literal so PostgreSQL
+plans for the real value instead of a generic plan; the statement text is cached per shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import Uuid
+
+from app.db import UTCDateTime
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    care_types: tuple[str, ...]
+    target_group_mask: int
+    feature_mask: int
+    sex_policies: tuple[str, ...] | None
+    subregion_ids: tuple[uuid.UUID, ...] | None
+    fresh_bed_after: datetime | None
+    fresh_district_nursing_after: datetime | None
+    near: tuple[float, float, float] | None  # lat, lon, lon_scale
+    limit: int
+
+
+_COLUMNS = """
+SELECT u.id AS unit_id, u.name AS unit_name, u.care_type, u.label, u.target_group_mask,
+       u.feature_mask, u.sex_policy, u.staffed_capacity,
+       c.free, c.held, c.expected_free_24h, c.reported_at,
+       o.id AS organisation_id, o.name AS organisation_name,
+       l.id AS location_id, l.name AS location_name, l.address, l.postcode, l.municipality,
+       l.latitude, l.longitude, l.phone,
+       s.id AS subregion_id, s.code AS subregion_code, s.name AS subregion_name
+FROM unit_capacity c
+JOIN unit u ON u.id = c.unit_id
+JOIN location l ON l.id = u.location_id
+JOIN organisation o ON o.id = l.organisation_id
+JOIN subregion s ON s.id = l.subregion_id
+WHERE u.active AND l.active AND o.active AND c.free > c.held AND c.reported_at IS NOT NULL
+  AND u.care_type IN :care_types
+  AND (u.target_group_mask & :tg_mask) = :tg_mask
+  AND (u.feature_mask & :feature_mask) = :feature_mask
+"""
+
+
+@lru_cache(maxsize=256)
+def _statement(
+    n_subregions: int | None, with_sex: bool, with_fresh: bool, with_near: bool, limit: int
+) -> TextClause:
+    sql = _COLUMNS
+    params = [
+        bindparam("care_types", expanding=True),
+        bindparam("tg_mask"),
+        bindparam("feature_mask"),
+    ]
+    if with_sex:
+        sql += "  AND u.sex_policy IN :sex_policies\n"
+        params.append(bindparam("sex_policies", expanding=True))
+    if n_subregions is not None:
+        sql += "  AND l.subregion_id IN :subregions\n"
+        params.append(bindparam("subregions", expanding=True, type_=Uuid()))
+    if with_fresh:
+        sql += (
+            "  AND c.reported_at >= CASE WHEN u.care_type LIKE 'district_nursing%' "
+            "THEN :fresh_dn ELSE :fresh_bed END\n"
+        )
+        params += [
+            bindparam("fresh_dn", type_=UTCDateTime()),
+            bindparam("fresh_bed", type_=UTCDateTime()),
+        ]
+    order = []
+    if n_subregions is not None and n_subregions > 1:
+        whens = " ".join(f"WHEN :sub_{i} THEN {i}" for i in range(n_subregions))
+        order.append(f"CASE l.subregion_id {whens} END")
+        params += [bindparam(f"sub_{i}", type_=Uuid()) for i in range(n_subregions)]
+    if with_near:
+        order.append(
+            "((l.latitude - :lat) * (l.latitude - :lat)"
+            " + (l.longitude - :lon) * (l.longitude - :lon) * :lon_scale)"
+        )
+        params += [bindparam("lat"), bindparam("lon"), bindparam("lon_scale")]
+    order += ["c.reported_at DESC", "u.id"]
+    sql += "ORDER BY " + ", ".join(order) + f"\nLIMIT {int(limit)}"
+    return text(sql).bindparams(*params).columns(
+        unit_id=Uuid(),
+        organisation_id=Uuid(),
+        location_id=Uuid(),
+        subregion_id=Uuid(),
+        reported_at=UTCDateTime(),
+    )
+
+
+async def search_rows(conn: AsyncConnection, f: SearchFilter) -> Sequence[Any]:
+    with_fresh = f.fresh_bed_after is not None
+    stmt = _statement(
+        None if f.subregion_ids is None else len(f.subregion_ids),
+        f.sex_policies is not None,
+        with_fresh,
+        f.near is not None,
+        f.limit,
+    )
+    params: dict[str, Any] = {
+        "care_types": list(f.care_types),
+        "tg_mask": f.target_group_mask,
+        "feature_mask": f.feature_mask,
+    }
+    if f.sex_policies is not None:
+        params["sex_policies"] = list(f.sex_policies)
+    if f.subregion_ids is not None:
+        params["subregions"] = list(f.subregion_ids)
+        if len(f.subregion_ids) > 1:
+            params.update({f"sub_{i}": s for i, s in enumerate(f.subregion_ids)})
+    if with_fresh:
+        params["fresh_bed"] = f.fresh_bed_after
+        params["fresh_dn"] = f.fresh_district_nursing_after
+    if f.near is not None:
+        params["lat"], params["lon"], params["lon_scale"] = f.near
+    return (await conn.execute(stmt, params)).all()

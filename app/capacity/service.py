@@ -1,0 +1,340 @@
+"""Capacity service: report capacity (single and all-or-nothing bulk), history, availability search.
+
+Rules (DESIGN.md §3, issue acceptance): reports are append-only; ``free`` lies in
+[0, staffed capacity]; ``reported_at`` is not in the future beyond the clock skew and not older
+than the unit's latest report; only the unit's own organisation (or an admin) may report.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.capacity import ranking
+from app.capacity.models import CapacityReport, UnitCapacity
+from app.capacity.queries import SearchFilter, search_rows
+from app.capacity.schemas import (
+    CapacityReportIn,
+    CapacityReportItem,
+    CapacityReportRead,
+)
+from app.config import Settings
+from app.db import Database
+from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
+from app.errors import Conflict, InvalidInput, NotFound, StaleReport
+from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
+from app.registry.service import resolve_subregion, unit_with_location
+from app.schemas import decode_cursor, encode_cursor
+
+ReportSource = str  # "api", "bulk", "csv", "web"
+
+
+def _report_read(report: CapacityReport, held: int) -> CapacityReportRead:
+    return CapacityReportRead(
+        id=report.id,
+        unit_id=report.unit_id,
+        free=report.free,
+        expected_free_24h=report.expected_free_24h,
+        reported_at=report.reported_at,
+        recorded_at=report.recorded_at,
+        source=report.source,
+        available=max(0, report.free - held),
+    )
+
+
+async def report_capacity(
+    session: AsyncSession,
+    principal: Principal,
+    unit_id: uuid.UUID,
+    body: CapacityReportIn,
+    *,
+    now: datetime,
+    settings: Settings,
+    source: ReportSource = "api",
+    pointer_prefix: str = "#",
+) -> CapacityReportRead:
+    """Append a capacity report and make it the unit's current capacity (DESIGN.md §3)."""
+    principal.require(Role.PROVIDER)
+    unit, location = await unit_with_location(session, unit_id)
+    principal.require_organisation(location.organisation_id, "capacity")
+    if not unit.active:
+        raise Conflict(f"Unit {unit_id} is deactivated; reactivate it before reporting.")
+    errors = []
+    if body.free > unit.staffed_capacity:
+        errors.append({"pointer": f"{pointer_prefix}/free",
+                       "detail": f"exceeds staffed capacity {unit.staffed_capacity}"})
+    if body.expected_free_24h is not None and body.expected_free_24h > unit.staffed_capacity:
+        errors.append({"pointer": f"{pointer_prefix}/expected_free_24h",
+                       "detail": f"exceeds staffed capacity {unit.staffed_capacity}"})
+    reported_at = body.reported_at or now
+    if reported_at > now + timedelta(seconds=settings.clock_skew_seconds):
+        errors.append({"pointer": f"{pointer_prefix}/reported_at",
+                       "detail": "lies in the future; send the time the count was taken"})
+    if errors:
+        raise InvalidInput(
+            "Capacity report refused: " + "; ".join(f"{e['pointer']} {e['detail']}" for e in errors),
+            errors=errors,
+        )
+    # The row lock orders concurrent reports and holds on this unit (SQLite: BEGIN IMMEDIATE).
+    state = await session.scalar(
+        select(UnitCapacity).where(UnitCapacity.unit_id == unit_id).with_for_update()
+    )
+    if state is None:
+        state = UnitCapacity(unit_id=unit_id, free=0, held=0)
+        session.add(state)
+    if state.reported_at is not None and reported_at < state.reported_at:
+        raise StaleReport(
+            f"reported_at {reported_at.isoformat()} is older than the unit's latest report "
+            f"({state.reported_at.isoformat()}); history is append-only.",
+            errors=[{"pointer": f"{pointer_prefix}/reported_at", "detail": "older than latest"}],
+        )
+    report = CapacityReport(
+        unit_id=unit_id,
+        free=body.free,
+        expected_free_24h=body.expected_free_24h,
+        reported_at=reported_at,
+        recorded_at=now,
+        reported_by_key_id=principal.key_id,
+        source=source,
+    )
+    session.add(report)
+    await session.flush()
+    state.report_id = report.id
+    state.free = report.free
+    state.expected_free_24h = report.expected_free_24h
+    state.reported_at = reported_at
+    await session.flush()
+    return _report_read(report, state.held)
+
+
+async def report_bulk(
+    session: AsyncSession,
+    principal: Principal,
+    items: Sequence[CapacityReportItem],
+    *,
+    now: datetime,
+    settings: Settings,
+) -> list[CapacityReportRead]:
+    """All-or-nothing: the first refused item aborts the whole batch (the caller rolls back)."""
+    seen: set[uuid.UUID] = set()
+    out = []
+    for index, item in enumerate(items):
+        if item.unit_id in seen:
+            raise InvalidInput(
+                f"Unit {item.unit_id} appears twice in one batch.",
+                errors=[{"pointer": f"#/{index}/unit_id", "detail": "duplicate unit in batch"}],
+            )
+        seen.add(item.unit_id)
+        try:
+            out.append(
+                await report_capacity(
+                    session, principal, item.unit_id,
+                    CapacityReportIn(free=item.free, expected_free_24h=item.expected_free_24h,
+                                     reported_at=item.reported_at),
+                    now=now, settings=settings, source="bulk", pointer_prefix=f"#/{index}",
+                )
+            )
+        except NotFound as exc:
+            raise InvalidInput(
+                f"Item {index}: {exc.detail}",
+                errors=[{"pointer": f"#/{index}/unit_id", "detail": "unknown unit"}],
+            ) from exc
+    return out
+
+
+async def capacity_history(
+    session: AsyncSession,
+    unit_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[list[CapacityReportRead], str | None]:
+    """Reports of a unit, newest first; ``available`` is as computed at the time of each report."""
+    await unit_with_location(session, unit_id)
+    stmt: Select[Any] = select(CapacityReport).where(CapacityReport.unit_id == unit_id)
+    if since is not None:
+        stmt = stmt.where(CapacityReport.reported_at >= since)
+    if until is not None:
+        stmt = stmt.where(CapacityReport.reported_at < until)
+    if cursor is not None:
+        try:
+            before = int(decode_cursor(cursor))
+        except ValueError as exc:
+            raise InvalidInput(
+                "The pagination cursor is not valid.",
+                errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
+            ) from exc
+        stmt = stmt.where(CapacityReport.id < before)
+    reports = (await session.scalars(stmt.order_by(CapacityReport.id.desc()).limit(limit + 1))).all()
+    nxt = encode_cursor(str(reports[limit - 1].id)) if len(reports) > limit else None
+    return [_report_read(r, 0) for r in reports[:limit]], nxt
+
+
+# --- search -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    care_types: tuple[CareType, ...]
+    target_groups: tuple[TargetGroup, ...] = ()
+    sex: Sex | None = None
+    features: tuple[Feature, ...] = ()
+    subregion: str | None = None
+    near: str | None = None
+    include_stale: bool = False
+    escalate: bool = False
+    limit: int = 50
+
+
+def parse_near(near: str) -> tuple[float, float]:
+    parts = near.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lat, lon = float(parts[0]), float(parts[1])
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError
+    except ValueError as exc:
+        raise InvalidInput(
+            f"near={near!r} is not 'latitude,longitude' in degrees.",
+            errors=[{"pointer": "query:near", "detail": "expected e.g. 52.1601,4.4970"}],
+        ) from exc
+    return lat, lon
+
+
+async def _scope(db: Database, ref: str | None, escalate: bool) -> ranking.Scope | None:
+    if ref is None:
+        return None
+    async with db.sessionmaker() as session:
+        own = await resolve_subregion(session, ref)
+        neighbours = (
+            await session.scalars(
+                select(SubregionNeighbour.neighbour_id)
+                .where(SubregionNeighbour.subregion_id == own.id)
+                .order_by(SubregionNeighbour.rank)
+            )
+        ).all()
+        region_subs = (
+            await session.scalars(select(Subregion.id).where(Subregion.region_id == own.region_id))
+        ).all()
+    return ranking.search_scope(own.id, neighbours, region_subs, escalate=escalate)
+
+
+_SEX_POLICIES = {
+    Sex.MALE: ("any", "male"),
+    Sex.FEMALE: ("any", "female"),
+    Sex.OTHER: ("any",),
+    Sex.UNKNOWN: ("any",),
+}
+
+
+async def search_availability(
+    db: Database, principal: Principal, q: SearchQuery, *, now: datetime, settings: Settings
+) -> dict[str, Any]:
+    """Free places matching the query, ranked as DESIGN.md §4 and domain.md §8 describe.
+
+    Returns the ``AvailabilityResult`` document as plain data: this is the hot read path, and
+    building models only to serialise them again would double its CPU cost (perf-notes.md §3).
+    """
+    principal.require(Role.TRIAGIST, Role.REFERRER, Role.PROVIDER)
+    scope = await _scope(db, q.subregion, q.escalate)
+    near = parse_near(q.near) if q.near is not None else None
+    f = SearchFilter(
+        care_types=tuple(c.value for c in q.care_types),
+        target_group_mask=mask_of(q.target_groups, TargetGroup),
+        feature_mask=mask_of(q.features, Feature),
+        sex_policies=None if q.sex is None else _SEX_POLICIES[q.sex],
+        subregion_ids=None if scope is None else scope.subregion_ids,
+        fresh_bed_after=None if q.include_stale else now - settings.stale_after("elv_low"),
+        fresh_district_nursing_after=(
+            None if q.include_stale else now - settings.stale_after("district_nursing")
+        ),
+        near=None if near is None else (near[0], near[1], ranking.lon_scale(near[0])),
+        limit=q.limit,
+    )
+    async with db.read() as conn:
+        rows = await search_rows(conn, f)
+    items = [_hit(row, q, scope, near, now, settings) for row in rows]
+    return {
+        "items": items,
+        "count": len(items),
+        "escalated": scope is not None and scope.escalated,
+        "searched_subregions": [] if scope is None else [str(s) for s in scope.subregion_ids],
+        "generated_at": now,
+    }
+
+
+def _hit(
+    row: Any,
+    q: SearchQuery,
+    scope: ranking.Scope | None,
+    near: tuple[float, float] | None,
+    now: datetime,
+    settings: Settings,
+) -> dict[str, Any]:
+    rank = 0 if scope is None else scope.rank_of(row.subregion_id)
+    stale = ranking.is_stale(row.reported_at, now, settings.stale_after(row.care_type))
+    return dict(
+        unit_id=row.unit_id,
+        unit_name=row.unit_name,
+        care_type=row.care_type,
+        label=row.label,
+        target_groups=codes_of(row.target_group_mask, TargetGroup),
+        sex_policy=row.sex_policy,
+        features=codes_of(row.feature_mask, Feature),
+        staffed_capacity=row.staffed_capacity,
+        available=max(0, row.free - row.held),
+        reported_free=row.free,
+        held=row.held,
+        expected_free_24h=row.expected_free_24h,
+        organisation={"id": row.organisation_id, "name": row.organisation_name},
+        location={
+            "id": row.location_id, "name": row.location_name, "address": row.address,
+            "postcode": row.postcode, "municipality": row.municipality,
+            "latitude": row.latitude, "longitude": row.longitude, "phone": row.phone,
+        },
+        subregion={"id": row.subregion_id, "code": row.subregion_code, "name": row.subregion_name},
+        escalation_level="subregion" if rank == 0 and scope is not None else "region",
+        escalation_rank=rank,
+        distance_km=(
+            None if near is None
+            else round(ranking.haversine_km(near[0], near[1], row.latitude, row.longitude), 2)
+        ),
+        reported_at=row.reported_at,
+        age_minutes=ranking.age_minutes(row.reported_at, now),
+        stale=stale,
+        matched_because=ranking.match_reasons(
+            care_type=row.care_type,
+            wanted_target_groups=[g.value for g in q.target_groups],
+            sex=None if q.sex is None else q.sex.value,
+            sex_policy=row.sex_policy,
+            wanted_features=[x.value for x in q.features],
+            subregion_code=row.subregion_code,
+            escalation_rank=rank,
+            stale=stale,
+        ),
+    )
+
+
+async def report_ages(db: Database, now: datetime) -> dict[str, float]:
+    """Age in seconds of the oldest current report per care type (for /metrics)."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(Unit.care_type, func.min(UnitCapacity.reported_at))
+                .join(UnitCapacity, UnitCapacity.unit_id == Unit.id)
+                .join(Location, Location.id == Unit.location_id)
+                .where(Unit.active, UnitCapacity.reported_at.is_not(None))
+                .group_by(Unit.care_type)
+            )
+        ).all()
+    return {care_type: (now - oldest).total_seconds() for care_type, oldest in rows}

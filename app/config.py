@@ -1,0 +1,57 @@
+"""Settings: the only reader of the environment (prefix ``JUISTEPLEK_``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Typed configuration; the defaults run the embedded SQLite demo with no setup."""
+
+    model_config = SettingsConfigDict(env_prefix="JUISTEPLEK_", extra="ignore", env_ignore_empty=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./juisteplek.db"
+    db_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
+    db_max_overflow: Annotated[int, Field(ge=0, le=500)] = 10
+    admin_key: SecretStr | None = None
+    patient_key_secret: SecretStr = SecretStr(DEMO_PATIENT_KEY_SECRET)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    # Staleness TTLs (domain.md §6.4): beds are stale after 4 h, district-nursing intake after 24 h.
+    stale_after_bed_minutes: Annotated[int, Field(ge=1, le=10_080)] = 240
+    stale_after_district_nursing_minutes: Annotated[int, Field(ge=1, le=10_080)] = 1_440
+    max_body_bytes: Annotated[int, Field(ge=1_024, le=64 * 1024 * 1024)] = 1_048_576
+    clock_skew_seconds: Annotated[int, Field(ge=0, le=3_600)] = 120
+    api_key_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 10.0
+    access_log: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_demo_secrets_in_production(self) -> Settings:
+        if self.env == "production" and (
+            self.patient_key_secret.get_secret_value() == DEMO_PATIENT_KEY_SECRET
+        ):
+            raise ValueError("JUISTEPLEK_PATIENT_KEY_SECRET must be set in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def stale_after(self, care_type: str) -> timedelta:
+        """How old a capacity report may be before it is shown as stale."""
+        if care_type.startswith("district_nursing"):
+            return timedelta(minutes=self.stale_after_district_nursing_minutes)
+        return timedelta(minutes=self.stale_after_bed_minutes)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,89 @@
+"""Annotated dependency aliases: every route signature lists what it needs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.auth.service import KeyResolver
+from app.config import Settings
+from app.db import Database
+from app.uow import ReplayedResponse, Write, find_replay, request_fingerprint
+
+_bearer = HTTPBearer(auto_error=False, description="An API key issued by POST /v1/api-keys")
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    resolver: KeyResolver = request.app.state.key_resolver
+    header = request.headers.get("authorization")
+    principal = await resolver.resolve(header if credentials is None else f"Bearer {credentials.credentials}")
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:
+    async with db.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_write(
+    request: Request,
+    db: DbDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Retry-safe key: the same key and body return the first response",
+        ),
+    ] = None,
+) -> AsyncIterator[Write]:
+    body = await request.body()
+    fingerprint = request_fingerprint(
+        request.method, request.url.path, request.url.query, body
+    )
+    async with db.sessionmaker() as session:
+        if idempotency_key is not None:
+            replay = await find_replay(session, principal.key_id, idempotency_key, fingerprint)
+            if replay is not None:
+                raise ReplayedResponse(replay)
+        yield Write(
+            session=session,
+            principal=principal,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )
+
+
+WriteDep = Annotated[Write, Depends(get_write, scope="function")]

@@ -1,0 +1,86 @@
+"""Code lists shared by every domain (domain.md §2-3, DESIGN.md §3-4); stored as text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import TypeVar
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class CareType(StrEnum):
+    """Capacity care types (domain.md §3); the upper-case names there are the same things."""
+
+    ELV_LOW = "elv_low"  # ELV laag complex
+    ELV_HIGH = "elv_high"  # ELV hoog complex
+    ELV_PALLIATIVE = "elv_palliative"  # ELV palliatief terminaal
+    GRZ = "grz"  # geriatrische revalidatiezorg
+    WLZ_CRISIS = "wlz_crisis"  # Wlz-crisisbed
+    GGZ_CRISIS = "ggz_crisis"  # GGZ-crisisbed
+    DISTRICT_NURSING_ACUTE = "district_nursing_acute"  # wijkverpleging acuut/onplanbaar
+    DISTRICT_NURSING = "district_nursing"  # wijkverpleging regulier
+    LOCAL_OTHER = "local_other"  # local beds, e.g. REO observation beds
+
+
+class TargetGroup(StrEnum):
+    SOMATIC = "somatic"  # somatiek
+    PSYCHOGERIATRIC = "psychogeriatric"  # psychogeriatrie (PG)
+    PSYCHIATRIC = "psychiatric"  # GGZ
+
+
+class Feature(StrEnum):
+    ISOLATION = "isolation"
+    OXYGEN = "oxygen"
+    BARIATRIC = "bariatric"
+    CLOSED_WARD = "closed_ward"  # gesloten afdeling, PG-suitable
+    SINGLE_ROOM = "single_room"
+    TUBE_FEEDING = "tube_feeding"
+    IV_THERAPY = "iv_therapy"
+
+
+class SexPolicy(StrEnum):
+    """Which patients a unit's rooms take (room sex)."""
+
+    ANY = "any"
+    MALE = "male"
+    FEMALE = "female"
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class OrganisationKind(StrEnum):
+    VVT = "vvt"
+    HOSPITAL = "hospital"
+    GGZ = "ggz"
+    GRZ = "grz"
+    HAP = "hap"
+    RAV = "rav"
+    RAP = "rap"
+    GP = "gp"
+
+
+class Role(StrEnum):
+    PROVIDER = "provider"
+    REFERRER = "referrer"
+    TRIAGIST = "triagist"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+def mask_of(codes: Iterable[str], enum: type[StrEnum]) -> int:
+    """Bitmask of a set of codes, by their position in the enum (for portable SQL filtering)."""
+    members = list(enum)
+    mask = 0
+    for code in codes:
+        mask |= 1 << members.index(enum(code))
+    return mask
+
+
+def codes_of(mask: int, enum: type[E]) -> list[E]:
+    return [member for i, member in enumerate(enum) if mask & (1 << i)]

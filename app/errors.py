@@ -1,0 +1,246 @@
+"""Domain errors and their RFC 9457 problem rendering; the status/type mapping lives only here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+log = structlog.get_logger("juisteplek.errors")
+
+
+class DomainError(Exception):
+    """A failure the client can act on. Subclasses fix status, problem type and title."""
+
+    status: ClassVar[int] = 400
+    type_slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.extra = dict(extra) if extra else {}
+        self.headers = dict(headers) if headers else {}
+
+
+class InvalidInput(DomainError):
+    status = 422
+    type_slug = "validation"
+    title = "The request is not valid"
+
+
+class MalformedRequest(DomainError):
+    status = 400
+    type_slug = "malformed-request"
+    title = "The request could not be read"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    type_slug = "unauthenticated"
+    title = "Authentication required"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="juisteplek"'})
+
+
+class Forbidden(DomainError):
+    status = 403
+    type_slug = "forbidden"
+    title = "Not allowed for this key"
+
+
+class NotFound(DomainError):
+    status = 404
+    type_slug = "not-found"
+    title = "Resource not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    type_slug = "conflict"
+    title = "Conflicts with the current state"
+
+
+class StaleReport(Conflict):
+    type_slug = "stale-report"
+    title = "Capacity report is older than the latest one"
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+    type_slug = "precondition-failed"
+    title = "The resource has changed"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    type_slug = "payload-too-large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    type_slug = "unsupported-media-type"
+    title = "Unsupported content type"
+
+
+class IdempotencyKeyReused(DomainError):
+    status = 422
+    type_slug = "idempotency-key-reused"
+    title = "Idempotency-Key was used for a different request"
+
+
+_HTTP_TITLES = {
+    404: ("not-found", "Resource not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported content type"),
+}
+
+
+def problem_response(
+    *,
+    status: int,
+    type_slug: str,
+    title: str,
+    detail: str,
+    instance: str,
+    request_id: str | None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + type_slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    if errors:
+        body["errors"] = list(errors)
+    if extra:
+        body.update(extra)
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def _request_id(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def _pointer(loc: Sequence[Any]) -> str:
+    """JSON pointer of a validation error location, without FastAPI's leading 'body'/'query'."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        source, rest = parts[0], parts[1:]
+        if source != "body":
+            return f"{source}:{'/'.join(rest)}"
+        parts = rest
+    return "#/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    out = []
+    for err in raw:
+        item = {"pointer": _pointer(err.get("loc", ())), "detail": str(err.get("msg", "invalid"))}
+        out.append(item)
+    return out
+
+
+def domain_error_response(request: Request, exc: DomainError) -> Response:
+    return problem_response(
+        status=exc.status,
+        type_slug=exc.type_slug,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        request_id=_request_id(request),
+        errors=exc.errors,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return domain_error_response(request, exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    raw = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in raw):
+        err = MalformedRequest(
+            "The body is not valid JSON: " + "; ".join(str(e.get("msg")) for e in raw),
+            errors=[{"pointer": "#", "detail": str(e.get("ctx", {}).get("error", e.get("msg")))}
+                    for e in raw if e.get("type") == "json_invalid"],
+        )
+        return domain_error_response(request, err)
+    errors = validation_errors(raw)
+    fields = ", ".join(e["pointer"] for e in errors)
+    return domain_error_response(request, InvalidInput(f"Invalid value for: {fields}", errors=errors))
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    slug, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No resource at {request.url.path}"
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(
+        status=exc.status_code,
+        type_slug=slug,
+        title=title,
+        detail=detail,
+        instance=request.url.path,
+        request_id=_request_id(request),
+        headers=exc.headers,
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", path=request.url.path, request_id=_request_id(request))
+    return problem_response(
+        status=500,
+        type_slug="internal",
+        title="Internal server error",
+        detail="An unexpected error occurred; it has been logged with the request id.",
+        instance=request.url.path,
+        request_id=_request_id(request),
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,75 @@
+"""Application factory: lifespan, middleware, problem handlers and routers; no domain logic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from app.auth.service import KeyResolver, ensure_admin_key
+from app.config import Settings, get_settings
+from app.db import Database
+from app.errors import install_problem_handlers
+from app.logging import configure_logging
+from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from app.routers import auth, capacity, ops, registry
+from app.uow import ReplayedResponse
+
+API_DESCRIPTION = """
+JuistePlek coordinates acute follow-up care capacity in a region: providers report free places,
+triagists search and place patients, hospitals integrate over REST. Every error is an RFC 9457
+problem document (`application/problem+json`). Authenticate with `Authorization: Bearer <key>`.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    """Build the app; tests pass ``database`` to share one engine across app instances."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database.from_url(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        app.state.db = db
+        app.state.settings = settings
+        app.state.key_resolver = KeyResolver(db, ttl=settings.api_key_cache_seconds)
+        if settings.admin_key is not None:
+            await ensure_admin_key(db, settings.admin_key.get_secret_value())
+        try:
+            yield
+        finally:
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(
+        title="JuistePlek",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+
+    async def _replay(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ReplayedResponse)
+        return exc.response
+
+    app.add_exception_handler(ReplayedResponse, _replay)
+    for module in (ops, auth, registry, capacity):
+        app.include_router(module.router)
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    return app

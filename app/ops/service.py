@@ -1,0 +1,49 @@
+"""Readiness (database reachable, schema at the migrations' head) and metrics refresh."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from app.capacity import service as capacity_service
+from app.db import Database
+from app.ops.metrics import OLDEST_REPORT_AGE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    if database_url is not None:
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+@lru_cache
+def migration_head() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def readiness(db: Database) -> tuple[bool, dict[str, str]]:
+    checks: dict[str, str] = {}
+    try:
+        async with db.read() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"unreachable or not migrated: {type(exc).__name__}"
+        return False, checks
+    checks["database"] = "ok"
+    head = migration_head()
+    checks["migrations"] = "ok" if version == head else f"at {version}, head is {head}"
+    return version == head, checks
+
+
+async def refresh_metrics(db: Database, now: datetime) -> None:
+    for care_type, age in (await capacity_service.report_ages(db, now)).items():
+        OLDEST_REPORT_AGE.labels(care_type).set(age)

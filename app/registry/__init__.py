@@ -1,0 +1,1 @@
+"""Registry: regions, subregions, organisations, locations and units."""

@@ -1,0 +1,148 @@
+"""Registry request and response bodies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from app.enums import CareType, Feature, OrganisationKind, SexPolicy, TargetGroup
+from app.schemas import Count, Latitude, Longitude, Name, Postcode, Schema, ShortText
+
+AgbCode = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="AGB code (8 digits)")]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{6,25}$")]
+Capacity = Annotated[Count, Field(le=10_000)]
+
+
+class NeighbourRead(Schema):
+    id: uuid.UUID
+    code: str
+    name: str
+    rank: int = Field(description="Position in the escalation order, 1 = first")
+
+
+class SubregionRead(Schema):
+    id: uuid.UUID
+    region_id: uuid.UUID
+    code: str
+    name: str
+    neighbours: list[NeighbourRead]
+    municipalities: list[str]
+
+
+class RegionRead(Schema):
+    id: uuid.UUID
+    code: str
+    name: str
+    subregions: list[SubregionRead]
+
+
+class OrganisationCreate(Schema):
+    name: Name
+    kind: OrganisationKind
+    region_id: uuid.UUID
+    agb_code: AgbCode | None = None
+
+
+class OrganisationUpdate(Schema):
+    name: Name | None = None
+    agb_code: AgbCode | None = None
+    active: bool | None = None
+
+
+class OrganisationRead(Schema):
+    id: uuid.UUID
+    region_id: uuid.UUID
+    name: str
+    kind: OrganisationKind
+    agb_code: str | None
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LocationCreate(Schema):
+    organisation_id: uuid.UUID
+    name: Name
+    address: Name
+    postcode: Postcode
+    municipality: Name = Field(description="Decides the subregion through the municipality mapping")
+    latitude: Latitude
+    longitude: Longitude
+    phone: Phone | None = None
+
+
+class LocationUpdate(Schema):
+    name: Name | None = None
+    address: Name | None = None
+    postcode: Postcode | None = None
+    municipality: Name | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    phone: Phone | None = None
+    active: bool | None = None
+
+
+class LocationRead(Schema):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    subregion_id: uuid.UUID
+    name: str
+    address: str
+    postcode: str
+    municipality: str
+    latitude: float
+    longitude: float
+    phone: str | None
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class UnitCreate(Schema):
+    location_id: uuid.UUID
+    name: Name
+    care_type: CareType
+    target_groups: list[TargetGroup] = Field(min_length=1, max_length=len(TargetGroup))
+    sex_policy: SexPolicy = SexPolicy.ANY
+    features: list[Feature] = Field(default_factory=list, max_length=len(Feature))
+    staffed_capacity: Capacity = Field(description="Staffed places (beds; intake slots per day)")
+    label: ShortText | None = Field(default=None, description="Free text; required for local_other")
+
+    @model_validator(mode="after")
+    def _label_for_local_other(self) -> UnitCreate:
+        if self.care_type is CareType.LOCAL_OTHER and not self.label:
+            raise ValueError("label is required for care_type local_other")
+        return self
+
+
+class UnitUpdate(Schema):
+    name: Name | None = None
+    target_groups: list[TargetGroup] | None = Field(default=None, min_length=1)
+    sex_policy: SexPolicy | None = None
+    features: list[Feature] | None = None
+    staffed_capacity: Capacity | None = None
+    label: ShortText | None = None
+    active: bool | None = None
+
+
+class UnitRead(Schema):
+    id: uuid.UUID
+    location_id: uuid.UUID
+    organisation_id: uuid.UUID
+    subregion_id: uuid.UUID
+    name: str
+    care_type: CareType
+    target_groups: list[TargetGroup]
+    sex_policy: SexPolicy
+    features: list[Feature]
+    staffed_capacity: int
+    label: str | None
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,1 @@
+"""Thin HTTP layer: parse, one service call, respond."""

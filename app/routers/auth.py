@@ -1,0 +1,33 @@
+"""Admin endpoints for API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from app.auth import service as auth_service
+from app.auth.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
+from app.deps import WriteDep
+from app.enums import Role
+from app.routers.common import WRITE_PROBLEMS
+
+router = APIRouter(prefix="/v1", tags=["auth"])
+
+
+@router.post("/api-keys", status_code=201, response_model=ApiKeyIssued, responses=WRITE_PROBLEMS)
+async def issue_key(body: ApiKeyCreate, write: WriteDep) -> Response:
+    """Issue a key. The key is in this response only; JuistePlek keeps just its hash."""
+    write.principal.require(Role.ADMIN)
+    issued = await auth_service.issue_key(write.session, body, created_by=write.principal.key_id)
+    return await write.commit(issued, status_code=201)
+
+
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyRead, responses=WRITE_PROBLEMS)
+async def revoke_key(key_id: uuid.UUID, write: WriteDep, request: Request) -> Response:
+    """Revoke a key; it stops working at once on this instance, within seconds on others."""
+    write.principal.require(Role.ADMIN)
+    revoked = await auth_service.revoke_key(write.session, key_id)
+    response = await write.commit(revoked)
+    request.app.state.key_resolver.forget()
+    return response

@@ -1,0 +1,113 @@
+"""Capacity endpoints: report capacity, history, availability search."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Body, Query, Response
+
+from app.capacity import service as capacity_service
+from app.capacity.schemas import (
+    AvailabilityResult,
+    CapacityReportIn,
+    CapacityReportItem,
+    CapacityReportRead,
+)
+from app.db import utcnow
+from app.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.enums import CareType, Feature, Sex, TargetGroup
+from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ
+from app.schemas import Page, UtcDateTime
+
+router = APIRouter(prefix="/v1", tags=["capacity"])
+
+
+@router.put(
+    "/units/{unit_id}/capacity", response_model=CapacityReportRead, responses=WRITE_PROBLEMS
+)
+async def report_capacity(
+    unit_id: uuid.UUID, body: CapacityReportIn, write: WriteDep, settings: SettingsDep
+) -> Response:
+    """A provider reports the free places of one of its own units (appended to the history)."""
+    report = await capacity_service.report_capacity(
+        write.session, write.principal, unit_id, body, now=utcnow(), settings=settings
+    )
+    return await write.commit(report)
+
+
+@router.post(
+    "/capacity-reports",
+    status_code=201,
+    response_model=list[CapacityReportRead],
+    responses=WRITE_PROBLEMS,
+)
+async def report_capacity_bulk(
+    body: Annotated[list[CapacityReportItem], Body(min_length=1, max_length=1000)],
+    write: WriteDep,
+    settings: SettingsDep,
+) -> Response:
+    """Several reports at once, all-or-nothing: one refused item refuses the batch."""
+    reports = await capacity_service.report_bulk(
+        write.session, write.principal, body, now=utcnow(), settings=settings
+    )
+    return await write.commit(reports, status_code=201)
+
+
+@router.get(
+    "/units/{unit_id}/capacity-history",
+    response_model=Page[CapacityReportRead],
+    responses=READ_PROBLEMS,
+)
+async def capacity_history(
+    unit_id: uuid.UUID,
+    session: SessionDep,
+    _: PrincipalDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = 100,
+    since: Annotated[UtcDateTime | None, Query(alias="from")] = None,
+    until: Annotated[UtcDateTime | None, Query(alias="to")] = None,
+) -> Page[CapacityReportRead]:
+    """The unit's reports, newest first: its occupancy time series."""
+    items, nxt = await capacity_service.capacity_history(
+        session, unit_id, cursor=cursor, limit=limit, since=since, until=until
+    )
+    return Page(items=items, next_cursor=nxt)
+
+
+@router.get("/availability", response_model=AvailabilityResult, responses=READ_PROBLEMS)
+async def search_availability(
+    db: DbDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    care_type: Annotated[list[CareType], Query(min_length=1, max_length=len(CareType))],
+    target_group: Annotated[list[TargetGroup], Query(max_length=len(TargetGroup))] = [],  # noqa: B006
+    sex: Sex | None = None,
+    features: Annotated[list[Feature], Query(max_length=len(Feature))] = [],  # noqa: B006
+    subregion: Annotated[str | None, Query(max_length=64, description="id or code")] = None,
+    near: Annotated[str | None, Query(max_length=64, description="lat,lon")] = None,
+    include_stale: bool = False,
+    escalate: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    """Free places, ranked: own subregion, neighbours in escalation order, distance, freshness."""
+    result = await capacity_service.search_availability(
+        db,
+        principal,
+        capacity_service.SearchQuery(
+            care_types=tuple(care_type),
+            target_groups=tuple(target_group),
+            sex=sex,
+            features=tuple(features),
+            subregion=subregion,
+            near=near,
+            include_stale=include_stale,
+            escalate=escalate,
+            limit=limit,
+        ),
+        now=utcnow(),
+        settings=settings,
+    )
+    # default=str: asyncpg returns its own UUID subclass, which orjson does not know.
+    return Response(orjson.dumps(result, default=str), media_type="application/json")

@@ -1,0 +1,27 @@
+"""Query parameter aliases shared by list endpoints, and the problem responses they declare."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header, Query
+
+from app.registry.service import Listing
+from app.schemas import problem_responses
+
+CursorQ = Annotated[
+    str | None,
+    Query(max_length=200, description="next_cursor of the previous page"),
+]
+LimitQ = Annotated[int, Query(ge=1, le=500, description="Page size")]
+IfMatchH = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=200, description="ETag from a previous read"),
+]
+
+READ_PROBLEMS = problem_responses(400, 401, 403, 404, 422)
+WRITE_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422)
+
+
+def listing(cursor: str | None, limit: int) -> Listing:
+    return Listing(cursor=cursor, limit=limit)

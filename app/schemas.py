@@ -1,0 +1,119 @@
+"""Shared Pydantic base and types: no extra fields, NUL-free strings, bounded ints, problems, pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from app.errors import InvalidInput
+
+T = TypeVar("T")
+
+
+def _reject_bool(value: Any) -> Any:
+    # JSON true/false would otherwise be accepted as 1/0 by lax int parsing.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+def _reject_nul(value: str) -> str:
+    # PostgreSQL text cannot store NUL; refuse it at the edge instead of failing on insert.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _require_aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a timezone offset, e.g. 2026-11-23T09:00:00Z")
+    return value.astimezone(UTC)
+
+
+def _require_finite(value: float) -> float:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Int32 = Annotated[int, BeforeValidator(_reject_bool), Field(ge=-(2**31), le=2**31 - 1)]
+Count = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=100_000)]
+Text = Annotated[str, AfterValidator(_reject_nul)]
+Name = Annotated[str, AfterValidator(_reject_nul), Field(min_length=1, max_length=200)]
+ShortText = Annotated[str, AfterValidator(_reject_nul), Field(max_length=500)]
+UtcDateTime = Annotated[datetime, AfterValidator(_require_aware)]
+Latitude = Annotated[float, BeforeValidator(_reject_bool), AfterValidator(_require_finite),
+                     Field(ge=-90, le=90)]
+Longitude = Annotated[float, BeforeValidator(_reject_bool), AfterValidator(_require_finite),
+                      Field(ge=-180, le=180)]
+def _normalise_postcode(value: str) -> str:
+    # PostNL never issues the letter pairs SA, SD and SS.
+    if value[-2:] in {"SA", "SD", "SS"}:
+        raise ValueError("letters SA, SD and SS do not occur in Dutch postcodes")
+    return f"{value[:4]} {value[-2:]}"
+
+
+Postcode = Annotated[
+    str,
+    Field(pattern=r"^[1-9][0-9]{3} ?[A-Z]{2}$", examples=["2333 ZA"]),
+    AfterValidator(_normalise_postcode),
+]
+
+
+class Schema(BaseModel):
+    """Base for request and response bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ProblemFieldError(BaseModel):
+    pointer: str = Field(description="JSON pointer into the body ('#/free'), or 'query:name'")
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem document returned for every error status."""
+
+    type: str = Field(examples=["/problems/validation"])
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[ProblemFieldError] | None = None
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a cursor-paginated list; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise InvalidInput(
+            "The pagination cursor is not valid; use next_cursor from a previous page.",
+            errors=[{"pointer": "query:cursor", "detail": "not a cursor issued by this service"}],
+        ) from exc
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting problem documents for the given statuses."""
+    return {
+        status: {"model": Problem, "content": {"application/problem+json": {}}}
+        for status in statuses
+    }

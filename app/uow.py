@@ -1,0 +1,120 @@
+"""Unit of work for writes: one session, idempotent replay, commit before the response exists.
+
+A write route does its service call on ``write.session`` and returns ``await write.commit(body)``;
+the idempotency record is stored in the same transaction as the write, so a retried request either
+finds the first response or finds nothing was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from app.auth.models import IdempotencyRecord
+from app.auth.principal import Principal
+from app.errors import IdempotencyKeyReused
+
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+class ReplayedResponse(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by the write dependency to answer a retried request with its first response."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    headers = orjson.loads(record.headers_json)
+    headers[REPLAY_HEADER] = "true"
+    return Response(
+        record.body,
+        status_code=record.status_code,
+        media_type=record.content_type,
+        headers=headers,
+    )
+
+
+async def find_replay(
+    session: AsyncSession, api_key_id: uuid.UUID, key: str, fingerprint: str
+) -> Response | None:
+    record = await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == api_key_id,
+            IdempotencyRecord.idempotency_key == key,
+        )
+    )
+    if record is None:
+        return None
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request; use a new key.",
+            errors=[{"pointer": "header:Idempotency-Key", "detail": "reused for another body"}],
+        )
+    return _replay(record)
+
+
+@dataclass
+class Write:
+    session: AsyncSession
+    principal: Principal
+    idempotency_key: str | None
+    fingerprint: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    async def commit(
+        self, body: BaseModel | Sequence[BaseModel] | None, *, status_code: int = 200
+    ) -> Response:
+        """Commit the transaction (with the idempotency record) and build the response."""
+        if body is None:
+            content = b""
+        elif isinstance(body, BaseModel):
+            content = orjson.dumps(body.model_dump(mode="json"))
+        else:
+            content = orjson.dumps([item.model_dump(mode="json") for item in body])
+        media_type = "application/json"
+        if self.idempotency_key is not None:
+            self.session.add(
+                IdempotencyRecord(
+                    api_key_id=self.principal.key_id,
+                    idempotency_key=self.idempotency_key,
+                    request_hash=self.fingerprint,
+                    status_code=status_code,
+                    content_type=media_type,
+                    body=content,
+                    headers_json=orjson.dumps(self.headers).decode(),
+                )
+            )
+        try:
+            await self.session.commit()
+        except IntegrityError:
+            # A concurrent retry with the same key won the race: answer with its response.
+            await self.session.rollback()
+            if self.idempotency_key is None:
+                raise
+            replay = await find_replay(
+                self.session, self.principal.key_id, self.idempotency_key, self.fingerprint
+            )
+            if replay is None:
+                raise
+            return replay
+        return Response(content, status_code=status_code, media_type=media_type,
+                        headers=self.headers)
