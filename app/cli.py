@@ -21,8 +21,11 @@ from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.enums import Role
 
-cli = typer.Typer(help="JuistePlek: regional capacity coordination for acute follow-up care.",
-                  no_args_is_help=True, add_completion=False)
+cli = typer.Typer(
+    help="JuistePlek: regional capacity coordination for acute follow-up care.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 DEMO_KEY_PREFIX = "demo "
 
@@ -36,7 +39,7 @@ def run_migrations(database_url: str) -> None:
 
     from app.ops.service import alembic_config
 
-    command.upgrade(alembic_config(database_url), "head")
+    command.upgrade(alembic_config(database_url), "heads")
 
 
 @cli.command()
@@ -71,10 +74,13 @@ async def _issue_demo_keys(db: Database) -> dict[str, str]:
     from app.registry.demo import demo_organisation_ids
 
     async with db.sessionmaker() as session:
-        old = (await session.scalars(
-            select(ApiKey).where(ApiKey.name.startswith(DEMO_KEY_PREFIX),
-                                 ApiKey.revoked_at.is_(None))
-        )).all()
+        old = (
+            await session.scalars(
+                select(ApiKey).where(
+                    ApiKey.name.startswith(DEMO_KEY_PREFIX), ApiKey.revoked_at.is_(None)
+                )
+            )
+        ).all()
         for key in old:
             key.revoked_at = utcnow()
         orgs = await demo_organisation_ids(session)
@@ -89,8 +95,9 @@ async def _issue_demo_keys(db: Database) -> dict[str, str]:
         for role, org in owners.items():
             issued = await auth_service.issue_key(
                 session,
-                ApiKeyCreate(name=f"{DEMO_KEY_PREFIX}{role.value}", organisation_id=org,
-                             roles=[role]),
+                ApiKeyCreate(
+                    name=f"{DEMO_KEY_PREFIX}{role.value}", organisation_id=org, roles=[role]
+                ),
             )
             keys[role.value] = issued.key
         await session.commit()
@@ -104,9 +111,13 @@ async def _prepare_demo(settings: Settings) -> dict[str, str]:
     try:
         async with db.sessionmaker() as session:
             if not await is_loaded(session):
-                system = Principal(key_id=uuid.uuid4(), name="demo loader",
-                                   roles=frozenset({Role.ADMIN}), organisation_id=None,
-                                   region_id=None)
+                system = Principal(
+                    key_id=uuid.uuid4(),
+                    name="demo loader",
+                    roles=frozenset({Role.ADMIN}),
+                    organisation_id=None,
+                    region_id=None,
+                )
                 counts = await load_demo(session, system, now=utcnow(), settings=settings)
                 await session.commit()
                 _echo(f"loaded region West: {json.dumps(counts)}")
@@ -136,8 +147,10 @@ def demo(
     _echo("  API keys (one per role; new keys on every start):")
     for role, key in keys.items():
         _echo(f"    {role:<9} {key}")
-    _echo(f"  try: curl -H 'Authorization: Bearer {keys['triagist']}' "
-          f"'{base}/v1/availability?care_type=elv_high&subregion=leiden&escalate=true'")
+    _echo(
+        f"  try: curl -H 'Authorization: Bearer {keys['triagist']}' "
+        f"'{base}/v1/availability?care_type=elv_high&subregion=leiden&escalate=true'"
+    )
     sys.stdout.flush()
     if not no_serve:
         serve(host=host, port=port, workers=1)
@@ -157,8 +170,11 @@ def create_key(
             async with db.sessionmaker() as session:
                 issued = await auth_service.issue_key(
                     session,
-                    ApiKeyCreate(name=name, roles=role,
-                                 organisation_id=uuid.UUID(organisation) if organisation else None),
+                    ApiKeyCreate(
+                        name=name,
+                        roles=role,
+                        organisation_id=uuid.UUID(organisation) if organisation else None,
+                    ),
                 )
                 await session.commit()
                 return issued.key

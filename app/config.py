@@ -15,7 +15,9 @@ DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"
 class Settings(BaseSettings):
     """Typed configuration; the defaults run the embedded SQLite demo with no setup."""
 
-    model_config = SettingsConfigDict(env_prefix="JUISTEPLEK_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="JUISTEPLEK_", extra="ignore", env_ignore_empty=True
+    )
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./juisteplek.db"

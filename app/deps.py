@@ -38,7 +38,9 @@ async def get_principal(
 ) -> Principal:
     resolver: KeyResolver = request.app.state.key_resolver
     header = request.headers.get("authorization")
-    principal = await resolver.resolve(header if credentials is None else f"Bearer {credentials.credentials}")
+    principal = await resolver.resolve(
+        header if credentials is None else f"Bearer {credentials.credentials}"
+    )
     request.state.principal = principal
     return principal
 
@@ -70,9 +72,7 @@ async def get_write(
     ] = None,
 ) -> AsyncIterator[Write]:
     body = await request.body()
-    fingerprint = request_fingerprint(
-        request.method, request.url.path, request.url.query, body
-    )
+    fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
     async with db.sessionmaker() as session:
         if idempotency_key is not None:
             replay = await find_replay(session, principal.key_id, idempotency_key, fingerprint)

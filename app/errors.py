@@ -199,13 +199,18 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     if any(e.get("type") == "json_invalid" for e in raw):
         err = MalformedRequest(
             "The body is not valid JSON: " + "; ".join(str(e.get("msg")) for e in raw),
-            errors=[{"pointer": "#", "detail": str(e.get("ctx", {}).get("error", e.get("msg")))}
-                    for e in raw if e.get("type") == "json_invalid"],
+            errors=[
+                {"pointer": "#", "detail": str(e.get("ctx", {}).get("error", e.get("msg")))}
+                for e in raw
+                if e.get("type") == "json_invalid"
+            ],
         )
         return domain_error_response(request, err)
     errors = validation_errors(raw)
     fields = ", ".join(e["pointer"] for e in errors)
-    return domain_error_response(request, InvalidInput(f"Invalid value for: {fields}", errors=errors))
+    return domain_error_response(
+        request, InvalidInput(f"Invalid value for: {fields}", errors=errors)
+    )
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:

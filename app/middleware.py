@@ -82,8 +82,14 @@ class BodyGuardMiddleware:
             return
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await self._refuse(scope, send, 413, "payload-too-large", "Request body too large",
-                               f"The body exceeds {self.max_body_bytes} bytes.")
+            await self._refuse(
+                scope,
+                send,
+                413,
+                "payload-too-large",
+                "Request body too large",
+                f"The body exceeds {self.max_body_bytes} bytes.",
+            )
             return
         body = bytearray()
         more = True
@@ -94,16 +100,27 @@ class BodyGuardMiddleware:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:
-                await self._refuse(scope, send, 413, "payload-too-large",
-                                   "Request body too large",
-                                   f"The body exceeds {self.max_body_bytes} bytes.")
+                await self._refuse(
+                    scope,
+                    send,
+                    413,
+                    "payload-too-large",
+                    "Request body too large",
+                    f"The body exceeds {self.max_body_bytes} bytes.",
+                )
                 return
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        if body and scope["path"].startswith(("/v1/", "/fhir/")) and not _JSON_TYPE.match(
-            content_type
+        if (
+            body
+            and scope["path"].startswith(("/v1/", "/fhir/"))
+            and not _JSON_TYPE.match(content_type)
         ):
             await self._refuse(
-                scope, send, 415, "unsupported-media-type", "Unsupported content type",
+                scope,
+                send,
+                415,
+                "unsupported-media-type",
+                "Unsupported content type",
                 f"Send the body as application/json (got {content_type or 'no content type'!r}).",
             )
             return

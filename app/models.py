@@ -3,6 +3,7 @@
 from app.auth.models import ApiKey, IdempotencyRecord
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.db import Base
+from app.realtime.models import OutboxEvent
 from app.registry.models import (
     Location,
     Municipality,
@@ -21,6 +22,7 @@ __all__ = [
     "Location",
     "Municipality",
     "Organisation",
+    "OutboxEvent",
     "Region",
     "Subregion",
     "SubregionNeighbour",

@@ -46,10 +46,14 @@ Text = Annotated[str, AfterValidator(_reject_nul)]
 Name = Annotated[str, AfterValidator(_reject_nul), Field(min_length=1, max_length=200)]
 ShortText = Annotated[str, AfterValidator(_reject_nul), Field(max_length=500)]
 UtcDateTime = Annotated[datetime, AfterValidator(_require_aware)]
-Latitude = Annotated[float, BeforeValidator(_reject_bool), AfterValidator(_require_finite),
-                     Field(ge=-90, le=90)]
-Longitude = Annotated[float, BeforeValidator(_reject_bool), AfterValidator(_require_finite),
-                      Field(ge=-180, le=180)]
+Latitude = Annotated[
+    float, BeforeValidator(_reject_bool), AfterValidator(_require_finite), Field(ge=-90, le=90)
+]
+Longitude = Annotated[
+    float, BeforeValidator(_reject_bool), AfterValidator(_require_finite), Field(ge=-180, le=180)
+]
+
+
 def _normalise_postcode(value: str) -> str:
     # PostNL never issues the letter pairs SA, SD and SS.
     if value[-2:] in {"SA", "SD", "SS"}:

@@ -26,7 +26,7 @@ from app.errors import IdempotencyKeyReused
 REPLAY_HEADER = "Idempotent-Replayed"
 
 
-class ReplayedResponse(Exception):  # noqa: N818 - control flow, not an error
+class ReplayedResponse(Exception):
     """Raised by the write dependency to answer a retried request with its first response."""
 
     def __init__(self, response: Response) -> None:
@@ -116,5 +116,6 @@ class Write:
             if replay is None:
                 raise
             return replay
-        return Response(content, status_code=status_code, media_type=media_type,
-                        headers=self.headers)
+        return Response(
+            content, status_code=status_code, media_type=media_type, headers=self.headers
+        )

@@ -27,7 +27,9 @@ from app.models import Base
 from tests.factories import Seed, seed_region
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = [b for b in os.environ.get("JUISTEPLEK_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+BACKENDS = [
+    b for b in os.environ.get("JUISTEPLEK_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
+]
 
 
 def _worker() -> str:
@@ -39,13 +41,22 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if hasattr(config, "workerinput"):
         return  # the xdist controller started it and passed the URL in the environment
-    url = subprocess.run(
-        [str(ROOT / "scripts" / "pg-cluster.sh"), "start"],
-        check=True, capture_output=True, text=True,
-        env={**os.environ, "PGROOT": os.environ.get("PGROOT", "/tmp/jppg-test"),
-             "PGPORT": os.environ.get("PGPORT", "54331"),
-             "PGEXTRA": "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"},
-    ).stdout.strip().splitlines()[-1]
+    url = (
+        subprocess.run(
+            [str(ROOT / "scripts" / "pg-cluster.sh"), "start"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                "PGROOT": os.environ.get("PGROOT", "/tmp/jppg-test"),
+                "PGPORT": os.environ.get("PGPORT", "54331"),
+                "PGEXTRA": "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            },
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     os.environ["JUISTEPLEK_TEST_POSTGRES_URL"] = url
     config._juisteplek_started_pg = True  # type: ignore[attr-defined]
 
@@ -53,7 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if getattr(config, "_juisteplek_started_pg", False):
         subprocess.run(
-            [str(ROOT / "scripts" / "pg-cluster.sh"), "stop"], check=False,
+            [str(ROOT / "scripts" / "pg-cluster.sh"), "stop"],
+            check=False,
             env={**os.environ, "PGROOT": os.environ.get("PGROOT", "/tmp/jppg-test")},
         )
 
@@ -126,8 +138,9 @@ async def db(session_db: Database) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(env="test", database_url=database_url, access_log=False,
-                    api_key_cache_seconds=0)
+    return Settings(
+        env="test", database_url=database_url, access_log=False, api_key_cache_seconds=0
+    )
 
 
 @pytest.fixture

@@ -19,8 +19,11 @@ from app.registry.models import Municipality, Region, Subregion, SubregionNeighb
 from app.registry.schemas import LocationCreate, OrganisationCreate, UnitCreate
 
 ADMIN = Principal(
-    key_id=uuid.UUID(int=0), name="test admin", roles=frozenset({Role.ADMIN}),
-    organisation_id=None, region_id=None,
+    key_id=uuid.UUID(int=0),
+    name="test admin",
+    roles=frozenset({Role.ADMIN}),
+    organisation_id=None,
+    region_id=None,
 )
 
 # (code, name, latitude, longitude, municipality); escalation order follows the list.
@@ -29,8 +32,11 @@ SUBREGIONS = [
     ("den-haag", "Den Haag", 52.0705, 4.3007, "Den Haag"),
     ("gouda", "Gouda", 52.0115, 4.7105, "Gouda"),
 ]
-NEIGHBOURS = {"leiden": ["den-haag", "gouda"], "den-haag": ["leiden", "gouda"],
-              "gouda": ["leiden", "den-haag"]}
+NEIGHBOURS = {
+    "leiden": ["den-haag", "gouda"],
+    "den-haag": ["leiden", "gouda"],
+    "gouda": ["leiden", "den-haag"],
+}
 
 
 @dataclass
@@ -61,16 +67,26 @@ async def add_unit(
 ) -> uuid.UUID:
     async with db.sessionmaker() as session:
         unit = await registry_service.create_unit(
-            session, ADMIN,
-            UnitCreate(location_id=location_id, name=name, care_type=care_type,
-                       target_groups=list(target_groups), features=list(features),
-                       sex_policy=sex_policy, staffed_capacity=capacity),
+            session,
+            ADMIN,
+            UnitCreate(
+                location_id=location_id,
+                name=name,
+                care_type=care_type,
+                target_groups=list(target_groups),
+                features=list(features),
+                sex_policy=sex_policy,
+                staffed_capacity=capacity,
+            ),
         )
         now = utcnow()
         await capacity_service.report_capacity(
-            session, ADMIN, unit.id,
+            session,
+            ADMIN,
+            unit.id,
             CapacityReportIn(free=free, reported_at=reported_at or now - timedelta(minutes=10)),
-            now=now, settings=settings,
+            now=now,
+            settings=settings,
         )
         await session.commit()
         return unit.id
@@ -90,8 +106,11 @@ async def seed_region(db: Database, settings: Settings) -> Seed:
         for code, _, _, _, municipality in SUBREGIONS:
             session.add(Municipality(name=municipality, subregion_id=subs[code].id))
             for rank, other in enumerate(NEIGHBOURS[code], start=1):
-                session.add(SubregionNeighbour(subregion_id=subs[code].id,
-                                               neighbour_id=subs[other].id, rank=rank))
+                session.add(
+                    SubregionNeighbour(
+                        subregion_id=subs[code].id, neighbour_id=subs[other].id, rank=rank
+                    )
+                )
         await session.flush()
         orgs: dict[str, uuid.UUID] = {}
         locations: dict[str, uuid.UUID] = {}
@@ -108,37 +127,69 @@ async def seed_region(db: Database, settings: Settings) -> Seed:
             orgs[key] = org.id
         for code, _, lat, lon, municipality in SUBREGIONS:
             loc = await registry_service.create_location(
-                session, ADMIN,
-                LocationCreate(organisation_id=orgs[f"vvt-{code}"], name=f"Huis {code}",
-                               address="Hoofdstraat 1", postcode="2300 AA",
-                               municipality=municipality, latitude=lat, longitude=lon),
+                session,
+                ADMIN,
+                LocationCreate(
+                    organisation_id=orgs[f"vvt-{code}"],
+                    name=f"Huis {code}",
+                    address="Hoofdstraat 1",
+                    postcode="2300 AA",
+                    municipality=municipality,
+                    latitude=lat,
+                    longitude=lon,
+                ),
             )
             locations[code] = loc.id
         keys = {}
-        owners = {Role.ADMIN: None, Role.PROVIDER: orgs["vvt-leiden"],
-                  Role.REFERRER: orgs["hospital"], Role.TRIAGIST: orgs["rap"],
-                  Role.ANALYST: orgs["rap"]}
+        owners = {
+            Role.ADMIN: None,
+            Role.PROVIDER: orgs["vvt-leiden"],
+            Role.REFERRER: orgs["hospital"],
+            Role.TRIAGIST: orgs["rap"],
+            Role.ANALYST: orgs["rap"],
+        }
         for role, org_id in owners.items():
             issued = await auth_service.issue_key(
                 session, ApiKeyCreate(name=f"test {role}", organisation_id=org_id, roles=[role])
             )
             keys[role.value] = issued.key
         other = await auth_service.issue_key(
-            session, ApiKeyCreate(name="other provider", organisation_id=orgs["vvt-den-haag"],
-                                  roles=[Role.PROVIDER])
+            session,
+            ApiKeyCreate(
+                name="other provider", organisation_id=orgs["vvt-den-haag"], roles=[Role.PROVIDER]
+            ),
         )
         await session.commit()
     units = {
-        "leiden-elv-high": await add_unit(db, settings, locations["leiden"], name="ELV HC Leiden",
-                                          care_type=CareType.ELV_HIGH, free=2),
-        "den-haag-elv-high": await add_unit(db, settings, locations["den-haag"],
-                                            name="ELV HC Den Haag", care_type=CareType.ELV_HIGH,
-                                            free=3, features=(Feature.ISOLATION,)),
-        "gouda-elv-high": await add_unit(db, settings, locations["gouda"], name="ELV HC Gouda",
-                                         care_type=CareType.ELV_HIGH, free=1,
-                                         sex_policy=SexPolicy.FEMALE),
-        "leiden-grz": await add_unit(db, settings, locations["leiden"], name="GRZ Leiden",
-                                     care_type=CareType.GRZ, free=4),
+        "leiden-elv-high": await add_unit(
+            db,
+            settings,
+            locations["leiden"],
+            name="ELV HC Leiden",
+            care_type=CareType.ELV_HIGH,
+            free=2,
+        ),
+        "den-haag-elv-high": await add_unit(
+            db,
+            settings,
+            locations["den-haag"],
+            name="ELV HC Den Haag",
+            care_type=CareType.ELV_HIGH,
+            free=3,
+            features=(Feature.ISOLATION,),
+        ),
+        "gouda-elv-high": await add_unit(
+            db,
+            settings,
+            locations["gouda"],
+            name="ELV HC Gouda",
+            care_type=CareType.ELV_HIGH,
+            free=1,
+            sex_policy=SexPolicy.FEMALE,
+        ),
+        "leiden-grz": await add_unit(
+            db, settings, locations["leiden"], name="GRZ Leiden", care_type=CareType.GRZ, free=4
+        ),
     }
     return Seed(
         region_id=region.id,

@@ -44,9 +44,10 @@ async def issue_key(
             "A key with roles other than admin must belong to an organisation.",
             errors=[{"pointer": "#/organisation_id", "detail": "required for these roles"}],
         )
-    if body.organisation_id is not None and await session.get(
-        Organisation, body.organisation_id
-    ) is None:
+    if (
+        body.organisation_id is not None
+        and await session.get(Organisation, body.organisation_id) is None
+    ):
         raise InvalidInput(
             "Unknown organisation.",
             errors=[{"pointer": "#/organisation_id", "detail": "no such organisation"}],

@@ -92,12 +92,16 @@ def _statement(
         params += [bindparam("lat"), bindparam("lon"), bindparam("lon_scale")]
     order += ["c.reported_at DESC", "u.id"]
     sql += "ORDER BY " + ", ".join(order) + f"\nLIMIT {int(limit)}"
-    return text(sql).bindparams(*params).columns(
-        unit_id=Uuid(),
-        organisation_id=Uuid(),
-        location_id=Uuid(),
-        subregion_id=Uuid(),
-        reported_at=UTCDateTime(),
+    return (
+        text(sql)
+        .bindparams(*params)
+        .columns(
+            unit_id=Uuid(),
+            organisation_id=Uuid(),
+            location_id=Uuid(),
+            subregion_id=Uuid(),
+            reported_at=UTCDateTime(),
+        )
     )
 
 

@@ -29,6 +29,7 @@ from app.config import Settings
 from app.db import Database
 from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
 from app.errors import Conflict, InvalidInput, NotFound, StaleReport
+from app.realtime.outbox import publish
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
 from app.registry.service import resolve_subregion, unit_with_location
 from app.schemas import decode_cursor, encode_cursor
@@ -68,18 +69,31 @@ async def report_capacity(
         raise Conflict(f"Unit {unit_id} is deactivated; reactivate it before reporting.")
     errors = []
     if body.free > unit.staffed_capacity:
-        errors.append({"pointer": f"{pointer_prefix}/free",
-                       "detail": f"exceeds staffed capacity {unit.staffed_capacity}"})
+        errors.append(
+            {
+                "pointer": f"{pointer_prefix}/free",
+                "detail": f"exceeds staffed capacity {unit.staffed_capacity}",
+            }
+        )
     if body.expected_free_24h is not None and body.expected_free_24h > unit.staffed_capacity:
-        errors.append({"pointer": f"{pointer_prefix}/expected_free_24h",
-                       "detail": f"exceeds staffed capacity {unit.staffed_capacity}"})
+        errors.append(
+            {
+                "pointer": f"{pointer_prefix}/expected_free_24h",
+                "detail": f"exceeds staffed capacity {unit.staffed_capacity}",
+            }
+        )
     reported_at = body.reported_at or now
     if reported_at > now + timedelta(seconds=settings.clock_skew_seconds):
-        errors.append({"pointer": f"{pointer_prefix}/reported_at",
-                       "detail": "lies in the future; send the time the count was taken"})
+        errors.append(
+            {
+                "pointer": f"{pointer_prefix}/reported_at",
+                "detail": "lies in the future; send the time the count was taken",
+            }
+        )
     if errors:
         raise InvalidInput(
-            "Capacity report refused: " + "; ".join(f"{e['pointer']} {e['detail']}" for e in errors),
+            "Capacity report refused: "
+            + "; ".join(f"{e['pointer']} {e['detail']}" for e in errors),
             errors=errors,
         )
     # The row lock orders concurrent reports and holds on this unit (SQLite: BEGIN IMMEDIATE).
@@ -111,7 +125,19 @@ async def report_capacity(
     state.expected_free_24h = report.expected_free_24h
     state.reported_at = reported_at
     await session.flush()
-    return _report_read(report, state.held)
+    result = _report_read(report, state.held)
+    await publish(
+        session,
+        topic="capacity",
+        event_type="capacity.reported",
+        payload={
+            **result.model_dump(mode="json"),
+            "care_type": unit.care_type,
+            "subregion_id": str(location.subregion_id),
+        },
+        organisation_ids=[location.organisation_id],
+    )
+    return result
 
 
 async def report_bulk(
@@ -135,10 +161,18 @@ async def report_bulk(
         try:
             out.append(
                 await report_capacity(
-                    session, principal, item.unit_id,
-                    CapacityReportIn(free=item.free, expected_free_24h=item.expected_free_24h,
-                                     reported_at=item.reported_at),
-                    now=now, settings=settings, source="bulk", pointer_prefix=f"#/{index}",
+                    session,
+                    principal,
+                    item.unit_id,
+                    CapacityReportIn(
+                        free=item.free,
+                        expected_free_24h=item.expected_free_24h,
+                        reported_at=item.reported_at,
+                    ),
+                    now=now,
+                    settings=settings,
+                    source="bulk",
+                    pointer_prefix=f"#/{index}",
                 )
             )
         except NotFound as exc:
@@ -174,7 +208,9 @@ async def capacity_history(
                 errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
             ) from exc
         stmt = stmt.where(CapacityReport.id < before)
-    reports = (await session.scalars(stmt.order_by(CapacityReport.id.desc()).limit(limit + 1))).all()
+    reports = (
+        await session.scalars(stmt.order_by(CapacityReport.id.desc()).limit(limit + 1))
+    ).all()
     nxt = encode_cursor(str(reports[limit - 1].id)) if len(reports) > limit else None
     return [_report_read(r, 0) for r in reports[:limit]], nxt
 
@@ -298,15 +334,21 @@ def _hit(
         expected_free_24h=row.expected_free_24h,
         organisation={"id": row.organisation_id, "name": row.organisation_name},
         location={
-            "id": row.location_id, "name": row.location_name, "address": row.address,
-            "postcode": row.postcode, "municipality": row.municipality,
-            "latitude": row.latitude, "longitude": row.longitude, "phone": row.phone,
+            "id": row.location_id,
+            "name": row.location_name,
+            "address": row.address,
+            "postcode": row.postcode,
+            "municipality": row.municipality,
+            "latitude": row.latitude,
+            "longitude": row.longitude,
+            "phone": row.phone,
         },
         subregion={"id": row.subregion_id, "code": row.subregion_code, "name": row.subregion_name},
         escalation_level="subregion" if rank == 0 and scope is not None else "region",
         escalation_rank=rank,
         distance_km=(
-            None if near is None
+            None
+            if near is None
             else round(ranking.haversine_km(near[0], near[1], row.latitude, row.longitude), 2)
         ),
         reported_at=row.reported_at,

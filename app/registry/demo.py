@@ -72,7 +72,9 @@ async def load_demo(
             session,
             principal,
             OrganisationCreate(
-                name=org["name"], kind=org["kind"], region_id=region.id,
+                name=org["name"],
+                kind=org["kind"],
+                region_id=region.id,
                 agb_code=org.get("agb_code"),
             ),
         )
@@ -83,8 +85,17 @@ async def load_demo(
                 principal,
                 LocationCreate(
                     organisation_id=created.id,
-                    **{k: loc[k] for k in ("name", "address", "postcode", "municipality",
-                                           "latitude", "longitude")},
+                    **{
+                        k: loc[k]
+                        for k in (
+                            "name",
+                            "address",
+                            "postcode",
+                            "municipality",
+                            "latitude",
+                            "longitude",
+                        )
+                    },
                     phone=loc.get("phone"),
                 ),
             )
@@ -95,8 +106,10 @@ async def load_demo(
                     principal,
                     UnitCreate(
                         location_id=location.id,
-                        **{k: unit[k] for k in ("name", "care_type", "target_groups",
-                                                "staffed_capacity")},
+                        **{
+                            k: unit[k]
+                            for k in ("name", "care_type", "target_groups", "staffed_capacity")
+                        },
                         sex_policy=unit.get("sex_policy", "any"),
                         features=unit.get("features", []),
                         label=unit.get("label"),

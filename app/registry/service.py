@@ -250,7 +250,9 @@ async def create_location(
     principal.require_organisation(body.organisation_id, "locations")
     await _organisation(session, body.organisation_id)
     data = body.model_dump()
-    loc = Location(**data, subregion_id=await _subregion_of_municipality(session, body.municipality))
+    loc = Location(
+        **data, subregion_id=await _subregion_of_municipality(session, body.municipality)
+    )
     session.add(loc)
     await session.flush()
     return location_read(loc)
@@ -305,9 +307,9 @@ def unit_read(unit: Unit, location: Location) -> UnitRead:
 async def unit_with_location(session: AsyncSession, unit_id: uuid.UUID) -> tuple[Unit, Location]:
     row = (
         await session.execute(
-            select(Unit, Location).join(Location, Location.id == Unit.location_id).where(
-                Unit.id == unit_id
-            )
+            select(Unit, Location)
+            .join(Location, Location.id == Unit.location_id)
+            .where(Unit.id == unit_id)
         )
     ).first()
     if row is None:

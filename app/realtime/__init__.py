@@ -1,0 +1,1 @@
+"""Real-time: the transactional outbox that feeds server-sent events and webhooks."""
