@@ -1,4 +1,4 @@
-"""Shared Pydantic base and types: no extra fields, NUL-free strings, bounded ints, problems, pages."""
+"""Shared Pydantic base and types: no extra fields, NUL-free strings, bounded ints, problems."""
 
 from __future__ import annotations
 

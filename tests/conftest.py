@@ -131,9 +131,9 @@ async def truncate_all(db: Database) -> None:
 
 
 @pytest.fixture
-async def db(session_db: Database) -> AsyncIterator[Database]:
+async def db(session_db: Database) -> Database:
     await truncate_all(session_db)
-    yield session_db
+    return session_db
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ async def seed_region(db: Database, settings: Settings) -> Seed:
                 session, ApiKeyCreate(name=f"test {role}", organisation_id=org_id, roles=[role])
             )
             keys[role.value] = issued.key
-        other = await auth_service.issue_key(
+        other_key = await auth_service.issue_key(
             session,
             ApiKeyCreate(
                 name="other provider", organisation_id=orgs["vvt-den-haag"], roles=[Role.PROVIDER]
@@ -198,5 +198,5 @@ async def seed_region(db: Database, settings: Settings) -> Seed:
         locations=locations,
         units=units,
         keys=keys,
-        other_provider_key=other.key,
+        other_provider_key=other_key.key,
     )

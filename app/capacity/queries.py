@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import BindParameter, TextualSelect, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
@@ -57,9 +57,9 @@ WHERE u.active AND l.active AND o.active AND c.free > c.held AND c.reported_at I
 @lru_cache(maxsize=256)
 def _statement(
     n_subregions: int | None, with_sex: bool, with_fresh: bool, with_near: bool, limit: int
-) -> TextClause:
+) -> TextualSelect:
     sql = _COLUMNS
-    params = [
+    params: list[BindParameter[Any]] = [
         bindparam("care_types", expanding=True),
         bindparam("tg_mask"),
         bindparam("feature_mask"),

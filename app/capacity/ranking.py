@@ -89,15 +89,18 @@ def match_reasons(
     sex_policy: str,
     wanted_features: Sequence[str],
     subregion_code: str,
-    escalation_rank: int,
+    escalation_rank: int | None,
     stale: bool,
 ) -> list[str]:
+    """Why a unit matched, in the order of the query; ``escalation_rank`` None = no subregion."""
     reasons = [f"care_type {care_type}"]
     reasons += [f"target_group {g}" for g in wanted_target_groups]
     if sex is not None:
         reasons.append(f"sex {sex}: unit takes {sex_policy}")
     reasons += [f"feature {f}" for f in wanted_features]
-    if escalation_rank == 0:
+    if escalation_rank is None:
+        reasons.append(f"subregion {subregion_code}")
+    elif escalation_rank == 0:
         reasons.append(f"subregion {subregion_code} (own)")
     else:
         reasons.append(f"subregion {subregion_code} (escalation step {escalation_rank})")

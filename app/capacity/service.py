@@ -319,21 +319,21 @@ def _hit(
 ) -> dict[str, Any]:
     rank = 0 if scope is None else scope.rank_of(row.subregion_id)
     stale = ranking.is_stale(row.reported_at, now, settings.stale_after(row.care_type))
-    return dict(
-        unit_id=row.unit_id,
-        unit_name=row.unit_name,
-        care_type=row.care_type,
-        label=row.label,
-        target_groups=codes_of(row.target_group_mask, TargetGroup),
-        sex_policy=row.sex_policy,
-        features=codes_of(row.feature_mask, Feature),
-        staffed_capacity=row.staffed_capacity,
-        available=max(0, row.free - row.held),
-        reported_free=row.free,
-        held=row.held,
-        expected_free_24h=row.expected_free_24h,
-        organisation={"id": row.organisation_id, "name": row.organisation_name},
-        location={
+    return {
+        "unit_id": row.unit_id,
+        "unit_name": row.unit_name,
+        "care_type": row.care_type,
+        "label": row.label,
+        "target_groups": codes_of(row.target_group_mask, TargetGroup),
+        "sex_policy": row.sex_policy,
+        "features": codes_of(row.feature_mask, Feature),
+        "staffed_capacity": row.staffed_capacity,
+        "available": max(0, row.free - row.held),
+        "reported_free": row.free,
+        "held": row.held,
+        "expected_free_24h": row.expected_free_24h,
+        "organisation": {"id": row.organisation_id, "name": row.organisation_name},
+        "location": {
             "id": row.location_id,
             "name": row.location_name,
             "address": row.address,
@@ -343,28 +343,32 @@ def _hit(
             "longitude": row.longitude,
             "phone": row.phone,
         },
-        subregion={"id": row.subregion_id, "code": row.subregion_code, "name": row.subregion_name},
-        escalation_level="subregion" if rank == 0 and scope is not None else "region",
-        escalation_rank=rank,
-        distance_km=(
+        "subregion": {
+            "id": row.subregion_id,
+            "code": row.subregion_code,
+            "name": row.subregion_name,
+        },
+        "escalation_level": "subregion" if rank == 0 and scope is not None else "region",
+        "escalation_rank": rank,
+        "distance_km": (
             None
             if near is None
             else round(ranking.haversine_km(near[0], near[1], row.latitude, row.longitude), 2)
         ),
-        reported_at=row.reported_at,
-        age_minutes=ranking.age_minutes(row.reported_at, now),
-        stale=stale,
-        matched_because=ranking.match_reasons(
+        "reported_at": row.reported_at,
+        "age_minutes": ranking.age_minutes(row.reported_at, now),
+        "stale": stale,
+        "matched_because": ranking.match_reasons(
             care_type=row.care_type,
             wanted_target_groups=[g.value for g in q.target_groups],
             sex=None if q.sex is None else q.sex.value,
             sex_policy=row.sex_policy,
             wanted_features=[x.value for x in q.features],
             subregion_code=row.subregion_code,
-            escalation_rank=rank,
+            escalation_rank=None if scope is None else rank,
             stale=stale,
         ),
-    )
+    }
 
 
 async def report_ages(db: Database, now: datetime) -> dict[str, float]:
@@ -379,4 +383,8 @@ async def report_ages(db: Database, now: datetime) -> dict[str, float]:
                 .group_by(Unit.care_type)
             )
         ).all()
-    return {care_type: (now - oldest).total_seconds() for care_type, oldest in rows}
+    return {
+        care_type: (now - oldest).total_seconds()
+        for care_type, oldest in rows
+        if oldest is not None
+    }

@@ -17,7 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.capacity.models import UnitCapacity
 from app.db import utcnow
-from app.enums import CareType, Feature, OrganisationKind, Role, TargetGroup, codes_of, mask_of
+from app.enums import (
+    CareType,
+    Feature,
+    OrganisationKind,
+    Role,
+    SexPolicy,
+    TargetGroup,
+    codes_of,
+    mask_of,
+)
 from app.errors import InvalidInput, NotFound
 from app.etag import check_if_match
 from app.pagination import fetch_page
@@ -293,7 +302,7 @@ def unit_read(unit: Unit, location: Location) -> UnitRead:
         name=unit.name,
         care_type=CareType(unit.care_type),
         target_groups=codes_of(unit.target_group_mask, TargetGroup),
-        sex_policy=unit.sex_policy,  # type: ignore[arg-type]
+        sex_policy=SexPolicy(unit.sex_policy),
         features=codes_of(unit.feature_mask, Feature),
         staffed_capacity=unit.staffed_capacity,
         label=unit.label,
@@ -331,7 +340,8 @@ async def list_units(
     care_type: CareType | None = None,
     active: bool | None = None,
 ) -> tuple[list[UnitRead], str | None]:
-    stmt: Select[Any] = select(Unit, Location).join(Location, Location.id == Unit.location_id)
+    stmt: Select[Any] = select(Unit, Location)  # type: ignore[assignment]
+    stmt = stmt.join(Location, Location.id == Unit.location_id)
     if location_id is not None:
         stmt = stmt.where(Unit.location_id == location_id)
     if organisation_id is not None:

@@ -110,4 +110,6 @@ async def search_availability(
         settings=settings,
     )
     # default=str: asyncpg returns its own UUID subclass, which orjson does not know.
-    return Response(orjson.dumps(result, default=str), media_type="application/json")
+    return Response(
+        orjson.dumps(result, default=str, option=orjson.OPT_UTC_Z), media_type="application/json"
+    )

@@ -1,0 +1,48 @@
+# One command surface for people and CI (README, .ci/run).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo run test lint typecheck openapi openapi-check pytest bench-smoke clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Set up and run the embedded demo (SQLite, region West) on http://127.0.0.1:8000
+demo: setup
+	$(BIN)/juisteplek demo
+
+run: demo
+
+## Set up and run everything CI runs: lint, types, OpenAPI drift, tests on SQLite and PostgreSQL
+test: setup lint typecheck openapi-check pytest bench-smoke
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy app tests
+
+openapi: setup
+	$(BIN)/juisteplek export-openapi --output openapi/openapi.json
+
+openapi-check: setup
+	$(BIN)/juisteplek export-openapi --output $(VENV)/openapi.fresh.json >/dev/null
+	diff -u openapi/openapi.json $(VENV)/openapi.fresh.json || \
+	  (echo "openapi/openapi.json is out of date: run 'make openapi'" >&2; exit 1)
+
+pytest: setup
+	$(BIN)/pytest -q
+
+bench-smoke: setup
+	$(BIN)/python -m bench smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db*
