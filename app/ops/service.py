@@ -14,7 +14,13 @@ from app.capacity import service as capacity_service
 from app.db import Database
 from app.ops.metrics import OLDEST_REPORT_AGE
 
-ROOT = Path(__file__).resolve().parents[2]
+def _project_root() -> Path:
+    """The source tree in development; the working directory of an installed deployment."""
+    source = Path(__file__).resolve().parents[2]
+    return source if (source / "alembic.ini").exists() else Path.cwd()
+
+
+ROOT = _project_root()
 
 
 def alembic_config(database_url: str | None = None) -> Config:
