@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -12,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from app.errors import InvalidInput
 
 T = TypeVar("T")
+_NUMERIC = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
 
 
 def _reject_bool(value: Any) -> Any:
@@ -25,6 +27,13 @@ def _reject_nul(value: str) -> str:
     # PostgreSQL text cannot store NUL; refuse it at the edge instead of failing on insert.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _require_iso_text(value: Any) -> Any:
+    # Lax parsing would read 0 or "1700000000" as a Unix time; the contract says ISO 8601 text.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMERIC.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date-time with offset, e.g. 2026-11-23T09:00:00Z")
     return value
 
 
@@ -45,7 +54,9 @@ Count = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=100_000)]
 Text = Annotated[str, AfterValidator(_reject_nul)]
 Name = Annotated[str, AfterValidator(_reject_nul), Field(min_length=1, max_length=200)]
 ShortText = Annotated[str, AfterValidator(_reject_nul), Field(max_length=500)]
-UtcDateTime = Annotated[datetime, AfterValidator(_require_aware)]
+UtcDateTime = Annotated[
+    datetime, BeforeValidator(_require_iso_text), AfterValidator(_require_aware)
+]
 Latitude = Annotated[
     float, BeforeValidator(_reject_bool), AfterValidator(_require_finite), Field(ge=-90, le=90)
 ]

@@ -14,6 +14,7 @@ from app.capacity import service as capacity_service
 from app.db import Database
 from app.ops.metrics import OLDEST_REPORT_AGE
 
+
 def _project_root() -> Path:
     """The source tree in development; the working directory of an installed deployment."""
     source = Path(__file__).resolve().parents[2]
@@ -32,22 +33,26 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 @lru_cache
-def migration_head() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def migration_heads() -> frozenset[str]:
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 async def readiness(db: Database) -> tuple[bool, dict[str, str]]:
     checks: dict[str, str] = {}
     try:
         async with db.read() as conn:
-            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            versions = frozenset(rows.scalars())
     except Exception as exc:
         checks["database"] = f"unreachable or not migrated: {type(exc).__name__}"
         return False, checks
     checks["database"] = "ok"
-    head = migration_head()
-    checks["migrations"] = "ok" if version == head else f"at {version}, head is {head}"
-    return version == head, checks
+    heads = migration_heads()
+    at_head = versions == heads
+    checks["migrations"] = (
+        "ok" if at_head else f"at {', '.join(sorted(versions))}; head {', '.join(sorted(heads))}"
+    )
+    return at_head, checks
 
 
 async def refresh_metrics(db: Database, now: datetime) -> None:

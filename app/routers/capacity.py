@@ -86,7 +86,14 @@ async def search_availability(
     sex: Sex | None = None,
     features: Annotated[list[Feature], Query(max_length=len(Feature))] = [],  # noqa: B006
     subregion: Annotated[str | None, Query(max_length=64, description="id or code")] = None,
-    near: Annotated[str | None, Query(max_length=64, description="lat,lon")] = None,
+    near: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=r"^-?[0-9]{1,2}(\.[0-9]+)?,-?[0-9]{1,3}(\.[0-9]+)?$",
+            description="latitude,longitude in degrees, e.g. 52.1601,4.4970",
+        ),
+    ] = None,
     include_stale: bool = False,
     escalate: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
