@@ -128,3 +128,19 @@ async def test_idempotency_keys_are_per_api_key(
         url, json={"free": 4}, headers={**auth(seed.keys["admin"]), "Idempotency-Key": "k1"}
     )
     assert "idempotent-replayed" not in r.headers
+
+
+async def test_concurrent_retries_with_one_key_write_once(
+    client: httpx.AsyncClient, seed: Seed, db: Database
+) -> None:
+    import asyncio
+
+    before = await report_count(db)
+    headers = {**auth(seed.keys["provider"]), "Idempotency-Key": "burst-1"}
+    url = f"/v1/units/{seed.units['leiden-grz']}/capacity"
+    responses = await asyncio.gather(
+        *(client.put(url, json={"free": 2}, headers=headers) for _ in range(8))
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await report_count(db) == before + 1
