@@ -239,10 +239,15 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route accepts on this path (Starlette names only the first route's)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
+    pending = list(request.app.router.routes)
+    while pending:
+        route = pending.pop()
+        included = getattr(route, "original_router", None)  # FastAPI's included routers
+        if included is not None:
+            pending.extend(included.routes)
+            continue
         route_methods = getattr(route, "methods", None)
-        if match is not Match.NONE and route_methods:
+        if route_methods and route.matches({**request.scope, "method": "GET"})[0] is not Match.NONE:
             methods |= set(route_methods)
     return sorted(methods)
 
