@@ -1,0 +1,1 @@
+"""Triage: versioned rule sets as data, a pure evaluator, static checks and the urgency language."""
