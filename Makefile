@@ -42,7 +42,7 @@ pytest: setup
 	$(BIN)/pytest -q
 
 bench-smoke: setup
-	$(BIN)/python -m bench smoke
+	CI=true $(BIN)/python -m bench.run_search --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db*

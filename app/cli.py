@@ -7,11 +7,13 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
 from app.auth.models import ApiKey
@@ -132,12 +134,19 @@ def demo(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Prepare only")] = False,
+    simulate_days: Annotated[
+        int, typer.Option(min=0, max=730, help="Also simulate this many past days (KPIs)")
+    ] = 0,
 ) -> None:
     """Migrate an SQLite file, load region West, print one key per role, and serve."""
     os.environ["JUISTEPLEK_DATABASE_URL"] = f"sqlite+aiosqlite:///{database.resolve()}"
     get_settings.cache_clear()
     settings = get_settings()
     run_migrations(settings.database_url)
+    if simulate_days:
+        from app.kpi import simulate as kpi_simulate
+
+        asyncio.run(kpi_simulate.run(settings, days=simulate_days, seed=1, echo=_echo))
     keys = asyncio.run(_prepare_demo(settings))
     base = f"http://{host}:{port}"
     _echo(f"JuistePlek demo (region West) on {base}")
@@ -154,6 +163,19 @@ def demo(
     sys.stdout.flush()
     if not no_serve:
         serve(host=host, port=port, workers=1)
+
+
+@cli.command()
+def simulate(
+    days: Annotated[int, typer.Option(min=1, max=730, help="Days to simulate, ending now")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same year")] = 1,
+) -> None:
+    """Simulate past days for region West through the services, then print headline KPIs."""
+    from app.kpi import simulate as kpi_simulate
+
+    settings = get_settings()
+    run_migrations(settings.database_url)
+    asyncio.run(kpi_simulate.run(settings, days=days, seed=seed, echo=_echo))
 
 
 @cli.command("create-key")
@@ -194,6 +216,122 @@ def export_openapi(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n")
     _echo(f"wrote {output}")
+
+
+audit_cli = typer.Typer(help="The NEN 7513 access log.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the access log's hash chain; exit 1 at the first altered or missing row."""
+    from app.audit import service as audit_service
+
+    async def run() -> bool:
+        db = Database.from_url(get_settings().database_url)
+        try:
+            result = await audit_service.verify(db)
+        finally:
+            await db.dispose()
+        if result.ok:
+            _echo(f"audit log intact: {result.rows} rows")
+        else:
+            _echo(
+                f"audit log BROKEN at row {result.first_bad_id} after {result.rows} good rows: "
+                f"{result.problem}"
+            )
+        return result.ok
+
+    if not asyncio.run(run()):
+        raise typer.Exit(1)
+
+
+triage_cli = typer.Typer(help="Triage rule sets (domain.md §12.1).", no_args_is_help=True)
+cli.add_typer(triage_cli, name="triage")
+
+# The command line acts as an admin without a key: loaded_by_key_id is the nil UUID.
+CLI_ADMIN = Principal(
+    key_id=uuid.UUID(int=0),
+    name="command line",
+    roles=frozenset({Role.ADMIN}),
+    organisation_id=None,
+    region_id=None,
+)
+
+
+def _triage_command(action: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    """Run one triage service call in its own transaction; a refusal prints why and exits 1."""
+    from app.errors import DomainError
+
+    async def run() -> Any:
+        db = Database.from_url(get_settings().database_url)
+        try:
+            async with db.sessionmaker() as session:
+                result = await action(session)
+                await session.commit()
+                return result
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        _echo(f"refused: {exc.detail}")
+        for error in exc.errors or []:
+            _echo(f"  {error['detail']}")
+        for finding in exc.extra.get("check_report", {}).get("findings", []):
+            _echo(f"  {finding['severity']}: {finding['message']}")
+        raise typer.Exit(1) from None
+
+
+def _echo_rule_set(rule_set: Any) -> None:
+    state = "active" if rule_set.active else "inactive"
+    report = rule_set.check_report
+    verdict = "activatable" if report.activatable else "NOT activatable"
+    _echo(f"{rule_set.version} ({rule_set.title}): {state}, {verdict}")
+    for finding in report.findings:
+        _echo(f"  {finding.severity}: {finding.message}")
+
+
+@triage_cli.command("load")
+def triage_load(
+    file: Annotated[Path, typer.Argument(help="Rule set YAML file", exists=True, dir_okay=False)],
+    activate: Annotated[bool, typer.Option(help="Activate when the checks pass")] = False,
+) -> None:
+    """Load a rule set and print its check report; exit 1 when it is refused."""
+    from app.triage import service as triage_service
+    from app.triage.schemas import RuleSetUpload
+
+    body = RuleSetUpload(source=file.read_text("utf-8"), activate=activate)
+    _echo_rule_set(
+        _triage_command(
+            lambda session: triage_service.load_rule_set(session, CLI_ADMIN, body, now=utcnow())
+        )
+    )
+
+
+@triage_cli.command("activate")
+def triage_activate(version: Annotated[str, typer.Argument(help="Rule-set version")]) -> None:
+    """Make VERSION the rule set every triage uses; exit 1 when it has check errors."""
+    from app.triage import service as triage_service
+
+    _echo_rule_set(
+        _triage_command(
+            lambda session: triage_service.activate_rule_set(
+                session, CLI_ADMIN, version, now=utcnow()
+            )
+        )
+    )
+
+
+@triage_cli.command("list")
+def triage_list() -> None:
+    """Every loaded rule-set version, newest first, with its check verdict."""
+    from app.triage import service as triage_service
+
+    listing = _triage_command(lambda session: triage_service.list_rule_sets(session, now=utcnow()))
+    for item in listing.items:
+        _echo_rule_set(item)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"
+DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"  # noqa: S105 - refused in production
 
 
 class Settings(BaseSettings):
@@ -34,6 +34,24 @@ class Settings(BaseSettings):
     clock_skew_seconds: Annotated[int, Field(ge=0, le=3_600)] = 120
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 10.0
     access_log: bool = True
+    # Real-time (DESIGN.md §2): outbox safety-net poll, SSE heartbeat, PostgreSQL LISTEN/NOTIFY.
+    outbox_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    stream_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
+    realtime_listen_enabled: bool = True
+    # Webhooks (docs/webhooks.md). None = on, except with env=test (tests call dispatch_once).
+    webhook_dispatch_enabled: bool | None = None
+    webhook_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=50)] = 20
+    webhook_backoff_base_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
+    webhook_backoff_cap_seconds: Annotated[float, Field(gt=0, le=86_400)] = 3_600.0
+    webhook_batch_size: Annotated[int, Field(ge=1, le=1_000)] = 50
+    # None = private/loopback targets allowed except with env=production (SSRF guard).
+    webhook_allow_private_targets: bool | None = None
+    # Placement sweeper (domain.md §8, §12.6): hold expiry and auto-escalation.
+    # None = on, except with env=test (tests call app.placement.sweeper.sweep with an explicit now).
+    placement_sweeper_enabled: bool | None = None
+    placement_sweep_seconds: Annotated[float, Field(gt=0, le=3_600)] = 15.0
 
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:
@@ -42,6 +60,24 @@ class Settings(BaseSettings):
         ):
             raise ValueError("JUISTEPLEK_PATIENT_KEY_SECRET must be set in production")
         return self
+
+    @property
+    def dispatch_webhooks(self) -> bool:
+        if self.webhook_dispatch_enabled is None:
+            return self.env != "test"
+        return self.webhook_dispatch_enabled
+
+    @property
+    def allow_private_webhook_targets(self) -> bool:
+        if self.webhook_allow_private_targets is None:
+            return self.env != "production"
+        return self.webhook_allow_private_targets
+
+    @property
+    def run_placement_sweeper(self) -> bool:
+        if self.placement_sweeper_enabled is None:
+            return self.env != "test"
+        return self.placement_sweeper_enabled
 
     @property
     def is_sqlite(self) -> bool:

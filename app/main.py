@@ -12,10 +12,24 @@ from starlette.responses import Response
 from app.auth.service import KeyResolver, ensure_admin_key
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import install_problem_handlers
+from app.errors import Forbidden, install_problem_handlers
 from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
-from app.routers import auth, capacity, ops, registry
+from app.placement import sweeper as placement_sweeper
+from app.realtime.lifecycle import background
+from app.routers import (
+    audit,
+    auth,
+    capacity,
+    kpis,
+    ops,
+    placements,
+    registry,
+    stream,
+    webhooks,
+)
+from app.routers import triage as triage_routes
+from app.routers import urgency as urgency_routes
 from app.uow import ReplayedResponse
 
 API_DESCRIPTION = """
@@ -48,7 +62,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         if settings.admin_key is not None:
             await ensure_admin_key(db, settings.admin_key.get_secret_value())
         try:
-            yield
+            async with (
+                background(db, settings) as hub,
+                placement_sweeper.running(db, settings),
+            ):
+                app.state.hub = hub
+                yield
         finally:
             if database is None:
                 await db.dispose()
@@ -68,8 +87,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         return exc.response
 
     app.add_exception_handler(ReplayedResponse, _replay)
-    for module in (ops, auth, registry, capacity):
+    # 403s on placement and audit routes are written to the NEN 7513 access log (domain §10.1).
+    app.add_exception_handler(Forbidden, placements.on_forbidden)
+    for module in (ops, auth, registry, capacity, placements, audit, webhooks, stream, kpis):
         app.include_router(module.router)
+    app.include_router(triage_routes.audited)
+    app.include_router(triage_routes.router)
+    app.include_router(urgency_routes.router)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

@@ -1,8 +1,11 @@
 """Every table, imported in one place so Alembic and the tests see the whole metadata."""
 
+from app.audit.models import AuditLog
 from app.auth.models import ApiKey, IdempotencyRecord
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.db import Base
+from app.kpi.models import InflowCount, KpiBaseline, KpiCalendar
+from app.placement.models import Placement, PlacementHold, TransferEvent
 from app.realtime.models import OutboxEvent
 from app.registry.models import (
     Location,
@@ -13,19 +16,33 @@ from app.registry.models import (
     SubregionNeighbour,
     Unit,
 )
+from app.triage.models import TriageRecord, TriageRuleSet
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ApiKey",
+    "AuditLog",
     "Base",
     "CapacityReport",
     "IdempotencyRecord",
+    "InflowCount",
+    "KpiBaseline",
+    "KpiCalendar",
     "Location",
     "Municipality",
     "Organisation",
     "OutboxEvent",
+    "Placement",
+    "PlacementHold",
     "Region",
     "Subregion",
     "SubregionNeighbour",
+    "TransferEvent",
+    "TriageRecord",
+    "TriageRuleSet",
     "Unit",
     "UnitCapacity",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -200,3 +200,47 @@ async def seed_region(db: Database, settings: Settings) -> Seed:
         keys=keys,
         other_provider_key=other_key.key,
     )
+
+
+# --- placements (issue 3) ----------------------------------------------------------------------
+
+
+def placement_body(**overrides: object) -> dict[str, object]:
+    """A valid ``POST /v1/placements`` body: a hospital in-patient with consent, triaged."""
+    body: dict[str, object] = {
+        "origin_setting": "hospital_ward",
+        "patient_identifier": f"mrn-{uuid.uuid4().hex[:12]}",
+        "birth_year": 1941,
+        "sex": "female",
+        "target_group": "somatic",
+        "care_type": "elv_high",
+        "features": [],
+        "urgency": {"system": "nts", "code": "U3"},
+        "consent_given_at": (utcnow() - timedelta(minutes=5)).isoformat(),
+        "triage": {"care_type": "elv_high", "rule_set": "west-2026.1"},
+    }
+    body.update(overrides)
+    return body
+
+
+async def create_placements(
+    db: Database, settings: Settings, seed: Seed, count: int, **overrides: object
+) -> list[uuid.UUID]:
+    """``count`` triaged placements with consent, written through the service as the referrer."""
+    from app.audit.service import AuditContext
+    from app.auth.service import KeyResolver
+    from app.placement import service as placement_service
+    from app.placement.schemas import PlacementCreate
+
+    principal = await KeyResolver(db, ttl=0).resolve(f"Bearer {seed.keys['referrer']}")
+    ctx = AuditContext(principal=principal, access_point="127.0.0.1")
+    ids = []
+    async with db.sessionmaker() as session:
+        for _ in range(count):
+            body = PlacementCreate.model_validate(placement_body(**overrides))
+            created = await placement_service.create_placement(
+                session, ctx, body, now=utcnow(), settings=settings
+            )
+            ids.append(created.id)
+        await session.commit()
+    return ids

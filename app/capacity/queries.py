@@ -49,9 +49,13 @@ JOIN organisation o ON o.id = l.organisation_id
 JOIN subregion s ON s.id = l.subregion_id
 WHERE u.active AND l.active AND o.active AND c.free > c.held AND c.reported_at IS NOT NULL
   AND u.care_type IN :care_types
-  AND (u.target_group_mask & :tg_mask) = :tg_mask
-  AND (u.feature_mask & :feature_mask) = :feature_mask
+  AND (u.target_group_mask & :tg_mask) >= :tg_mask
+  AND (u.feature_mask & :feature_mask) >= :feature_mask
 """
+# ``(mask & :m) >= :m`` means ``(mask & :m) = :m`` for non-negative masks (``mask & m`` never
+# exceeds ``m``), but PostgreSQL estimates it at 1/3 instead of 1/200 per predicate; with ``=``
+# it expects ~1 unit, picks nested loops over every unit of the care type and runs 1.7-2x slower
+# (bench/results.md, "Search").
 
 
 @lru_cache(maxsize=256)

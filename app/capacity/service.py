@@ -29,6 +29,7 @@ from app.config import Settings
 from app.db import Database
 from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
 from app.errors import Conflict, InvalidInput, NotFound, StaleReport
+from app.placement import service as placement_service
 from app.realtime.outbox import publish
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
 from app.registry.service import resolve_subregion, unit_with_location
@@ -124,6 +125,9 @@ async def report_capacity(
     state.free = report.free
     state.expected_free_24h = report.expected_free_24h
     state.reported_at = reported_at
+    # DESIGN.md §3: the new report counts places physically free, so holds are recounted against
+    # it: still active, or admitted after it was taken. Under the row lock taken above.
+    state.held = await placement_service.recount_held(session, unit_id, reported_at)
     await session.flush()
     result = _report_read(report, state.held)
     await publish(

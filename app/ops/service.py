@@ -42,7 +42,7 @@ async def readiness(db: Database) -> tuple[bool, dict[str, str]]:
     try:
         async with db.read() as conn:
             rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
-            versions = frozenset(rows.scalars())
+            versions: frozenset[str] = frozenset(rows.scalars())
     except Exception as exc:
         checks["database"] = f"unreachable or not migrated: {type(exc).__name__}"
         return False, checks

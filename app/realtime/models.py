@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -15,6 +15,15 @@ class OutboxEvent(Base):
     """A change to publish (server-sent events, webhooks). Its id is the stream's event id."""
 
     __tablename__ = "outbox_event"
+    __table_args__ = (
+        # The webhook dispatcher's work queue: rows not yet fanned out to subscriptions.
+        Index(
+            "ix_outbox_event_webhook_pending",
+            "id",
+            postgresql_where=text("webhooks_fanned_out_at IS NULL"),
+            sqlite_where=text("webhooks_fanned_out_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -28,3 +37,6 @@ class OutboxEvent(Base):
         String(400), default="", doc="comma-separated organisations the event concerns"
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set once the webhook dispatcher has created the event's deliveries. A marker per row (not
+    # a high-water mark) because PostgreSQL ids can commit out of order.
+    webhooks_fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -1,4 +1,9 @@
-"""Publish a change to the outbox inside the caller's transaction (commits with the change)."""
+"""Publish a change to the outbox inside the caller's transaction (commits with the change).
+
+After the commit the in-process bus is told; on PostgreSQL the transaction also sends
+``pg_notify('juisteplek_outbox', ids)`` just before it commits, which PostgreSQL delivers to every
+listening app instance only when (and if) the commit succeeds (``app.realtime.bus``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.realtime.bus import notify_after_commit
 from app.realtime.models import OutboxEvent
 
 
@@ -34,4 +40,5 @@ async def publish(
     )
     session.add(event)
     await session.flush()
+    notify_after_commit(session, event.id)
     return event

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -32,7 +33,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     database = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
     out = subprocess.run(
         [str(BIN / "juisteplek"), "demo", "--database", str(database), "--no-serve"],

@@ -1,0 +1,41 @@
+"""Access-log bodies (GET /v1/audit)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from app.schemas import Schema
+
+
+class AuditEntryRead(Schema):
+    """One NEN 7513 log entry; field names follow domain.md §10.1."""
+
+    id: int
+    event_code: str
+    action: Literal["C", "R", "U", "D", "E"]
+    occurred_at: datetime
+    outcome: Literal["success", "failure"]
+    user_id: uuid.UUID | None
+    user_display: str
+    on_behalf_of: str | None
+    role: str
+    organisation_id: uuid.UUID | None
+    access_point: str | None
+    source: str
+    object_type: str
+    object_id: str | None
+    patient_key: str | None
+    purpose: str
+    request_id: str | None
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditVerifyResult(Schema):
+    rows: int
+    ok: bool
+    first_bad_id: int | None = None
+    problem: str | None = None

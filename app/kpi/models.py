@@ -1,0 +1,93 @@
+"""KPI tables: local-midnight calendar, loaded baselines, inflow aggregates (domain.md §6)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, new_id, utcnow
+
+
+class KpiCalendar(Base):
+    """One row per local date in Europe/Amsterdam with the UTC instant of the midnight that
+    starts it (domain.md §6.1). Lets the midnight census run as the same integer arithmetic on
+    SQLite (no time zones) and PostgreSQL. Filled 2015-2040 by the migration;
+    ``app.kpi.queries.ensure_calendar`` extends it on demand."""
+
+    __tablename__ = "kpi_calendar"
+
+    day_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    local_date: Mapped[date] = mapped_column(Date, unique=True)
+    midnight_utc: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)
+
+
+class KpiBaseline(Base):
+    """A fixed reference figure per KPI, year and scope, with its source (domain.md §12.2)."""
+
+    __tablename__ = "kpi_baseline"
+    __table_args__ = (UniqueConstraint("kpi", "year", "scope"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kpi: Mapped[str] = mapped_column(String(40))
+    year: Mapped[int] = mapped_column(SmallInteger)
+    scope: Mapped[str] = mapped_column(String(60))
+    value: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(500))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    loaded_by_key_id: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class InflowCount(Base):
+    """One aggregate line of an SEH/HAP/RAV inflow report (domain.md §6.2); no persons.
+
+    The natural key is (source, organisation, period, age band, native urgency, contact type);
+    a re-sent line replaces the stored count (upsert) and bumps ``version``.
+    """
+
+    __tablename__ = "inflow_count"
+    __table_args__ = (
+        UniqueConstraint(
+            "source",
+            "organisation_id",
+            "period_start",
+            "period_end",
+            "age_band",
+            "urgency_native",
+            "contact_type",
+            name="uq_inflow_count_natural_key",
+        ),
+        CheckConstraint("count >= 0", name="count_not_negative"),
+        CheckConstraint("period_end > period_start", name="period_ordered"),
+        Index("ix_inflow_count_period_source", "period_start", "source"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    source: Mapped[str] = mapped_column(String(10))
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisation.id"))
+    subregion_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subregion.id"))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    age_band: Mapped[str] = mapped_column(String(10))
+    urgency_native: Mapped[str] = mapped_column(String(10))
+    contact_type: Mapped[str] = mapped_column(String(30))
+    count: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reported_by_key_id: Mapped[uuid.UUID | None] = mapped_column()

@@ -1,0 +1,759 @@
+# ruff: noqa: S608 - SQL is assembled from code constants only (dialect snippets, generated
+# bucket literals); every value that comes from a request is a typed bind parameter.
+"""The KPIs of ``app.kpi.formulas`` as SQL aggregates, on PostgreSQL and SQLite alike.
+
+Each function returns the same row types as its reference in ``formulas`` and must agree with it
+exactly (the property tests check this on random transfer logs). Portability rests on three
+small dialect helpers: ``_day`` (the local date of an instant as a day number: PostgreSQL's time
+zone database, or the ``kpi_calendar`` table on SQLite, which has none), ``_us`` (an instant as
+integer microseconds, so durations are exact) and ``_max/_min`` (GREATEST/LEAST). Everything else
+is the same SQL text. Cohort KPIs select on UTC bounds of the local period (``local_midnight``),
+which is exact and uses the ``(event_type, occurred_at)`` index.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    TextClause,
+    Uuid,
+    bindparam,
+    insert,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db import UTCDateTime
+from app.kpi import formulas as f
+from app.kpi.models import KpiCalendar
+
+_BACKDATED_US = int(f.BACKDATED_AFTER.total_seconds()) * 1_000_000  # 48 h
+
+
+# --- dialect helpers ---------------------------------------------------------------------------
+
+
+def _day(dialect: str, col: str) -> str:
+    """Day number of the Europe/Amsterdam date of the instant ``col`` (NULL when ``col`` is)."""
+    if dialect == "postgresql":
+        return f"(CAST(timezone('Europe/Amsterdam', {col}) AS DATE) - DATE '2000-01-01')"
+    return (
+        f"(SELECT kc.day_no FROM kpi_calendar kc WHERE kc.midnight_utc <= {col} "
+        "ORDER BY kc.midnight_utc DESC LIMIT 1)"
+    )
+
+
+def _us(dialect: str, col: str) -> str:
+    """The instant ``col`` as integer microseconds since 1970 (exact on both backends)."""
+    if dialect == "postgresql":
+        return f"CAST(EXTRACT(EPOCH FROM {col}) * 1000000 AS BIGINT)"
+    # SQLite stores UTC text 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's fixed storage format).
+    return (
+        f"(CAST(strftime('%s', substr({col}, 1, 19)) AS INTEGER) * 1000000 "
+        f"+ CAST(substr({col}, 21, 6) AS INTEGER))"
+    )
+
+
+def _year_of_day(dialect: str, day: str) -> str:
+    if dialect == "postgresql":
+        return f"CAST(EXTRACT(YEAR FROM (DATE '2000-01-01' + {day})) AS INTEGER)"
+    return f"CAST(strftime('%Y', date('2000-01-01', ({day}) || ' days')) AS INTEGER)"
+
+
+def _max(dialect: str, *args: str) -> str:
+    return ("GREATEST" if dialect == "postgresql" else "MAX") + "(" + ", ".join(args) + ")"
+
+
+def _min(dialect: str, *args: str) -> str:
+    return ("LEAST" if dialect == "postgresql" else "MIN") + "(" + ", ".join(args) + ")"
+
+
+def _ts_literal(dialect: str, t: datetime) -> str:
+    stamp = t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if dialect == "postgresql":
+        return f"TIMESTAMPTZ '{stamp}+00'"
+    return f"'{stamp}'"
+
+
+def _date_literal(dialect: str, d: date) -> str:
+    return f"DATE '{d.isoformat()}'" if dialect == "postgresql" else f"'{d.isoformat()}'"
+
+
+def _label_literal(label: str | None) -> str:
+    if label is None:
+        return "CAST(NULL AS VARCHAR(10))"
+    assert all(c.isalnum() or c == "-" for c in label)  # generated month/week labels only
+    return f"'{label}'"
+
+
+def _age_band_sql(age: str) -> str:
+    parts = [f"WHEN {age} >= {low} THEN '{label}'" for label, low, _ in reversed(f.AGE_BANDS)]
+    return "CASE " + " ".join(parts[:-1]) + f" ELSE '{f.AGE_BANDS[0][0]}' END"
+
+
+def _uuid_str(value: Any) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(uuid.UUID(str(value)))
+
+
+def _label(group_by: str | None, value: Any) -> str | None:
+    if group_by in ("hospital", "subregion"):
+        return f.UNKNOWN if value is None else _uuid_str(value)
+    return None if value is None else str(value)
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)
+
+
+def _stay_filter_sql(flt: f.StayFilter, alias: str = "p") -> str:
+    where = []
+    if flt.definition == "narrow":
+        where.append(f"substr({alias}.care_type, 1, 4) = '{f.WLZ_PREFIX}'")
+    if flt.hospital_id is not None:
+        where.append(f"{alias}.referrer_organisation_id = :hospital_id")
+    if flt.subregion_id is not None:
+        where.append(f"{alias}.subregion_id = :subregion_id")
+    if flt.care_type is not None:
+        where.append(f"{alias}.care_type = :care_type")
+    return " AND ".join(where) or "1 = 1"
+
+
+def _stay_params(flt: f.StayFilter) -> dict[str, Any]:
+    return {
+        "hospital_id": _uuid(flt.hospital_id),
+        "subregion_id": _uuid(flt.subregion_id),
+        "care_type": flt.care_type,
+        "age_min": flt.age_min,
+    }
+
+
+def _bind(sql: str, params: Mapping[str, Any]) -> tuple[TextClause, dict[str, Any]]:
+    """``text`` with typed bind parameters for those ``sql`` uses (asyncpg needs the types)."""
+    types: dict[str, Any] = {
+        "hospital_id": Uuid(),
+        "subregion_id": Uuid(),
+        "care_type": String(),
+        "age_min": Integer(),
+        "now": UTCDateTime(),
+        "floor": Integer(),
+        "ttl_bed_us": BigInteger(),
+        "ttl_dn_us": BigInteger(),
+        "now_us": BigInteger(),
+        "m0": UTCDateTime(),
+        "m1": UTCDateTime(),
+        "d0": Integer(),
+        "d1": Integer(),
+    }
+    used = {k: v for k, v in params.items() if f":{k}" in sql}
+    clause = text(sql).bindparams(*[bindparam(k, type_=types[k]) for k in used])
+    return clause, used
+
+
+def _buckets_sql(dialect: str, parts: Sequence[f.Bucket], kind: str) -> str:
+    """A ``bk(label, lo, hi)`` VALUES list: day numbers, UTC instants or dates per bucket."""
+    rows = []
+    for b in parts:
+        if kind == "day":
+            lo, hi = str(f.day_no(b.start)), str(f.day_no(b.end))
+        elif kind == "instant":
+            lo = _ts_literal(dialect, f.local_midnight(b.start))
+            hi = _ts_literal(dialect, f.local_midnight(b.end))
+        else:
+            lo, hi = _date_literal(dialect, b.start), _date_literal(dialect, b.end)
+        rows.append(f"({_label_literal(b.label)}, {lo}, {hi})")
+    return "bk(label, lo, hi) AS (VALUES " + ", ".join(rows) + ")"
+
+
+async def _run(
+    conn: AsyncConnection,
+    clause: TextClause,
+    params: Mapping[str, Any],
+    *,
+    hash_joins: bool = False,
+) -> Any:
+    """Execute a KPI aggregate. On PostgreSQL its sorts get 64 MB of work_mem for this statement
+    (the default 4 MB spills the window sorts over a million events to disk)."""
+    if conn.dialect.name != "postgresql":
+        return await conn.execute(clause, params)
+    await conn.execute(text("SET work_mem = '64MB'"))
+    if hash_joins:
+        # CTE row estimates are far off (1.6k for 65k cohort rows), and a nested loop of index
+        # probes per cohort row is then chosen where one hash join is much cheaper.
+        await conn.execute(text("SET enable_nestloop = off"))
+    try:
+        return await conn.execute(clause, params)
+    finally:
+        await conn.execute(text("RESET work_mem"))
+        if hash_joins:
+            await conn.execute(text("RESET enable_nestloop"))
+
+
+# --- calendar ----------------------------------------------------------------------------------
+
+
+def calendar_table() -> Table:
+    return cast(Table, KpiCalendar.__table__)
+
+
+async def ensure_calendar(conn: AsyncConnection, first: date, last_excl: date) -> int:
+    """Add the missing local dates of ``[first, last_excl]`` to ``kpi_calendar``; returns how
+    many rows were added. Cheap when complete (one indexed count)."""
+    lo, hi = f.day_no(first), f.day_no(last_excl)
+    have: int = (
+        await conn.execute(
+            text("SELECT COUNT(*) FROM kpi_calendar WHERE day_no BETWEEN :lo AND :hi"),
+            {"lo": lo, "hi": hi},
+        )
+    ).scalar_one()
+    if have == hi - lo + 1:
+        return 0
+    present: set[int] = set(
+        (
+            await conn.execute(
+                text("SELECT day_no FROM kpi_calendar WHERE day_no BETWEEN :lo AND :hi"),
+                {"lo": lo, "hi": hi},
+            )
+        ).scalars()
+    )
+    rows = [
+        {"day_no": n, "local_date": f.date_of(n), "midnight_utc": f.local_midnight(f.date_of(n))}
+        for n in range(lo, hi + 1)
+        if n not in present
+    ]
+    await conn.execute(insert(KpiCalendar), rows)
+    return len(rows)
+
+
+# --- 6.1 wrong-bed days ------------------------------------------------------------------------
+
+_BOUNDARY = "('medically_ready', 'ready_revoked', 'hospital_admitted', 'transferred', 'cancelled')"
+
+
+def wrong_bed_sql(dialect: str, period: f.Period, flt: f.StayFilter, group_by: str | None) -> str:
+    parts = f.buckets(period, group_by)
+    p0 = f.day_no(period.start)
+    a_sql = f"COALESCE({_day(dialect, 'iv.start_at')}, :floor)"
+    b_sql = f"COALESCE({_day(dialect, 'COALESCE(iv.end_at, :now)')}, :floor)"
+    ed_sql = _day(dialect, "iv.end_at")
+    label = {
+        None: "bk.label",
+        "month": "bk.label",
+        "week": "bk.label",
+        "hospital": "x.hospital_id",
+        "subregion": "x.subregion_id",
+        "age_band": _age_band_sql("x.age"),
+        "care_type": "x.care_type",
+        "source": "x.origin_setting",
+    }[group_by]
+    days = _max(
+        dialect,
+        "0",
+        f"{_min(dialect, 'x.b', 'bk.hi - 1')} - {_max(dialect, 'x.a + 1', 'bk.lo')} + 1",
+    )
+    age_where = "x.age >= :age_min" if flt.age_min is not None else "1 = 1"
+    bd_us = _BACKDATED_US
+    return f"""
+WITH bnd AS (
+  SELECT e.placement_id, e.seq, e.event_type, e.occurred_at, e.recorded_at, e.reason,
+         LAG(e.event_type) OVER (PARTITION BY e.placement_id ORDER BY e.seq) AS prev_type,
+         MAX(CASE WHEN e.event_type IN ('transferred', 'cancelled') THEN 1 ELSE 0 END) OVER (
+           PARTITION BY e.placement_id ORDER BY e.seq
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS after_final
+  FROM transfer_event e
+  WHERE e.event_type IN {_BOUNDARY} AND e.placement_id IN (
+    -- Milestone columns prune the log: a final placement whose last event lies before the
+    -- period has no day and no end in it (the service keeps last_event_at >= every event).
+    SELECT r.id FROM placement r
+    WHERE r.last_event_at >= :m0 OR r.state NOT IN ('transferred', 'cancelled'))
+), kept AS (
+  SELECT placement_id, event_type, occurred_at, recorded_at,
+         LEAD(event_type) OVER w AS end_type, LEAD(occurred_at) OVER w AS end_at,
+         LEAD(recorded_at) OVER w AS end_rec, LEAD(reason) OVER w AS end_reason
+  FROM bnd
+  WHERE COALESCE(after_final, 0) = 0
+    AND (event_type <> 'medically_ready' OR prev_type IS NULL
+         OR prev_type <> 'medically_ready')
+  WINDOW w AS (PARTITION BY placement_id ORDER BY seq)
+), iv AS (
+  SELECT k.occurred_at AS start_at, k.recorded_at AS start_rec, k.end_type, k.end_at,
+         k.end_rec, k.end_reason, p.patient_key, p.birth_year, p.care_type, p.origin_setting,
+         p.referrer_organisation_id AS hospital_id, p.subregion_id
+  FROM kept k JOIN placement p ON p.id = k.placement_id
+  WHERE k.event_type = 'medically_ready' AND {_stay_filter_sql(flt)}
+    AND ((k.occurred_at < :m1 AND (k.end_at IS NULL OR k.end_at >= :m0))
+         OR (k.end_at >= :m0 AND k.end_at < :m1))
+), x AS MATERIALIZED (
+  SELECT iv.patient_key, iv.care_type, iv.origin_setting, iv.hospital_id, iv.subregion_id,
+         iv.end_at, {a_sql} AS a, {b_sql} AS b, {ed_sql} AS ed,
+         {_year_of_day(dialect, _day(dialect, "iv.start_at"))} - iv.birth_year AS age,
+         CASE WHEN {_us(dialect, "iv.start_rec")} - {_us(dialect, "iv.start_at")} > {bd_us}
+                OR (iv.end_at IS NOT NULL
+                    AND {_us(dialect, "iv.end_rec")} - {_us(dialect, "iv.end_at")} > {bd_us})
+              THEN 1 ELSE 0 END AS bd,
+         CASE WHEN iv.end_type = 'hospital_admitted' THEN 1 ELSE 0 END AS h2h,
+         CASE WHEN iv.end_type = 'cancelled' AND iv.end_reason = 'died' THEN 1 ELSE 0 END
+           AS died
+  FROM iv
+), {_buckets_sql(dialect, parts, "day")}, y AS (
+  SELECT {label} AS label, x.patient_key, x.end_at, x.bd, x.h2h, x.died, {days} AS days,
+         CASE WHEN x.ed >= bk.lo AND x.ed < bk.hi THEN 1 ELSE 0 END AS end_in
+  FROM x CROSS JOIN bk
+  WHERE {age_where}
+)
+SELECT label, SUM(days) AS days,
+       COUNT(DISTINCT CASE WHEN days > 0 THEN patient_key END) AS patients,
+       SUM(CASE WHEN days > 0 THEN 1 ELSE 0 END) AS intervals,
+       SUM(CASE WHEN days > 0 AND end_at IS NULL THEN 1 ELSE 0 END) AS open_intervals,
+       SUM(CASE WHEN days > 0 THEN bd ELSE 0 END) AS backdated,
+       SUM(h2h * end_in) AS hospital_transfers,
+       SUM(died * end_in) AS deaths
+FROM y
+WHERE days > 0 OR (end_in = 1 AND (h2h = 1 OR died = 1))
+GROUP BY label
+""".replace(":floor", str(p0 - 1))
+
+
+async def wrong_bed_days(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    now: datetime,
+    flt: f.StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[f.WrongBedRow]:
+    flt = flt or f.StayFilter()
+    dialect = conn.dialect.name
+    sql = wrong_bed_sql(dialect, period, flt, group_by)
+    params = {
+        **_stay_params(flt),
+        "now": now,
+        "m0": f.local_midnight(period.start),
+        "m1": f.local_midnight(period.end),
+    }
+    clause, used = _bind(sql, params)
+    result = await _run(conn, clause, used)
+    parts = f.buckets(period, group_by)
+    rows: dict[str | None, f.WrongBedRow] = {}
+    if group_by is None or group_by in f.TIME_GROUPS:
+        rows = {b.label: f.WrongBedRow(b.label, b.days) for b in parts}
+    for r in result.mappings():
+        label = _label(group_by, r["label"])
+        rows[label] = f.WrongBedRow(
+            group=label,
+            calendar_days=rows[label].calendar_days if label in rows else period.days,
+            days=int(r["days"]),
+            patients=int(r["patients"]),
+            intervals=int(r["intervals"]),
+            open_intervals=int(r["open_intervals"]),
+            backdated=int(r["backdated"]),
+            hospital_transfers=int(r["hospital_transfers"]),
+            deaths=int(r["deaths"]),
+        )
+    return sorted(rows.values(), key=lambda r: (r.group is None, r.group or ""))
+
+
+# --- cohort KPIs: placements requested in the period -------------------------------------------
+
+_FIRST_TYPES = ("request_created", "triaged", "offer_accepted", "medically_ready", "cancelled")
+
+
+def _first_at(dialect: str, event_type: str) -> str:
+    """The ``occurred_at`` of a placement's first event of a type (lowest ``seq``) in one
+    aggregate pass: the minimum of (seq, time) pairs, no sort of the events."""
+    when = f"CASE WHEN e.event_type = '{event_type}' THEN"
+    if dialect == "postgresql":
+        pair = f"MIN({when} ARRAY[CAST(e.seq AS BIGINT), {_us(dialect, 'e.occurred_at')}] END)"
+        return f"(TIMESTAMPTZ '1970-01-01 00:00:00+00' + ({pair})[2] * INTERVAL '1 microsecond')"
+    return f"substr(MIN({when} printf('%012d', e.seq) || e.occurred_at END), 13)"
+
+
+def _cohort_sql(
+    dialect: str,
+    period: f.Period,
+    flt: f.StayFilter,
+    group_by: str | None,
+    *,
+    ggz: bool = False,
+    extra_types: tuple[str, ...] = (),
+) -> str:
+    """``c``: one row per placement requested in the period (first ``request_created``; for
+    GGZ cases the clock start t0), with first triaged / accepted / ready / cancelled times, its
+    escalation and expired-hold counts, and its label."""
+    parts = f.buckets(period, group_by)
+    start = "COALESCE(fe.ready_at, fe.created_at)" if ggz else "fe.created_at"
+    label = {
+        None: "bk.label",
+        "month": "bk.label",
+        "week": "bk.label",
+        "hospital": "p.referrer_organisation_id",
+        "subregion": "p.subregion_id",
+        "age_band": _age_band_sql(
+            f"({_year_of_day(dialect, _day(dialect, start))} - p.birth_year)"
+        ),
+        "care_type": "p.care_type",
+        "source": "p.origin_setting",
+    }[group_by]
+    age_where = (
+        f"{_year_of_day(dialect, _day(dialect, start))} - p.birth_year >= :age_min"
+        if flt.age_min is not None
+        else "1 = 1"
+    )
+    extra = "p.care_type = 'ggz_crisis'" if ggz else _stay_filter_sql(flt)
+    types = ", ".join(f"'{t}'" for t in (*_FIRST_TYPES, *extra_types))
+    # Which placements can belong to the cohort: GGZ cases (few), or those requested in P.
+    within = (
+        f"SELECT g.id FROM placement g WHERE g.care_type = '{f.GGZ_CARE_TYPE}'"
+        if ggz
+        else "SELECT s.placement_id FROM transfer_event s WHERE s.event_type = "
+        "'request_created' AND s.occurred_at >= :m0 AND s.occurred_at < :m1"
+    )
+    firsts = ",\n         ".join(
+        f"{_first_at(dialect, t)} AS {col}"
+        for t, col in (
+            ("request_created", "created_at"),
+            ("triaged", "triaged_at"),
+            ("offer_accepted", "accepted_at"),
+            ("medically_ready", "ready_at"),
+            ("cancelled", "cancelled_at"),
+        )
+    )
+    return f"""
+fe AS (
+  SELECT e.placement_id,
+         {firsts},
+         MAX(CASE WHEN e.event_type = 'escalated' THEN 1 ELSE 0 END) AS esc,
+         MAX(CASE WHEN e.event_type = 'escalated' AND e.level = 'national' THEN 1 ELSE 0 END)
+           AS nat,
+         SUM(CASE WHEN e.event_type = 'hold_expired' THEN 1 ELSE 0 END) AS expired
+  FROM transfer_event e
+  WHERE e.event_type IN ({types}) AND e.placement_id IN ({within})
+  GROUP BY e.placement_id
+), {_buckets_sql(dialect, parts, "instant")}, c AS (
+  SELECT {label} AS label, p.id, p.urgency_level, fe.created_at, fe.triaged_at,
+         fe.accepted_at, fe.cancelled_at, fe.esc, fe.nat, fe.expired, {start} AS t0
+  FROM fe JOIN placement p ON p.id = fe.placement_id
+  JOIN bk ON {start} >= bk.lo AND {start} < bk.hi
+  WHERE fe.created_at IS NOT NULL AND {start} >= :m0 AND {start} < :m1
+    AND {extra} AND {age_where}
+)"""
+
+
+def _cohort_params(period: f.Period, flt: f.StayFilter) -> dict[str, Any]:
+    return {
+        **_stay_params(flt),
+        "m0": f.local_midnight(period.start),
+        "m1": f.local_midnight(period.end),
+    }
+
+
+async def lead_times(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    flt: f.StayFilter | None = None,
+    group_by: str | None = "care_type",
+) -> list[f.LeadTimeSummary]:
+    flt = flt or f.StayFilter()
+    dialect = conn.dialect.name
+    sql = (
+        "WITH "
+        + _cohort_sql(dialect, period, flt, group_by)
+        + f""", d AS (
+  SELECT label, 'triage' AS kind, {_us(dialect, "triaged_at")} - {_us(dialect, "created_at")} AS dur
+  FROM c WHERE triaged_at IS NOT NULL
+  UNION ALL
+  SELECT label, 'placement', {_us(dialect, "accepted_at")} - {_us(dialect, "created_at")}
+  FROM c WHERE accepted_at IS NOT NULL
+), r AS (
+  SELECT label, kind, dur,
+         ROW_NUMBER() OVER (PARTITION BY label, kind ORDER BY dur) AS rn,
+         COUNT(*) OVER (PARTITION BY label, kind) AS n
+  FROM d
+)
+SELECT label, kind, n,
+       SUM(CASE WHEN rn = (n + 1) / 2 THEN dur ELSE 0 END) AS m1,
+       SUM(CASE WHEN rn = n / 2 + 1 THEN dur ELSE 0 END) AS m2,
+       SUM(CASE WHEN rn = (9 * n + 9) / 10 THEN dur ELSE 0 END) AS p90
+FROM r GROUP BY label, kind, n
+UNION ALL
+SELECT label, 'requests', COUNT(*), 0, 0, 0 FROM c GROUP BY label
+"""
+    )
+    clause, params = _bind(sql, _cohort_params(period, flt))
+    stats: dict[str | None, dict[str, tuple[int, int, int, int]]] = {}
+    for r in (await _run(conn, clause, params, hash_joins=True)).all():
+        label = _label(group_by, r[0])
+        stats.setdefault(label, {})[str(r[1])] = (int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+    out = []
+    for label, kinds in stats.items():
+        tri = kinds.get("triage")
+        pla = kinds.get("placement")
+        out.append(
+            f.LeadTimeSummary(
+                group=label,
+                requests=kinds["requests"][0],
+                triaged=tri[0] if tri else 0,
+                triage_median_us=(tri[1] + tri[2]) / 2 if tri else None,
+                triage_p90_us=tri[3] if tri else None,
+                placed=pla[0] if pla else 0,
+                placement_median_us=(pla[1] + pla[2]) / 2 if pla else None,
+                placement_p90_us=pla[3] if pla else None,
+            )
+        )
+    return sorted(out, key=lambda r: r.group or "")
+
+
+async def escalations(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    flt: f.StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[f.EscalationRow]:
+    flt = flt or f.StayFilter()
+    dialect = conn.dialect.name
+    sql = (
+        "WITH "
+        + _cohort_sql(
+            dialect,
+            period,
+            flt,
+            group_by,
+            extra_types=("escalated", "hold_expired"),
+        )
+        + """
+SELECT c.label, '' AS reason, COUNT(*) AS requests, SUM(c.esc) AS escalated,
+       SUM(c.esc * (1 - c.nat)) AS to_region, SUM(c.nat) AS to_national,
+       SUM(c.expired) AS expired
+FROM c
+GROUP BY c.label
+UNION ALL
+SELECT c.label, COALESCE(d.reason, 'other'), COUNT(*), 0, 0, 0, 0
+FROM c JOIN transfer_event d ON d.placement_id = c.id
+WHERE d.event_type = 'offer_declined'
+GROUP BY c.label, COALESCE(d.reason, 'other')
+"""
+    )
+    clause, params = _bind(sql, _cohort_params(period, flt))
+    rows: dict[str | None, f.EscalationRow] = {}
+    declines: list[tuple[str | None, str, int]] = []
+    for r in (await _run(conn, clause, params, hash_joins=True)).all():
+        label = _label(group_by, r[0])
+        if r[1] == "":
+            rows[label] = f.EscalationRow(
+                group=label,
+                requests=int(r[2]),
+                escalated=int(r[3]),
+                to_region=int(r[4]),
+                to_national=int(r[5]),
+                expired_holds=int(r[6]),
+            )
+        else:
+            declines.append((label, str(r[1]), int(r[2])))
+    for label, reason, count in declines:
+        rows[label].declines[reason] = count
+    return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+async def ggz_crisis_within_norm(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    now: datetime,
+    subregion_id: str | None = None,
+    group_by: str | None = None,
+) -> list[f.GgzRow]:
+    dialect = conn.dialect.name
+    flt = f.StayFilter(subregion_id=subregion_id)
+    cohort = _cohort_sql(dialect, period, flt, group_by, ggz=True)
+    if subregion_id is not None:
+        cohort = cohort.replace(
+            "p.care_type = 'ggz_crisis'",
+            "p.care_type = 'ggz_crisis' AND p.subregion_id = :subregion_id",
+        )
+    hour = 3_600_000_000
+    norm = (
+        f"CASE WHEN c.urgency_level <= 2 THEN {hour} WHEN c.urgency_level = 3 THEN {4 * hour} "
+        f"ELSE {24 * hour} END"
+    )
+    sql = (
+        "WITH "
+        + cohort
+        + f""", k AS (
+  SELECT c.label,
+    CASE WHEN c.accepted_at IS NOT NULL THEN
+           CASE WHEN {_us(dialect, "c.accepted_at")} - {_us(dialect, "c.t0")} <= {norm}
+                THEN 'within' ELSE 'late' END
+         WHEN c.cancelled_at IS NOT NULL THEN 'left'
+         WHEN :now_us - {_us(dialect, "c.t0")} > {norm} THEN 'overdue'
+         ELSE 'pending' END AS outcome
+  FROM c
+)
+SELECT label, outcome, COUNT(*) FROM k GROUP BY label, outcome
+"""
+    )
+    params = {**_cohort_params(period, flt), "now_us": f.duration_us(now, _EPOCH_1970)}
+    clause, used = _bind(sql, params)
+    rows: dict[str | None, f.GgzRow] = {}
+    for r in (await _run(conn, clause, used)).all():
+        label = _label(group_by, r[0])
+        row = rows.setdefault(label, f.GgzRow(label))
+        count = int(r[2])
+        row.cases += count
+        if r[1] == "within":
+            row.within += count
+        elif r[1] == "late":
+            row.late += count
+        elif r[1] == "left":
+            row.left_before_assessment += count
+        elif r[1] == "overdue":
+            row.open_overdue += count
+        else:
+            row.open_within += count
+    return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+_EPOCH_1970 = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --- 6.2 inflow --------------------------------------------------------------------------------
+
+
+async def inflow(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    age_min: int | None = None,
+    subregion_id: str | None = None,
+    group_by: str | None = None,
+) -> list[f.InflowRow]:
+    dialect = conn.dialect.name
+    parts = f.buckets(period, group_by)
+    label = {
+        None: "bk.label",
+        "month": "bk.label",
+        "week": "bk.label",
+        "subregion": "i.subregion_id",
+        "age_band": "i.age_band",
+        "source": "i.source",
+    }[group_by]
+    rav_codes = ", ".join(repr(u) for u in sorted(f.COUNTED_RAV_URGENCY))
+    counted = " OR ".join(
+        f"(i.source = '{src}' AND i.contact_type IN ({', '.join(repr(c) for c in sorted(kinds))})"
+        + (f" AND i.urgency_native IN ({rav_codes})" if src == "rav" else "")
+        + ")"
+        for src, kinds in f.COUNTED_CONTACTS.items()
+    )
+    bands = (
+        "1 = 1"
+        if age_min is None
+        else "i.age_band IN (" + ", ".join(f"'{b}'" for b in f.bands_from(age_min)) + ")"
+        if f.bands_from(age_min)
+        else "1 = 0"
+    )
+    sub = "i.subregion_id = :subregion_id" if subregion_id is not None else "1 = 1"
+    sql = f"""
+WITH {_buckets_sql(dialect, parts, "date")}
+SELECT i.source, {label} AS label, SUM(i.count) AS n,
+       SUM(CASE WHEN i.contact_type = 'ehgv' THEN i.count ELSE 0 END) AS ehgv
+FROM inflow_count i JOIN bk ON i.period_start >= bk.lo AND i.period_start < bk.hi
+WHERE ({counted}) AND {bands} AND {sub}
+GROUP BY i.source, {label}
+"""
+    clause, params = _bind(sql, {"subregion_id": _uuid(subregion_id)})
+    out = [
+        f.InflowRow(str(r[0]), _label(group_by, r[1]), int(r[2]), int(r[3]))
+        for r in (await _run(conn, clause, params)).all()
+    ]
+    return sorted(out, key=lambda r: (r.source, r.group or ""))
+
+
+# --- 6.4 capacity ------------------------------------------------------------------------------
+
+
+async def capacity(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    ttl_bed: timedelta,
+    ttl_district_nursing: timedelta,
+    group_by: str | None = "care_type",
+    subregion_id: str | None = None,
+    care_type: str | None = None,
+) -> list[f.CapacityRow]:
+    """Census at the local midnights of the period (``kpi_calendar`` rows, both backends)."""
+    dialect = conn.dialect.name
+    parts = f.buckets(period, group_by)
+    label = {
+        None: "bk.label",
+        "month": "bk.label",
+        "week": "bk.label",
+        "subregion": "m.subregion_id",
+        "care_type": "m.care_type",
+    }[group_by]
+    where = ["u.active"]
+    if subregion_id is not None:
+        where.append("l.subregion_id = :subregion_id")
+    if care_type is not None:
+        where.append("u.care_type = :care_type")
+    sql = f"""
+WITH {_buckets_sql(dialect, parts, "day")}, m AS (
+  SELECT u.care_type, l.subregion_id, u.staffed_capacity, u.created_at, kc.day_no,
+         kc.midnight_utc,
+         (SELECT r.id FROM capacity_report r
+          WHERE r.unit_id = u.id AND r.reported_at <= kc.midnight_utc
+          ORDER BY r.reported_at DESC, r.id DESC LIMIT 1) AS report_id
+  FROM unit u JOIN location l ON l.id = u.location_id
+  JOIN kpi_calendar kc ON kc.day_no >= :d0 AND kc.day_no < :d1
+  WHERE {" AND ".join(where)}
+), s AS (
+  SELECT {label} AS label, m.staffed_capacity, r.free,
+         CASE WHEN r.id IS NULL THEN 1
+              WHEN {_us(dialect, "m.midnight_utc")} - {_us(dialect, "r.reported_at")} >
+                   CASE WHEN substr(m.care_type, 1, 16) = 'district_nursing'
+                        THEN :ttl_dn_us ELSE :ttl_bed_us END THEN 1
+              ELSE 0 END AS stale
+  FROM m JOIN bk ON m.day_no >= bk.lo AND m.day_no < bk.hi
+  LEFT JOIN capacity_report r ON r.id = m.report_id
+  WHERE m.created_at <= m.midnight_utc OR m.report_id IS NOT NULL
+)
+SELECT label, COUNT(*) AS unit_moments, SUM(stale) AS stale,
+       SUM(CASE WHEN free IS NULL THEN 0 ELSE 1 END) AS reported,
+       SUM(CASE WHEN free IS NULL THEN 0 ELSE staffed_capacity END) AS staffed,
+       SUM(CASE WHEN free IS NULL THEN 0
+                ELSE staffed_capacity - {_min(dialect, "free", "staffed_capacity")} END)
+         AS occupied
+FROM s GROUP BY label
+"""
+    params = {
+        "subregion_id": _uuid(subregion_id),
+        "care_type": care_type,
+        "d0": f.day_no(period.start),
+        "d1": f.day_no(period.end),
+        "ttl_bed_us": int(ttl_bed.total_seconds() * 1_000_000),
+        "ttl_dn_us": int(ttl_district_nursing.total_seconds() * 1_000_000),
+    }
+    clause, used = _bind(sql, params)
+    await ensure_calendar(conn, period.start, period.end)
+    out = [
+        f.CapacityRow(
+            group=_label(group_by, r[0]),
+            unit_moments=int(r[1]),
+            stale=int(r[2]),
+            reported=int(r[3]),
+            staffed=int(r[4]),
+            occupied=int(r[5]),
+        )
+        for r in (await _run(conn, clause, used)).all()
+    ]
+    return sorted(out, key=lambda r: r.group or "")

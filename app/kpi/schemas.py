@@ -1,0 +1,222 @@
+"""KPI answers, baselines and inflow reports (domain.md §6, DESIGN.md §4): aggregates only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field
+
+from app.kpi import formulas as f
+from app.schemas import Schema, Text, _reject_bool
+
+AgeBand = Literal["0-17", "18-64", "65-74", "75-84", "85+"]
+Source = Literal["seh", "hap", "rav"]
+Definition = Literal["broad", "narrow"]
+GroupBy = Literal["month", "week", "hospital", "subregion", "age_band", "care_type", "source"]
+KpiName = Literal[
+    "wrong_bed_days",
+    "inflow",
+    "lead_times",
+    "escalations",
+    "capacity",
+    "ggz_crisis_within_norm",
+]
+ReportCount = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=10_000_000)]
+
+SUPPRESSION_NOTE = (
+    "Cells with 1-4 patients are suppressed for analyst keys: their values are null and "
+    "'suppressed' is true."
+)
+
+
+class PeriodRead(Schema):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: date = Field(alias="from", description="First local date (inclusive)")
+    to: date = Field(description="Local date after the last one (exclusive)")
+    days: int
+    timezone: str = f.TZ.key
+
+
+class TargetRead(Schema):
+    """A regional target for the period and whether the region is on track (domain.md §6)."""
+
+    kpi: str
+    scope: str
+    rule: str
+    baseline_year: int | None
+    baseline_value: float | None
+    baseline_source: str | None
+    target_year: int
+    value: float = Field(description="Target for this period (yearly target x fraction)")
+    fraction: float = Field(description="Share of the target year the period covers")
+    measured: float | None
+    on_track: bool | None
+
+
+class AnswerBase(Schema):
+    kpi: KpiName
+    definition_version: str = f.DEFINITION_VERSION
+    period: PeriodRead
+    group_by: GroupBy | None
+    filters: dict[str, str | int | None]
+    suppressed_cells: int = Field(description="Rows whose values were suppressed (small cells)")
+    targets: list[TargetRead] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    computed_at: datetime
+
+
+class WrongBedRead(Schema):
+    group: str | None
+    days: int | None = Field(description="VBD: midnight census of ready intervals")
+    patients: int | None
+    avg_daily: float | None
+    intervals: int | None
+    open_intervals: int | None
+    backdated: int | None = Field(description="Counted intervals with a back-dated event (>48 h)")
+    hospital_transfers: int | None
+    deaths: int | None
+    calendar_days: int
+    suppressed: bool = False
+
+
+class WrongBedAnswer(AnswerBase):
+    definition: Definition
+    rows: list[WrongBedRead]
+    total: WrongBedRead
+
+
+class InflowRead(Schema):
+    source: Source
+    group: str | None
+    count: int | None
+    ehgv: int | None = Field(description="RAV: deployments treated without transport (sub-count)")
+    suppressed: bool = False
+
+
+class InflowAnswer(AnswerBase):
+    rows: list[InflowRead]
+    totals: list[InflowRead] = Field(description="Per source over the whole period")
+
+
+class LeadTimeRead(Schema):
+    group: str | None
+    requests: int | None
+    triaged: int | None
+    triage_median_minutes: float | None
+    triage_p90_minutes: float | None
+    placed: int | None
+    placement_median_minutes: float | None
+    placement_p90_minutes: float | None
+    suppressed: bool = False
+
+
+class LeadTimeAnswer(AnswerBase):
+    rows: list[LeadTimeRead]
+    total: LeadTimeRead
+
+
+class EscalationRead(Schema):
+    group: str | None
+    requests: int | None
+    escalated: int | None
+    escalation_rate: float | None
+    to_region: int | None
+    to_national: int | None
+    expired_holds: int | None
+    declines: dict[str, int] | None
+    suppressed: bool = False
+
+
+class EscalationAnswer(AnswerBase):
+    rows: list[EscalationRead]
+    total: EscalationRead
+
+
+class CapacityRead(Schema):
+    group: str | None
+    unit_moments: int
+    stale: int
+    stale_share: float | None
+    reported: int
+    staffed: int
+    occupied: int
+    occupancy: float | None
+    suppressed: bool = False
+
+
+class CapacityAnswer(AnswerBase):
+    rows: list[CapacityRead]
+    total: CapacityRead
+
+
+class GgzRead(Schema):
+    group: str | None
+    cases: int | None
+    within: int | None
+    late: int | None
+    open_overdue: int | None
+    open_within: int | None
+    left_before_assessment: int | None
+    share: float | None
+    suppressed: bool = False
+
+
+class GgzAnswer(AnswerBase):
+    rows: list[GgzRead]
+    total: GgzRead
+
+
+# --- baselines ----------------------------------------------------------------------------------
+
+
+class BaselineIn(Schema):
+    kpi: KpiName
+    year: Annotated[int, BeforeValidator(_reject_bool), Field(ge=2000, le=2100)]
+    scope: Annotated[str, Field(pattern=r"^[a-z0-9+/_-]{1,60}$", examples=["age75+/broad"])]
+    value: Annotated[
+        float, BeforeValidator(_reject_bool), Field(ge=0, le=1e12, allow_inf_nan=False)
+    ]
+    source: Annotated[Text, Field(min_length=1, max_length=500)]
+
+
+class BaselineRead(BaselineIn):
+    id: uuid.UUID
+    loaded_at: datetime
+
+
+# --- inflow reports -----------------------------------------------------------------------------
+
+
+class InflowLineIn(Schema):
+    period_start: date
+    period_end: date = Field(description="Exclusive; at most 31 days after period_start")
+    subregion: Annotated[
+        str | None, Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="id or code")
+    ] = None
+    age_band: AgeBand
+    urgency_native: Annotated[str, Field(min_length=1, max_length=10, examples=["U3", "A1"])]
+    contact_type: Annotated[str, Field(min_length=1, max_length=30, examples=["registration"])]
+    count: ReportCount
+
+
+class InflowReportIn(Schema):
+    """Aggregated acute contacts of one organisation (domain.md §6.2); no persons.
+
+    Idempotent per (source, organisation, period, age band, native urgency, contact type): a
+    re-sent line *replaces* the stored count (upsert); lines not re-sent are kept.
+    """
+
+    source: Source
+    organisation_id: uuid.UUID | None = Field(
+        default=None, description="Default: the key's organisation (required for admin keys)"
+    )
+    lines: Annotated[list[InflowLineIn], Field(min_length=1, max_length=2000)]
+
+
+class InflowReportResult(Schema):
+    received: int
+    inserted: int
+    replaced: int

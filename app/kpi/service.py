@@ -1,0 +1,861 @@
+"""KPI service (domain.md §6, §12.2): validates a KPI question, runs the SQL aggregates of
+``app.kpi.queries``, applies small-cell suppression for analysts, attaches targets, renders CSV.
+
+Reads run on the read engine and never write, except ``ensure_calendar`` when the calendar
+table misses days (an emptied table); baselines and inflow reports are writes in the caller's
+session, committed by the route.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.auth.principal import Principal
+from app.config import Settings
+from app.db import Database
+from app.enums import CareType, OrganisationKind, Role
+from app.errors import Forbidden, InvalidInput
+from app.kpi import formulas as f
+from app.kpi import queries
+from app.kpi.models import InflowCount, KpiBaseline
+from app.kpi.schemas import (
+    SUPPRESSION_NOTE,
+    BaselineIn,
+    BaselineRead,
+    CapacityAnswer,
+    CapacityRead,
+    EscalationAnswer,
+    EscalationRead,
+    GgzAnswer,
+    GgzRead,
+    InflowAnswer,
+    InflowRead,
+    InflowReportIn,
+    InflowReportResult,
+    LeadTimeAnswer,
+    LeadTimeRead,
+    PeriodRead,
+    TargetRead,
+    WrongBedAnswer,
+    WrongBedRead,
+)
+from app.registry.models import Organisation, Subregion
+
+CALENDAR_FIRST = date(2015, 1, 1)
+CALENDAR_END = date(2041, 1, 1)
+MAX_PERIOD_DAYS = 1_100  # three years and a bit: a yearly comparison with its predecessor
+MAX_CAPACITY_DAYS = 400  # the capacity census is units x days
+SMALL_CELL = 5  # fewer patients than this are suppressed for analysts (1-4; 0 is shown)
+BASELINE_YEAR = 2022
+MINUTE_US = 60_000_000
+
+GROUPS: dict[str, frozenset[str]] = {
+    "wrong_bed_days": frozenset(
+        {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
+    ),
+    "inflow": frozenset({"month", "week", "subregion", "age_band", "source"}),
+    "lead_times": frozenset(
+        {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
+    ),
+    "escalations": frozenset(
+        {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
+    ),
+    "capacity": frozenset({"month", "week", "subregion", "care_type"}),
+    "ggz_crisis_within_norm": frozenset(
+        {"month", "week", "hospital", "subregion", "age_band", "source"}
+    ),
+}
+# Which organisation kind may report which inflow source (domain.md §6.2)
+SOURCE_KINDS = {
+    "seh": OrganisationKind.HOSPITAL.value,
+    "hap": OrganisationKind.HAP.value,
+    "rav": OrganisationKind.RAV.value,
+}
+
+
+@dataclass(frozen=True)
+class KpiQuery:
+    """A validated KPI question."""
+
+    kpi: str
+    period: f.Period
+    group_by: str | None = None
+    age_min: int | None = None
+    definition: str = "broad"
+    hospital: uuid.UUID | None = None
+    subregion: str | None = None  # id or code, as given
+    care_type: CareType | None = None
+
+
+def _invalid(param: str, detail: str) -> InvalidInput:
+    return InvalidInput(
+        f"Invalid value for query:{param}: {detail}",
+        errors=[{"pointer": f"query:{param}", "detail": detail}],
+    )
+
+
+def validate(q: KpiQuery) -> None:
+    """Period [from, to) of local dates within the calendar, not too long; known group_by."""
+    p = q.period
+    if p.start < CALENDAR_FIRST or p.start >= CALENDAR_END:
+        raise _invalid("from", f"must lie in {CALENDAR_FIRST} .. {CALENDAR_END}")
+    if p.end > CALENDAR_END:
+        raise _invalid("to", f"must not be after {CALENDAR_END}")
+    longest = MAX_CAPACITY_DAYS if q.kpi == "capacity" else MAX_PERIOD_DAYS
+    if p.days > longest:
+        raise _invalid("to", f"the period is {p.days} days; at most {longest} for this KPI")
+    if q.group_by is not None and q.group_by not in GROUPS[q.kpi]:
+        raise _invalid(
+            "group_by", f"must be one of {', '.join(sorted(GROUPS[q.kpi]))} for this KPI"
+        )
+
+
+def make_period(start: date, end: date) -> f.Period:
+    if end <= start:
+        raise _invalid("to", "must be after from (the period is [from, to))")
+    return f.Period(start, end)
+
+
+def _suppress(principal: Principal) -> bool:
+    """Analyst output is suppressed; triagists and admins see every cell (DESIGN.md §4)."""
+    return (
+        Role.ANALYST in principal.roles
+        and not principal.is_admin
+        and Role.TRIAGIST not in principal.roles
+    )
+
+
+def _small(n: int) -> bool:
+    return 0 < n < SMALL_CELL
+
+
+def _blank(model: BaseModel, keep: Sequence[str]) -> dict[str, Any]:
+    data = model.model_dump()
+    return {k: (v if k in keep else None) for k, v in data.items()} | {"suppressed": True}
+
+
+async def _subregion_id(conn: AsyncConnection, ref: str | None) -> str | None:
+    if ref is None:
+        return None
+    try:
+        as_id: uuid.UUID | None = uuid.UUID(ref)
+    except ValueError:
+        as_id = None
+    cond = Subregion.code == ref if as_id is None else Subregion.id == as_id
+    found = (await conn.execute(select(Subregion.id).where(cond))).scalar_one_or_none()
+    if found is None:
+        raise _invalid("subregion", "no subregion with this id or code")
+    return str(found)
+
+
+async def _subregion_codes(conn: AsyncConnection) -> dict[str, str]:
+    rows = (await conn.execute(select(Subregion.id, Subregion.code))).all()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+async def _calendar(db: Database, period: f.Period) -> None:
+    """The calendar covers the period (and the day before it) or is extended first, before the
+    KPI's own read opens its snapshot."""
+    first, last = period.start - timedelta(days=1), period.end
+    want = f.day_no(last) - f.day_no(first) + 1
+    async with db.read() as conn:
+        have = (
+            await conn.execute(
+                select(func.count()).where(
+                    queries.calendar_table().c.day_no.between(f.day_no(first), f.day_no(last))
+                )
+            )
+        ).scalar_one()
+    if have != want:
+        async with db.engine.begin() as write:
+            await queries.ensure_calendar(write, first, last)
+
+
+async def _baselines(conn: AsyncConnection, kpi: str, year: int) -> dict[str, KpiBaseline]:
+    rows = (
+        await conn.execute(
+            select(KpiBaseline.scope, KpiBaseline.value, KpiBaseline.source).where(
+                KpiBaseline.kpi == kpi, KpiBaseline.year == year
+            )
+        )
+    ).all()
+    return {
+        str(r[0]): KpiBaseline(kpi=kpi, year=year, scope=r[0], value=r[1], source=r[2])
+        for r in rows
+    }
+
+
+def _target_read(t: f.Target, source: str | None) -> TargetRead:
+    return TargetRead(
+        kpi=t.kpi,
+        scope=t.scope,
+        rule=t.rule,
+        baseline_year=t.baseline_year,
+        baseline_value=t.baseline_value,
+        baseline_source=source,
+        target_year=t.target_year,
+        value=t.value,
+        fraction=t.fraction,
+        measured=t.measured,
+        on_track=t.on_track,
+    )
+
+
+def _period_read(p: f.Period) -> PeriodRead:
+    return PeriodRead.model_validate({"from": p.start, "to": p.end, "days": p.days})
+
+
+def _filters(q: KpiQuery, **extra: str | int | None) -> dict[str, str | int | None]:
+    return {
+        "age_min": q.age_min,
+        "hospital": None if q.hospital is None else str(q.hospital),
+        "subregion": q.subregion,
+        "care_type": None if q.care_type is None else q.care_type.value,
+        **extra,
+    }
+
+
+def _relabel(group_by: str | None, label: str | None, codes: dict[str, str]) -> str | None:
+    if group_by == "subregion" and label is not None:
+        return codes.get(label, label)
+    return label
+
+
+@dataclass
+class _Ctx:
+    conn: AsyncConnection
+    flt: f.StayFilter
+    codes: dict[str, str]
+
+
+async def _prepare(db: Database, conn: AsyncConnection, q: KpiQuery) -> _Ctx:
+    sub = await _subregion_id(conn, q.subregion)
+    flt = f.StayFilter(
+        age_min=q.age_min,
+        definition="narrow" if q.definition == "narrow" else "broad",
+        hospital_id=None if q.hospital is None else str(q.hospital),
+        subregion_id=sub,
+        care_type=None if q.care_type is None else q.care_type.value,
+    )
+    return _Ctx(conn, flt, await _subregion_codes(conn))
+
+
+# --- wrong-bed days -----------------------------------------------------------------------------
+
+
+def _vbd_read(r: f.WrongBedRow, label: str | None, suppress: bool) -> WrongBedRead:
+    read = WrongBedRead(
+        group=label,
+        days=r.days,
+        patients=r.patients,
+        avg_daily=r.avg_daily,
+        intervals=r.intervals,
+        open_intervals=r.open_intervals,
+        backdated=r.backdated,
+        hospital_transfers=r.hospital_transfers,
+        deaths=r.deaths,
+        calendar_days=r.calendar_days,
+    )
+    if suppress and _small(r.patients):
+        return WrongBedRead.model_validate(_blank(read, ("group", "calendar_days")))
+    return read
+
+
+async def wrong_bed_days(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> WrongBedAnswer:
+    """Verkeerde-bed days (domain.md §6.1), broad by default, narrow as a filter (§12.2)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q)
+        rows = await queries.wrong_bed_days(
+            conn, q.period, now=now, flt=ctx.flt, group_by=q.group_by
+        )
+        totals = (
+            rows
+            if q.group_by is None
+            else await queries.wrong_bed_days(conn, q.period, now=now, flt=ctx.flt)
+        )
+        targets = []
+        year = f.year_fraction(q.period)
+        total = totals[0]
+        total_read = _vbd_read(total, None, suppress)
+        region_wide = q.hospital is None and q.subregion is None and q.care_type is None
+        if year is not None and q.age_min == 75 and q.definition == "broad" and region_wide:
+            base = (await _baselines(conn, "wrong_bed_days", BASELINE_YEAR)).get("age75+/broad")
+            if base is not None:
+                t = f.wrong_bed_target(
+                    base.value,
+                    baseline_year=BASELINE_YEAR,
+                    year=year[0],
+                    fraction=year[1],
+                    measured=float(total.days),
+                )
+                if total_read.suppressed:
+                    t = replace(t, measured=None, on_track=None)
+                targets.append(_target_read(t, base.source))
+    reads = [_vbd_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    return WrongBedAnswer(
+        kpi="wrong_bed_days",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q),
+        definition="narrow" if q.definition == "narrow" else "broad",
+        suppressed_cells=sum(r.suppressed for r in reads) + total_read.suppressed,
+        rows=reads,
+        total=total_read,
+        targets=targets,
+        notes=[
+            *_notes(suppress),
+            "Days are a midnight census of ready intervals in Europe/Amsterdam; open intervals "
+            f"end at {now.isoformat()} (now).",
+        ],
+        computed_at=now,
+    )
+
+
+def _notes(suppress: bool) -> list[str]:
+    return [SUPPRESSION_NOTE] if suppress else []
+
+
+# --- inflow ------------------------------------------------------------------------------------
+
+
+def _inflow_read(r: f.InflowRow, label: str | None, suppress: bool) -> InflowRead:
+    read = InflowRead(source=r.source, group=label, count=r.count, ehgv=r.ehgv)
+    if suppress and _small(r.count):
+        return InflowRead.model_validate(_blank(read, ("source", "group")))
+    return read
+
+
+async def inflow(db: Database, principal: Principal, q: KpiQuery, *, now: datetime) -> InflowAnswer:
+    """SEH75, HAP75 and RAV75 from inflow reports (domain.md §6.2), always per source."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q)
+        sub = ctx.flt.subregion_id
+        rows = await queries.inflow(
+            conn, q.period, age_min=q.age_min, subregion_id=sub, group_by=q.group_by
+        )
+        totals = (
+            rows
+            if q.group_by is None
+            else await queries.inflow(conn, q.period, age_min=q.age_min, subregion_id=sub)
+        )
+        targets = []
+        year = f.year_fraction(q.period)
+        if year is not None and q.age_min == 75 and sub is None:
+            bases = await _baselines(conn, "inflow", BASELINE_YEAR)
+            for source in f.INFLOW_SOURCES:
+                base = bases.get(source)
+                if base is None:
+                    continue
+                measured = sum(r.count for r in totals if r.source == source)
+                hidden = suppress and _small(measured)
+                t = f.inflow_target(
+                    source,
+                    base.value,
+                    baseline_year=BASELINE_YEAR,
+                    fraction=year[1],
+                    measured=float(measured),
+                )
+                if hidden:
+                    t = replace(t, measured=None, on_track=None)
+                targets.append(_target_read(t, base.source))
+    reads = [_inflow_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total_reads = [_inflow_read(r, None, suppress) for r in totals]
+    return InflowAnswer(
+        kpi="inflow",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q),
+        suppressed_cells=sum(r.suppressed for r in reads + total_reads),
+        rows=reads,
+        totals=total_reads,
+        targets=targets,
+        notes=[
+            *_notes(suppress),
+            "Counts are attributed to the local date their report period starts.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- lead times ----------------------------------------------------------------------------------
+
+
+def _minutes(us: float | None) -> float | None:
+    return None if us is None else us / MINUTE_US
+
+
+def _lead_read(r: f.LeadTimeSummary, label: str | None, suppress: bool) -> LeadTimeRead:
+    read = LeadTimeRead(
+        group=label,
+        requests=r.requests,
+        triaged=r.triaged,
+        triage_median_minutes=_minutes(r.triage_median_us),
+        triage_p90_minutes=_minutes(r.triage_p90_us),
+        placed=r.placed,
+        placement_median_minutes=_minutes(r.placement_median_us),
+        placement_p90_minutes=_minutes(r.placement_p90_us),
+    )
+    if suppress and _small(r.requests):
+        return LeadTimeRead.model_validate(_blank(read, ("group",)))
+    return read
+
+
+_EMPTY_LEAD = f.LeadTimeSummary(None, 0, 0, None, None, 0, None, None)
+
+
+async def lead_times(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> LeadTimeAnswer:
+    """time_to_triage and time_to_placement, median and P90 (domain.md §6.4)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q)
+        rows = await queries.lead_times(conn, q.period, flt=ctx.flt, group_by=q.group_by)
+        totals = (
+            rows
+            if q.group_by is None
+            else await queries.lead_times(conn, q.period, flt=ctx.flt, group_by=None)
+        )
+    reads = [_lead_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total = _lead_read(totals[0] if totals else _EMPTY_LEAD, None, suppress)
+    return LeadTimeAnswer(
+        kpi="lead_times",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q, definition=q.definition),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        notes=[
+            *_notes(suppress),
+            "Placements requested in the period; durations from request_created; the median "
+            "of an even count is the mean of the two middle values; P90 is nearest-rank.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- escalations ---------------------------------------------------------------------------------
+
+
+def _esc_read(r: f.EscalationRow, label: str | None, suppress: bool) -> EscalationRead:
+    read = EscalationRead(
+        group=label,
+        requests=r.requests,
+        escalated=r.escalated,
+        escalation_rate=r.escalation_rate,
+        to_region=r.to_region,
+        to_national=r.to_national,
+        expired_holds=r.expired_holds,
+        declines=dict(sorted(r.declines.items())),
+    )
+    if suppress and _small(r.requests):
+        return EscalationRead.model_validate(_blank(read, ("group",)))
+    return read
+
+
+async def escalations(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> EscalationAnswer:
+    """Escalation rate, escalations by level and decline reasons (domain.md §6.4, §8, §13)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q)
+        rows = await queries.escalations(conn, q.period, flt=ctx.flt, group_by=q.group_by)
+        totals = (
+            rows
+            if q.group_by is None
+            else await queries.escalations(conn, q.period, flt=ctx.flt, group_by=None)
+        )
+    reads = [_esc_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total = _esc_read(totals[0] if totals else f.EscalationRow(None), None, suppress)
+    return EscalationAnswer(
+        kpi="escalations",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q, definition=q.definition),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        notes=[*_notes(suppress), "Placements requested in the period and all their events."],
+        computed_at=now,
+    )
+
+
+# --- capacity -------------------------------------------------------------------------------------
+
+
+def _cap_read(r: f.CapacityRow, label: str | None) -> CapacityRead:
+    return CapacityRead(
+        group=label,
+        unit_moments=r.unit_moments,
+        stale=r.stale,
+        stale_share=r.stale_share,
+        reported=r.reported,
+        staffed=r.staffed,
+        occupied=r.occupied,
+        occupancy=r.occupancy,
+    )
+
+
+async def capacity(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime, settings: Settings
+) -> CapacityAnswer:
+    """Stale-report share and occupancy at every local midnight of the period (§6.4).
+    Capacity has no patients, so nothing is suppressed."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q)
+        kw: dict[str, Any] = {
+            "ttl_bed": settings.stale_after("elv_low"),
+            "ttl_district_nursing": settings.stale_after("district_nursing"),
+            "subregion_id": ctx.flt.subregion_id,
+            "care_type": ctx.flt.care_type,
+        }
+        rows = await queries.capacity(conn, q.period, group_by=q.group_by, **kw)
+        totals = (
+            rows
+            if q.group_by is None
+            else await queries.capacity(conn, q.period, group_by=None, **kw)
+        )
+    return CapacityAnswer(
+        kpi="capacity",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q),
+        suppressed_cells=0,
+        rows=[_cap_read(r, _relabel(q.group_by, r.group, ctx.codes)) for r in rows],
+        total=_cap_read(totals[0] if totals else f.CapacityRow(None), None),
+        notes=[
+            "Census at each local midnight of the period; a unit is stale without a report "
+            "younger than its care type's TTL at that moment."
+        ],
+        computed_at=now,
+    )
+
+
+# --- GGZ crisis ---------------------------------------------------------------------------------
+
+
+def _ggz_read(r: f.GgzRow, label: str | None, suppress: bool) -> GgzRead:
+    read = GgzRead(
+        group=label,
+        cases=r.cases,
+        within=r.within,
+        late=r.late,
+        open_overdue=r.open_overdue,
+        open_within=r.open_within,
+        left_before_assessment=r.left_before_assessment,
+        share=r.share,
+    )
+    if suppress and _small(r.cases):
+        return GgzRead.model_validate(_blank(read, ("group",)))
+    return read
+
+
+async def ggz_crisis_within_norm(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> GgzAnswer:
+    """Crisis assessment within the urgency norm (domain.md §6.3, §12.4); target ≥ 90 %."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q)
+        sub = ctx.flt.subregion_id
+        rows = await queries.ggz_crisis_within_norm(
+            conn, q.period, now=now, subregion_id=sub, group_by=q.group_by
+        )
+        totals = (
+            rows
+            if q.group_by is None
+            else await queries.ggz_crisis_within_norm(conn, q.period, now=now, subregion_id=sub)
+        )
+    reads = [_ggz_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total = _ggz_read(totals[0] if totals else f.GgzRow(None), None, suppress)
+    return GgzAnswer(
+        kpi="ggz_crisis_within_norm",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        targets=[_target_read(f.ggz_target(None if total.suppressed else total.share), None)],
+        notes=[
+            *_notes(suppress),
+            "t0 = medically_ready (somatic clearance) or request_created; t1 = offer_accepted; "
+            "norms UUL<=2 1 h, 3 4 h, >=4 24 h.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def render_csv(answer: BaseModel) -> str:
+    """The answer's rows and totals as CSV with the same numbers as the JSON; every line carries
+    the KPI, its definition version and the period."""
+    data = answer.model_dump(mode="json", by_alias=True)
+    lines: list[tuple[str, dict[str, Any]]] = [("row", r) for r in data["rows"]]
+    if "total" in data:
+        lines.append(("total", data["total"]))
+    lines += [("total", r) for r in data.get("totals", [])]
+    flat = []
+    decline_keys: set[str] = set()
+    for kind, row in lines:
+        item = {k: v for k, v in row.items() if k != "declines"}
+        declines = row.get("declines") or {}
+        decline_keys |= set(declines)
+        item |= {f"decline_{k}": v for k, v in declines.items()}
+        flat.append((kind, item, "declines" in row and row["declines"] is None))
+    columns = ["kpi", "definition_version", "period_from", "period_to", "line"]
+    seen: list[str] = []
+    for _, item, _ in flat:
+        seen += [k for k in item if k not in seen]
+    seen += [f"decline_{k}" for k in sorted(decline_keys) if f"decline_{k}" not in seen]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns + seen)
+    for kind, item, declines_hidden in flat:
+        values = []
+        for col in seen:
+            value = item.get(col)
+            if value is None and col.startswith("decline_") and not declines_hidden:
+                value = 0
+            values.append("" if value is None else value)
+        writer.writerow(
+            [
+                data["kpi"],
+                data["definition_version"],
+                data["period"]["from"],
+                data["period"]["to"],
+                kind,
+                *values,
+            ]
+        )
+    return out.getvalue()
+
+
+# --- baselines ----------------------------------------------------------------------------------
+
+
+def _baseline_read(b: KpiBaseline) -> BaselineRead:
+    return BaselineRead(
+        id=b.id,
+        kpi=b.kpi,
+        year=b.year,
+        scope=b.scope,
+        value=b.value,
+        source=b.source,
+        loaded_at=b.loaded_at,
+    )
+
+
+async def put_baselines(
+    session: AsyncSession, principal: Principal, items: Sequence[BaselineIn], *, now: datetime
+) -> list[BaselineRead]:
+    """Load fixed reference figures (domain.md §12.2): one per (kpi, year, scope); a re-load
+    replaces value and source. Admins only."""
+    if not principal.is_admin:
+        raise Forbidden("Only admin keys load KPI baselines.")
+    keys = [(b.kpi, b.year, b.scope) for b in items]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput(
+            "The same (kpi, year, scope) appears twice in the request.",
+            errors=[{"pointer": "#", "detail": "duplicate (kpi, year, scope)"}],
+        )
+    out = []
+    for item in items:
+        row = await session.scalar(
+            select(KpiBaseline).where(
+                KpiBaseline.kpi == item.kpi,
+                KpiBaseline.year == item.year,
+                KpiBaseline.scope == item.scope,
+            )
+        )
+        if row is None:
+            row = KpiBaseline(kpi=item.kpi, year=item.year, scope=item.scope, id=uuid.uuid4())
+            session.add(row)
+        row.value = item.value
+        row.source = item.source
+        row.loaded_at = now
+        row.loaded_by_key_id = principal.key_id
+        out.append(row)
+    await session.flush()
+    return [_baseline_read(b) for b in out]
+
+
+async def list_baselines(db: Database, principal: Principal) -> list[BaselineRead]:
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(KpiBaseline.__table__).order_by(
+                    KpiBaseline.kpi, KpiBaseline.year, KpiBaseline.scope
+                )
+            )
+        ).mappings()
+        return [_baseline_read(KpiBaseline(**dict(r))) for r in rows]
+
+
+# --- inflow reports -------------------------------------------------------------------------------
+
+MAX_REPORT_PERIOD_DAYS = 31
+
+
+async def report_inflow(
+    session: AsyncSession,
+    principal: Principal,
+    body: InflowReportIn,
+    *,
+    now: datetime,
+) -> InflowReportResult:
+    """Store aggregated SEH/HAP/RAV contacts (domain.md §6.2). Idempotent per (source,
+    organisation, period, age band, native urgency, contact type): a re-sent line replaces the
+    stored count (upsert, ``version`` + 1); the whole request is one transaction."""
+    org_id = body.organisation_id or principal.organisation_id
+    if org_id is None:
+        raise InvalidInput(
+            "An admin key must name the reporting organisation.",
+            errors=[{"pointer": "#/organisation_id", "detail": "required"}],
+        )
+    if not principal.is_admin:
+        principal.require(Role.PROVIDER, Role.REFERRER)
+        principal.require_organisation(org_id, "inflow reports")
+    org = await session.get(Organisation, org_id)
+    if org is None:
+        raise InvalidInput(
+            "Unknown reporting organisation.",
+            errors=[{"pointer": "#/organisation_id", "detail": "no such organisation"}],
+        )
+    if org.kind != SOURCE_KINDS[body.source]:
+        raise InvalidInput(
+            f"Source {body.source} is reported by organisations of kind "
+            f"{SOURCE_KINDS[body.source]}, not {org.kind}.",
+            errors=[{"pointer": "#/source", "detail": "does not match the organisation's kind"}],
+        )
+    today = f.local_date(now)
+    errors = []
+    subregions: dict[str, uuid.UUID] = {}
+    keys: set[tuple[date, date, str, str, str]] = set()
+    for i, line in enumerate(body.lines):
+        days = (line.period_end - line.period_start).days
+        if days <= 0:
+            errors.append({"pointer": f"#/lines/{i}/period_end", "detail": "not after start"})
+        elif days > MAX_REPORT_PERIOD_DAYS:
+            errors.append(
+                {"pointer": f"#/lines/{i}/period_end", "detail": "period longer than 31 days"}
+            )
+        if line.period_start < CALENDAR_FIRST:
+            errors.append({"pointer": f"#/lines/{i}/period_start", "detail": "before 2015"})
+        if line.period_end > today + timedelta(days=1):
+            errors.append({"pointer": f"#/lines/{i}/period_end", "detail": "in the future"})
+        if line.contact_type not in f.CONTACT_TYPES[body.source]:
+            known = ", ".join(f.CONTACT_TYPES[body.source])
+            errors.append({"pointer": f"#/lines/{i}/contact_type", "detail": f"one of {known}"})
+        if line.urgency_native not in f.URGENCY_CODES[body.source]:
+            known = ", ".join(f.URGENCY_CODES[body.source])
+            errors.append({"pointer": f"#/lines/{i}/urgency_native", "detail": f"one of {known}"})
+        if line.subregion is not None and line.subregion not in subregions:
+            try:
+                ref: uuid.UUID | None = uuid.UUID(line.subregion)
+            except ValueError:
+                ref = None
+            found = await session.scalar(
+                select(Subregion.id).where(
+                    Subregion.code == line.subregion if ref is None else Subregion.id == ref
+                )
+            )
+            if found is None:
+                errors.append({"pointer": f"#/lines/{i}/subregion", "detail": "unknown"})
+            else:
+                subregions[line.subregion] = found
+        key = (
+            line.period_start,
+            line.period_end,
+            line.age_band,
+            line.urgency_native,
+            line.contact_type,
+        )
+        if key in keys:
+            errors.append({"pointer": f"#/lines/{i}", "detail": "same key as an earlier line"})
+        keys.add(key)
+    if errors:
+        raise InvalidInput(
+            "Inflow report refused: " + "; ".join(f"{e['pointer']} {e['detail']}" for e in errors),
+            errors=errors[:50],
+        )
+    rows = [
+        {
+            "source": body.source,
+            "organisation_id": org_id,
+            "subregion_id": None if line.subregion is None else subregions[line.subregion],
+            "period_start": line.period_start,
+            "period_end": line.period_end,
+            "age_band": line.age_band,
+            "urgency_native": line.urgency_native,
+            "contact_type": line.contact_type,
+            "count": line.count,
+            "version": 1,
+            "received_at": now,
+            "updated_at": now,
+            "reported_by_key_id": principal.key_id,
+        }
+        for line in body.lines
+    ]
+    conn = await session.connection()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(InflowCount).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            "source",
+            "organisation_id",
+            "period_start",
+            "period_end",
+            "age_band",
+            "urgency_native",
+            "contact_type",
+        ],
+        set_={
+            "count": stmt.excluded.count,
+            "subregion_id": stmt.excluded.subregion_id,
+            "version": InflowCount.version + 1,
+            "updated_at": stmt.excluded.updated_at,
+            "reported_by_key_id": stmt.excluded.reported_by_key_id,
+        },
+    ).returning(InflowCount.version)
+    versions: list[int] = list((await conn.execute(stmt)).scalars())
+    inserted = sum(1 for v in versions if v == 1)
+    return InflowReportResult(received=len(rows), inserted=inserted, replaced=len(rows) - inserted)

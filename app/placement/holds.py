@@ -1,0 +1,255 @@
+"""Holds on units (domain.md §12.6, DESIGN.md §3): the hot reservation path and the ``held`` count.
+
+A hold is ONE conditional UPDATE ``held = held + 1 WHERE free - held > 0`` on the unit's capacity
+row: atomic on PostgreSQL (row lock, re-checked after waiting) and on SQLite (``BEGIN IMMEDIATE``);
+never read-then-write, which SQLite would silently let overbook (perf-notes.md §4). The path is
+hand-written SQL through the engine, not ORM entities, because it is the write hot path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import Integer, String, Uuid, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.audit import service as audit_service
+from app.audit.service import AuditContext, AuditEntry
+from app.config import Settings
+from app.db import UTCDateTime
+from app.errors import InvalidInput, NotFound
+from app.placement import access, events
+from app.placement.errors import ConcurrentChange, ConsentRequired, InvalidTransition, NoCapacity
+from app.placement.schemas import HoldCreate, HoldRead
+from app.placement.states import Action, EventType, IllegalTransition, State, next_state
+from app.realtime.outbox import publish
+from app.triage.urgency import hold_expiry
+
+_UUID = Uuid()
+_TS = UTCDateTime()
+
+_LOAD = (
+    text(
+        "SELECT p.state, p.version, p.region_id, p.referrer_organisation_id, p.consent_given_at,"
+        " p.urgency_level, p.last_event_at, p.event_seq, p.patient_key,"
+        " (SELECT l.organisation_id FROM unit u JOIN location l ON l.id = u.location_id"
+        "   WHERE u.id = :unit_id AND u.active) AS unit_org"
+        " FROM placement p WHERE p.id = :placement_id"
+    )
+    .bindparams(bindparam("placement_id", type_=_UUID), bindparam("unit_id", type_=_UUID))
+    .columns(
+        state=String,
+        version=Integer,
+        region_id=_UUID,
+        referrer_organisation_id=_UUID,
+        consent_given_at=_TS,
+        urgency_level=Integer,
+        last_event_at=_TS,
+        event_seq=Integer,
+        patient_key=String,
+        unit_org=_UUID,
+    )
+)
+_OFFER = text(
+    "UPDATE placement SET state = 'offered', version = version + 1, event_seq = event_seq + 1,"
+    " current_hold_id = :hold_id, last_event_at = :at, updated_at = :now"
+    " WHERE id = :placement_id AND version = :version AND state = 'triaged'"
+).bindparams(
+    bindparam("hold_id", type_=_UUID),
+    bindparam("at", type_=_TS),
+    bindparam("now", type_=_TS),
+    bindparam("placement_id", type_=_UUID),
+)
+_RESERVE = text(
+    "UPDATE unit_capacity SET held = held + 1 WHERE unit_id = :unit_id AND free - held > 0"
+).bindparams(bindparam("unit_id", type_=_UUID))
+_INSERT_HOLD = text(
+    "INSERT INTO placement_hold (id, placement_id, unit_id, organisation_id, status, created_at,"
+    " expires_at) VALUES (:id, :placement_id, :unit_id, :org, 'active', :now, :expires_at)"
+).bindparams(
+    bindparam("id", type_=_UUID),
+    bindparam("placement_id", type_=_UUID),
+    bindparam("unit_id", type_=_UUID),
+    bindparam("org", type_=_UUID),
+    bindparam("now", type_=_TS),
+    bindparam("expires_at", type_=_TS),
+)
+_RELEASE = text(
+    "UPDATE placement_hold SET status = :status, released_at = :now, release_reason = :reason"
+    " WHERE id = :hold_id AND status = 'active'"
+).bindparams(bindparam("now", type_=_TS), bindparam("hold_id", type_=_UUID))
+_UNHOLD = text(
+    "UPDATE unit_capacity SET held = held - 1 WHERE unit_id = :unit_id AND held > 0"
+).bindparams(bindparam("unit_id", type_=_UUID))
+# An admitted patient stays counted until a report taken after the arrival (DESIGN.md §3); a
+# report already taken at or after the (clinical) arrival time counted the patient itself.
+_ADMIT_UNHOLD = text(
+    "UPDATE unit_capacity SET held = held - 1"
+    " WHERE unit_id = :unit_id AND held > 0 AND reported_at IS NOT NULL"
+    " AND reported_at >= :admitted_at"
+).bindparams(bindparam("unit_id", type_=_UUID), bindparam("admitted_at", type_=_TS))
+_RECOUNT = text(
+    "SELECT (SELECT count(*) FROM placement_hold WHERE unit_id = :unit_id AND status = 'active')"
+    " + (SELECT count(*) FROM placement_hold WHERE unit_id = :unit_id AND status = 'admitted'"
+    "    AND admitted_at > :reported_at)"
+).bindparams(bindparam("unit_id", type_=_UUID), bindparam("reported_at", type_=_TS))
+
+
+async def place_hold(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    body: HoldCreate,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> HoldRead:
+    """Reserve one place on ``body.unit_id`` for the placement: triaged -> offered (§12.6, §13).
+
+    409 ``no-capacity`` when the unit has no place left; the caller's transaction then rolls back.
+    """
+    conn = await session.connection()
+    p = (await conn.execute(_LOAD, {"placement_id": placement_id, "unit_id": body.unit_id})).first()
+    if p is None:
+        raise NotFound(f"No placement {placement_id}.")
+    access.require_manage(ctx.principal, p.referrer_organisation_id, p.region_id)
+    try:
+        after = next_state(State(p.state), Action.HOLD)
+    except IllegalTransition as exc:
+        raise InvalidTransition.of(exc) from None
+    if p.consent_given_at is None:
+        raise ConsentRequired(
+            "The patient's consent to share with follow-up care is not recorded; post a "
+            "consent_given event first (domain.md §10)."
+        )
+    if p.unit_org is None:
+        raise InvalidInput(
+            f"Unit {body.unit_id} does not exist or is deactivated.",
+            errors=[{"pointer": "#/unit_id", "detail": "unknown or inactive unit"}],
+        )
+    at = events.occurred_at(
+        body.occurred_at,
+        now=now,
+        previous=p.last_event_at,
+        skew=timedelta(seconds=settings.clock_skew_seconds),
+    )
+    hold_id = uuid.uuid4()
+    moved = await conn.execute(
+        _OFFER,
+        {
+            "hold_id": hold_id,
+            "at": max(at, p.last_event_at),
+            "now": now,
+            "placement_id": placement_id,
+            "version": p.version,
+        },
+    )
+    if moved.rowcount != 1:
+        raise ConcurrentChange("The placement changed while the hold was placed; read it again.")
+    reserved = await conn.execute(_RESERVE, {"unit_id": body.unit_id})
+    if reserved.rowcount != 1:
+        raise NoCapacity(
+            f"Unit {body.unit_id} is full: no place is left to hold.",
+            extra={"unit_id": str(body.unit_id)},
+        )
+    expires_at = now + hold_expiry(p.urgency_level)
+    await conn.execute(
+        _INSERT_HOLD,
+        {
+            "id": hold_id,
+            "placement_id": placement_id,
+            "unit_id": body.unit_id,
+            "org": p.unit_org,
+            "now": now,
+            "expires_at": expires_at,
+        },
+    )
+    await events.append(
+        conn,
+        placement_id=placement_id,
+        seq=p.event_seq + 1,
+        event_type=EventType.OFFER_SENT,
+        occurred_at=at,
+        recorded_at=now,
+        actor_key_id=ctx.principal.key_id,
+        actor_organisation_id=ctx.principal.organisation_id,
+        from_state=p.state,
+        to_state=after,
+        unit_id=body.unit_id,
+        hold_id=hold_id,
+        payload={"expires_at": expires_at},
+    )
+    await publish(
+        session,
+        topic="placement",
+        event_type="placement.offer_sent",
+        payload={
+            "placement_id": placement_id,
+            "state": after,
+            "event": EventType.OFFER_SENT,
+            "seq": p.event_seq + 1,
+            "unit_id": body.unit_id,
+            "hold_id": hold_id,
+            "expires_at": expires_at,
+        },
+        region_id=p.region_id,
+        organisation_ids=[p.referrer_organisation_id, p.unit_org],
+    )
+    await audit_service.append(
+        session,
+        ctx,
+        [
+            AuditEntry(
+                event_code="placement.hold",
+                action="U",
+                object_id=str(placement_id),
+                patient_key=p.patient_key,
+                detail={"unit_id": body.unit_id, "hold_id": hold_id},
+            )
+        ],
+        now=now,
+    )
+    return HoldRead(
+        id=hold_id,
+        placement_id=placement_id,
+        unit_id=body.unit_id,
+        organisation_id=p.unit_org,
+        status="active",
+        created_at=now,
+        expires_at=expires_at,
+    )
+
+
+async def release(
+    conn: AsyncConnection,
+    hold_id: uuid.UUID,
+    unit_id: uuid.UUID,
+    *,
+    status: str,
+    reason: str,
+    now: datetime,
+) -> bool:
+    """End an active hold (declined, expired, cancelled) and give its place back."""
+    done = await conn.execute(
+        _RELEASE, {"status": status, "now": now, "reason": reason, "hold_id": hold_id}
+    )
+    if done.rowcount != 1:
+        return False
+    await conn.execute(_UNHOLD, {"unit_id": unit_id})
+    return True
+
+
+async def admitted(conn: AsyncConnection, unit_id: uuid.UUID, admitted_at: datetime) -> None:
+    """Adjust ``held`` for a hold that just became admitted at ``admitted_at``."""
+    await conn.execute(_ADMIT_UNHOLD, {"unit_id": unit_id, "admitted_at": admitted_at})
+
+
+async def recount_held(session: AsyncSession, unit_id: uuid.UUID, reported_at: datetime) -> int:
+    """``held`` as DESIGN.md §3 defines it for a report taken at ``reported_at``: active holds
+    plus holds admitted after that report."""
+    conn = await session.connection()
+    value = (
+        await conn.execute(_RECOUNT, {"unit_id": unit_id, "reported_at": reported_at})
+    ).scalar()
+    return int(value or 0)

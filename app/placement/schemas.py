@@ -1,0 +1,231 @@
+"""Placement bodies: referral in, placement out, actions, holds, transfer events (domain.md §13)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from app.enums import CareType, Feature, Sex, SexPolicy, TargetGroup
+from app.placement.states import Action, EventType, State
+from app.schemas import Schema, ShortText, Text, UtcDateTime
+
+
+class OriginSetting(StrEnum):
+    """Where the patient is referred from."""
+
+    SEH = "seh"  # emergency department
+    HAP = "hap"  # out-of-hours GP post
+    RAV = "rav"  # ambulance service
+    HOSPITAL_WARD = "hospital_ward"  # in-patient (transfer desk); has medically_ready_at
+    GP = "gp"
+    HOME = "home"
+
+
+class EscalationLevel(StrEnum):
+    SUBREGION = "subregion"
+    REGION = "region"
+    NATIONAL = "national"
+
+
+DeclineReason = Literal[
+    "no_place_after_all",
+    "care_too_complex",
+    "target_group_mismatch",
+    "room_sex_mismatch",
+    "isolation_not_possible",
+    "no_indication",
+    "patient_refused",
+    "staff_shortage",
+    "other",
+]
+CancelReason = Literal[
+    "died", "recovered", "home_without_care", "placed_elsewhere", "referrer_withdrew", "other"
+]
+PatientIdentifier = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description=(
+            "The referrer's patient identifier (BSN or hospital number). Only its HMAC is kept "
+            "(patient_key); the identifier itself is never stored."
+        ),
+        examples=["999999990"],
+    ),
+]
+BirthYear = Annotated[int, Field(ge=1890, le=2200, strict=True)]
+Reference = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class UrgencyIn(Schema):
+    system: Annotated[str, Field(min_length=1, max_length=30, examples=["nts"])]
+    code: Annotated[str, Field(min_length=1, max_length=20, examples=["U3"])]
+
+
+class UrgencyRead(Schema):
+    system: str
+    code: str
+    level: int = Field(description="Unified urgency level 0-5 (domain.md §7)")
+
+
+class TriageIn(Schema):
+    """A triage done elsewhere (the referrer's own instrument), embedded in the request."""
+
+    care_type: CareType = Field(description="The care type the triage advises")
+    rule_set: Annotated[str, Field(min_length=1, max_length=60)] = "external"
+    outcome: Annotated[str | None, Field(max_length=40)] = None
+
+
+class PlacementCreate(Schema):
+    referrer_organisation_id: uuid.UUID | None = Field(
+        default=None, description="Default: the key's organisation (required for admin keys)"
+    )
+    origin_setting: OriginSetting
+    patient_identifier: PatientIdentifier
+    birth_year: BirthYear
+    sex: Sex
+    target_group: TargetGroup
+    care_type: CareType = Field(description="Desired care type")
+    features: Annotated[list[Feature], Field(default_factory=list, max_length=len(Feature))]
+    room_sex: SexPolicy | None = None
+    care_needs: ShortText | None = Field(
+        default=None, description="Short free text on care needs; never names or identifiers"
+    )
+    urgency: UrgencyIn
+    medically_ready_at: UtcDateTime | None = Field(
+        default=None, description="Hospital in-patients: when the patient was medically ready"
+    )
+    subregion: Annotated[str | None, Field(max_length=64, description="id or code")] = None
+    consent_given_at: UtcDateTime | None = Field(
+        default=None, description="Consent to share with follow-up care; required before a hold"
+    )
+    triage: TriageIn | None = None
+    occurred_at: UtcDateTime | None = None
+
+
+class OccurredIn(Schema):
+    occurred_at: UtcDateTime | None = Field(
+        default=None, description="Clinical time; default now, not in the future"
+    )
+
+
+class HoldCreate(OccurredIn):
+    unit_id: uuid.UUID
+
+
+class DeclineIn(OccurredIn):
+    reason: DeclineReason
+    reason_text: Annotated[Text | None, Field(max_length=500)] = None
+
+    @model_validator(mode="after")
+    def _other_needs_text(self) -> Self:
+        if self.reason == "other" and not (self.reason_text or "").strip():
+            raise ValueError("reason 'other' needs reason_text")
+        return self
+
+
+class CancelIn(OccurredIn):
+    reason: CancelReason
+    reason_text: Annotated[Text | None, Field(max_length=500)] = None
+
+    @model_validator(mode="after")
+    def _other_needs_text(self) -> Self:
+        if self.reason == "other" and not (self.reason_text or "").strip():
+            raise ValueError("reason 'other' needs reason_text")
+        return self
+
+
+class EventIn(OccurredIn):
+    """A clinical event, consent, or a manual escalation (domain.md §8, §13)."""
+
+    type: Literal[
+        "medically_ready", "ready_revoked", "hospital_admitted", "consent_given", "escalated"
+    ]
+    level: EscalationLevel | None = Field(default=None, description="escalated only")
+    reason: Annotated[Text | None, Field(max_length=500)] = None
+
+    @model_validator(mode="after")
+    def _level_only_for_escalation(self) -> Self:
+        if self.type == "escalated":
+            if self.level is None or self.level == EscalationLevel.SUBREGION:
+                raise ValueError("escalated needs level 'region' or 'national'")
+            if not (self.reason or "").strip():
+                raise ValueError("escalated needs a reason")
+        elif self.level is not None:
+            raise ValueError("level is only allowed with type 'escalated'")
+        return self
+
+
+class HoldRead(Schema):
+    id: uuid.UUID
+    placement_id: uuid.UUID
+    unit_id: uuid.UUID
+    organisation_id: uuid.UUID
+    status: Literal["active", "admitted", "declined", "expired", "cancelled"]
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    admitted_at: datetime | None = None
+    released_at: datetime | None = None
+    release_reason: str | None = None
+
+
+class PlacementRead(Schema):
+    id: uuid.UUID
+    state: State
+    allowed_actions: list[Action]
+    version: int
+    referrer_organisation_id: uuid.UUID
+    region_id: uuid.UUID
+    subregion_id: uuid.UUID | None
+    origin_setting: OriginSetting
+    patient_key: str = Field(description="HMAC-SHA256 of the identifier the referrer sent")
+    birth_year: int
+    sex: Sex
+    target_group: TargetGroup
+    care_type: CareType
+    features: list[Feature]
+    room_sex: SexPolicy | None
+    care_needs: str | None
+    urgency: UrgencyRead
+    triage_rule_set: str | None
+    triage_outcome: str | None
+    consent_given_at: datetime | None
+    medically_ready_at: datetime | None
+    escalation_level: EscalationLevel
+    escalation_due_at: datetime | None
+    current_hold: HoldRead | None
+    created_at: datetime
+    updated_at: datetime
+    triaged_at: datetime | None
+    accepted_at: datetime | None
+    transferred_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class TransferEventRead(Schema):
+    id: int
+    placement_id: uuid.UUID
+    seq: int
+    type: EventType
+    occurred_at: datetime
+    recorded_at: datetime
+    actor_key_id: uuid.UUID | None
+    actor_organisation_id: uuid.UUID | None
+    from_state: State | None
+    to_state: State
+    unit_id: uuid.UUID | None
+    hold_id: uuid.UUID | None
+    reason: str | None
+    level: EscalationLevel | None
+    payload: dict[str, Any]
+
+
+class SweepResult(Schema):
+    expired_holds: int
+    escalated: int

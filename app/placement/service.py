@@ -1,0 +1,951 @@
+"""Placement service (domain.md §5, §7, §8, §10, §12, §13): referrals, actions, transfer log.
+
+Every change writes its transfer event, its outbox message (topic ``placement``) and its NEN 7513
+access-log row in the caller's transaction; reads write their access-log row and commit it here
+before the response exists. The hold hot path lives in ``app.placement.holds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.audit import service as audit_service
+from app.audit.service import AuditContext, AuditEntry
+from app.config import Settings
+from app.enums import CareType, Feature, Role, codes_of, mask_of
+from app.errors import Forbidden, InvalidInput, NotFound
+from app.placement import access, events, holds
+from app.placement.errors import ConcurrentChange, InvalidTransition
+from app.placement.models import Placement, PlacementHold, TransferEvent
+from app.placement.schemas import (
+    CancelIn,
+    DeclineIn,
+    EscalationLevel,
+    EventIn,
+    HoldRead,
+    OccurredIn,
+    PlacementCreate,
+    PlacementRead,
+    TransferEventRead,
+    UrgencyRead,
+)
+from app.placement.states import (
+    ACTION_EVENT,
+    Action,
+    EventType,
+    IllegalTransition,
+    State,
+    allowed_actions,
+    next_state,
+)
+from app.realtime.outbox import publish
+from app.registry.models import Organisation
+from app.registry.service import resolve_subregion
+from app.schemas import decode_cursor, encode_cursor
+from app.triage.urgency import (
+    UnknownUrgencyCode,
+    UnknownUrgencySystem,
+    escalation_window,
+    to_unified,
+)
+
+__all__ = [
+    "PlacementQuery",
+    "accept",
+    "admit",
+    "cancel",
+    "create_placement",
+    "decline",
+    "get_placement",
+    "list_events",
+    "list_placements",
+    "patient_key",
+    "place_hold",
+    "record_event",
+    "record_triage",
+    "recount_held",
+]
+
+place_hold = holds.place_hold
+recount_held = holds.recount_held
+
+
+def patient_key(identifier: str, secret: str) -> str:
+    """Pseudonymous patient key: HMAC-SHA256 of the referrer's identifier (domain.md §10)."""
+    return hmac.new(
+        secret.encode("utf-8"), identifier.strip().encode("utf-8"), hashlib.sha256
+    ).hexdigest()
+
+
+def hold_read(h: PlacementHold) -> HoldRead:
+    return HoldRead(
+        id=h.id,
+        placement_id=h.placement_id,
+        unit_id=h.unit_id,
+        organisation_id=h.organisation_id,
+        status=h.status,
+        created_at=h.created_at,
+        expires_at=h.expires_at,
+        accepted_at=h.accepted_at,
+        admitted_at=h.admitted_at,
+        released_at=h.released_at,
+        release_reason=h.release_reason,
+    )
+
+
+def placement_read(p: Placement, hold: PlacementHold | None) -> PlacementRead:
+    state = State(p.state)
+    return PlacementRead(
+        id=p.id,
+        state=state,
+        allowed_actions=list(allowed_actions(state)),
+        version=p.version,
+        referrer_organisation_id=p.referrer_organisation_id,
+        region_id=p.region_id,
+        subregion_id=p.subregion_id,
+        origin_setting=p.origin_setting,
+        patient_key=p.patient_key,
+        birth_year=p.birth_year,
+        sex=p.sex,
+        target_group=p.target_group,
+        care_type=p.care_type,
+        features=codes_of(p.feature_mask, Feature),
+        room_sex=p.room_sex,
+        care_needs=p.care_needs,
+        urgency=UrgencyRead(system=p.urgency_system, code=p.urgency_code, level=p.urgency_level),
+        triage_rule_set=p.triage_rule_set,
+        triage_outcome=p.triage_outcome,
+        consent_given_at=p.consent_given_at,
+        medically_ready_at=p.medically_ready_at,
+        escalation_level=p.escalation_level,
+        escalation_due_at=p.escalation_due_at,
+        current_hold=None if hold is None else hold_read(hold),
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+        triaged_at=p.triaged_at,
+        accepted_at=p.accepted_at,
+        transferred_at=p.transferred_at,
+        cancelled_at=p.cancelled_at,
+    )
+
+
+def _event_payload(p: Placement, event: str, seq: int, **extra: Any) -> dict[str, Any]:
+    # The outbox goes to streams and webhooks of several organisations: no patient data.
+    return {"placement_id": p.id, "state": p.state, "event": event, "seq": seq, **extra}
+
+
+async def _log_event(
+    session: AsyncSession,
+    p: Placement,
+    *,
+    ctx: AuditContext | None,
+    event_type: EventType,
+    from_state: str | None,
+    at: datetime,
+    now: datetime,
+    hold: PlacementHold | None = None,
+    reason: str | None = None,
+    level: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Append the transfer event numbered ``p.event_seq`` and publish it (topic placement)."""
+    conn = await session.connection()
+    await events.append(
+        conn,
+        placement_id=p.id,
+        seq=p.event_seq,
+        event_type=event_type,
+        occurred_at=at,
+        recorded_at=now,
+        actor_key_id=None if ctx is None else ctx.principal.key_id,
+        actor_organisation_id=None if ctx is None else ctx.principal.organisation_id,
+        from_state=from_state,
+        to_state=p.state,
+        unit_id=None if hold is None else hold.unit_id,
+        hold_id=None if hold is None else hold.id,
+        reason=reason,
+        level=level,
+        payload=payload,
+    )
+    orgs = [p.referrer_organisation_id] + ([hold.organisation_id] if hold is not None else [])
+    extra: dict[str, Any] = {"occurred_at": at}
+    if hold is not None:
+        extra |= {"unit_id": hold.unit_id, "hold_id": hold.id}
+    if reason is not None:
+        extra["reason"] = reason
+    if level is not None:
+        extra["level"] = level
+    await publish(
+        session,
+        topic="placement",
+        event_type=f"placement.{event_type}",
+        payload=_event_payload(p, event_type, p.event_seq, **extra),
+        region_id=p.region_id,
+        organisation_ids=orgs,
+    )
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except StaleDataError:
+        raise ConcurrentChange("The placement changed concurrently; read it again.") from None
+
+
+def _skew(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.clock_skew_seconds)
+
+
+def _urgency(system: str, code: str) -> int:
+    try:
+        return to_unified(system, code).level
+    except UnknownUrgencySystem as exc:
+        raise InvalidInput(
+            str(exc), errors=[{"pointer": "#/urgency/system", "detail": "unknown system"}]
+        ) from None
+    except UnknownUrgencyCode as exc:
+        raise InvalidInput(
+            str(exc), errors=[{"pointer": "#/urgency/code", "detail": "unknown code"}]
+        ) from None
+
+
+# --- create ------------------------------------------------------------------------------------
+
+
+async def create_placement(
+    session: AsyncSession,
+    ctx: AuditContext,
+    body: PlacementCreate,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> PlacementRead:
+    """A referral (domain.md §13 ``requested``; ``triaged`` at once when a triage is embedded)."""
+    principal = ctx.principal
+    principal.require(Role.REFERRER, Role.TRIAGIST)
+    org_id = body.referrer_organisation_id or principal.organisation_id
+    if org_id is None:
+        raise InvalidInput(
+            "An admin key must name the referring organisation.",
+            errors=[{"pointer": "#/referrer_organisation_id", "detail": "required"}],
+        )
+    if (
+        not principal.is_admin
+        and org_id != principal.organisation_id
+        and Role.TRIAGIST not in principal.roles
+    ):
+        raise Forbidden("A referrer creates placements only for its own organisation.")
+    org = await session.get(Organisation, org_id)
+    if org is None:
+        raise InvalidInput(
+            "Unknown referring organisation.",
+            errors=[{"pointer": "#/referrer_organisation_id", "detail": "no such organisation"}],
+        )
+    if (
+        Role.TRIAGIST in principal.roles
+        and not principal.is_admin
+        and org.region_id != principal.region_id
+        and org_id != principal.organisation_id
+    ):
+        raise Forbidden("A triagist creates placements only for referrers of its own region.")
+    errors = []
+    if body.birth_year > now.year:
+        errors.append({"pointer": "#/birth_year", "detail": "lies in the future"})
+    if body.medically_ready_at is not None:
+        if body.origin_setting != "hospital_ward":
+            errors.append(
+                {"pointer": "#/medically_ready_at", "detail": "only for hospital in-patients"}
+            )
+        elif body.medically_ready_at > now + _skew(settings):
+            errors.append({"pointer": "#/medically_ready_at", "detail": "in the future"})
+    if body.consent_given_at is not None and body.consent_given_at > now + _skew(settings):
+        errors.append({"pointer": "#/consent_given_at", "detail": "in the future"})
+    if errors:
+        raise InvalidInput(
+            "Placement refused: " + "; ".join(f"{e['pointer']} {e['detail']}" for e in errors),
+            errors=errors,
+        )
+    level = _urgency(body.urgency.system, body.urgency.code)
+    at = events.occurred_at(body.occurred_at, now=now, previous=None, skew=_skew(settings))
+    subregion_id = None
+    if body.subregion is not None:
+        try:
+            subregion_id = (await resolve_subregion(session, body.subregion)).id
+        except (NotFound, InvalidInput) as exc:
+            raise InvalidInput(
+                exc.detail, errors=[{"pointer": "#/subregion", "detail": "unknown subregion"}]
+            ) from None
+    p = Placement(
+        id=uuid.uuid4(),
+        region_id=org.region_id,
+        referrer_organisation_id=org_id,
+        subregion_id=subregion_id,
+        created_by_key_id=principal.key_id,
+        origin_setting=body.origin_setting.value,
+        patient_key=patient_key(
+            body.patient_identifier, settings.patient_key_secret.get_secret_value()
+        ),
+        birth_year=body.birth_year,
+        sex=body.sex.value,
+        target_group=body.target_group.value,
+        care_type=body.care_type.value,
+        feature_mask=mask_of(body.features, Feature),
+        room_sex=None if body.room_sex is None else body.room_sex.value,
+        care_needs=body.care_needs,
+        urgency_system=body.urgency.system,
+        urgency_code=body.urgency.code,
+        urgency_level=level,
+        consent_given_at=body.consent_given_at,
+        medically_ready_at=body.medically_ready_at,
+        state=State.REQUESTED.value,
+        event_seq=1,
+        last_event_at=at,
+        escalation_level=EscalationLevel.SUBREGION.value,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(p)
+    await session.flush()
+    await _log_event(
+        session,
+        p,
+        ctx=ctx,
+        event_type=EventType.REQUEST_CREATED,
+        from_state=None,
+        at=at,
+        now=now,
+        payload={
+            "origin_setting": p.origin_setting,
+            "care_type": p.care_type,
+            "urgency": {"system": p.urgency_system, "code": p.urgency_code, "level": level},
+            "birth_year": p.birth_year,
+            "consent": p.consent_given_at is not None,
+        },
+    )
+    if body.medically_ready_at is not None:
+        p.event_seq += 1
+        await _flush(session)
+        await _log_event(
+            session,
+            p,
+            ctx=ctx,
+            event_type=EventType.MEDICALLY_READY,
+            from_state=p.state,
+            at=body.medically_ready_at,
+            now=now,
+        )
+    if body.triage is not None:
+        await _triage(
+            session,
+            ctx,
+            p,
+            care_type=body.triage.care_type,
+            rule_set=body.triage.rule_set,
+            outcome=body.triage.outcome,
+            at=at,
+            now=now,
+        )
+    await _audit(session, ctx, p, "placement.create", "C", now=now)
+    return placement_read(p, None)
+
+
+async def _audit(
+    session: AsyncSession,
+    ctx: AuditContext,
+    p: Placement,
+    event_code: str,
+    action: str,
+    *,
+    now: datetime | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await audit_service.append(
+        session,
+        ctx,
+        [
+            AuditEntry(
+                event_code=event_code,
+                action=action,
+                object_id=str(p.id),
+                patient_key=p.patient_key,
+                detail=detail or {},
+            )
+        ],
+        now=now,
+    )
+
+
+# --- transitions --------------------------------------------------------------------------------
+
+
+def _next(p: Placement, action: Action) -> State:
+    try:
+        return next_state(State(p.state), action)
+    except IllegalTransition as exc:
+        raise InvalidTransition.of(exc) from None
+
+
+async def _load(session: AsyncSession, placement_id: uuid.UUID) -> Placement:
+    p = await session.get(Placement, placement_id)
+    if p is None:
+        raise NotFound(f"No placement {placement_id}.")
+    return p
+
+
+async def _current_hold(session: AsyncSession, p: Placement) -> PlacementHold | None:
+    if p.current_hold_id is None:
+        return None
+    return await session.get(PlacementHold, p.current_hold_id)
+
+
+async def _transition(
+    session: AsyncSession,
+    ctx: AuditContext | None,
+    p: Placement,
+    action: Action,
+    *,
+    at: datetime,
+    now: datetime,
+    hold: PlacementHold | None = None,
+    reason: str | None = None,
+    level: str | None = None,
+    payload: dict[str, Any] | None = None,
+    event_type: EventType | None = None,
+) -> None:
+    """Move ``p`` by ``action`` (already checked legal) and log the event, version-checked."""
+    before = p.state
+    p.state = _next(p, action).value
+    p.event_seq += 1
+    p.last_event_at = max(at, p.last_event_at)
+    p.updated_at = now
+    await _flush(session)
+    await _log_event(
+        session,
+        p,
+        ctx=ctx,
+        event_type=event_type or ACTION_EVENT[action],
+        from_state=before,
+        at=at,
+        now=now,
+        hold=hold,
+        reason=reason,
+        level=level,
+        payload=payload,
+    )
+
+
+async def _triage(
+    session: AsyncSession,
+    ctx: AuditContext,
+    p: Placement,
+    *,
+    care_type: CareType,
+    rule_set: str,
+    outcome: str | None,
+    at: datetime,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    p.triage_rule_set = rule_set
+    p.triage_outcome = outcome
+    p.care_type = care_type.value
+    p.triaged_at = now
+    # Auto-escalation clock (domain.md §8) starts when the placement can be offered.
+    p.escalation_due_at = now + escalation_window(p.urgency_level)
+    await _transition(
+        session,
+        ctx,
+        p,
+        Action.TRIAGE,
+        at=at,
+        now=now,
+        payload={
+            "care_type": care_type.value,
+            "rule_set": rule_set,
+            "outcome": outcome,
+            **(details or {}),
+        },
+    )
+
+
+async def record_triage(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    *,
+    care_type: CareType,
+    rule_set: str,
+    outcome: str | None = None,
+    occurred_at: datetime | None = None,
+    now: datetime,
+    settings: Settings,
+    details: dict[str, Any] | None = None,
+) -> PlacementRead:
+    """Record a triage result on a placement: requested -> triaged (domain.md §13).
+
+    For ``POST /v1/triage`` with ``placement_id``; the caller commits. ``details`` (added for the
+    triage service: triage id, advised care types, an override and its reason) goes into the
+    transfer event's payload.
+    """
+    p = await _load(session, placement_id)
+    access.require_manage(ctx.principal, p.referrer_organisation_id, p.region_id)
+    _next(p, Action.TRIAGE)
+    at = events.occurred_at(occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings))
+    await _triage(
+        session,
+        ctx,
+        p,
+        care_type=care_type,
+        rule_set=rule_set,
+        outcome=outcome,
+        at=at,
+        now=now,
+        details=details,
+    )
+    await _audit(session, ctx, p, "placement.triage", "U", now=now)
+    return placement_read(p, None)
+
+
+async def accept(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    body: OccurredIn,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> PlacementRead:
+    """The receiving provider accepts the offer: offered -> accepted (domain.md §13)."""
+    p = await _load(session, placement_id)
+    hold = await _current_hold(session, p)
+    hold_org = None if hold is None else hold.organisation_id
+    access.require_manage_or_receiver(
+        ctx.principal, p.referrer_organisation_id, p.region_id, hold_org
+    )
+    _next(p, Action.ACCEPT)
+    access.require_receiving_provider(ctx.principal, hold_org)
+    assert hold is not None  # offered always has an active hold
+    at = events.occurred_at(
+        body.occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings)
+    )
+    hold.accepted_at = at
+    p.accepted_at = at
+    p.escalation_due_at = None
+    await _transition(session, ctx, p, Action.ACCEPT, at=at, now=now, hold=hold)
+    await _audit(session, ctx, p, "placement.accept", "U", now=now)
+    return placement_read(p, hold)
+
+
+async def decline(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    body: DeclineIn,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> PlacementRead:
+    """Refuse the offer with a reason code: the hold is released, offered -> triaged (§13)."""
+    p = await _load(session, placement_id)
+    hold = await _current_hold(session, p)
+    access.require_manage_or_receiver(
+        ctx.principal,
+        p.referrer_organisation_id,
+        p.region_id,
+        None if hold is None else hold.organisation_id,
+    )
+    _next(p, Action.DECLINE)
+    assert hold is not None
+    at = events.occurred_at(
+        body.occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings)
+    )
+    await _end_hold(session, p, hold, status="declined", reason=body.reason, now=now)
+    await _transition(
+        session,
+        ctx,
+        p,
+        Action.DECLINE,
+        at=at,
+        now=now,
+        hold=hold,
+        reason=body.reason,
+        payload={"reason_text": body.reason_text} if body.reason_text else None,
+    )
+    await _audit(session, ctx, p, "placement.decline", "U", now=now, detail={"reason": body.reason})
+    return placement_read(p, None)
+
+
+async def _end_hold(
+    session: AsyncSession,
+    p: Placement,
+    hold: PlacementHold,
+    *,
+    status: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    conn = await session.connection()
+    await holds.release(conn, hold.id, hold.unit_id, status=status, reason=reason, now=now)
+    hold.status = status
+    hold.released_at = now
+    hold.release_reason = reason
+    p.current_hold_id = None
+
+
+async def admit(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    body: OccurredIn,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> PlacementRead:
+    """The patient arrived: accepted -> transferred; the hold becomes admitted (§13, DESIGN §3)."""
+    p = await _load(session, placement_id)
+    hold = await _current_hold(session, p)
+    access.require_manage_or_receiver(
+        ctx.principal,
+        p.referrer_organisation_id,
+        p.region_id,
+        None if hold is None else hold.organisation_id,
+    )
+    _next(p, Action.ADMIT)
+    assert hold is not None
+    at = events.occurred_at(
+        body.occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings)
+    )
+    conn = await session.connection()
+    hold.status = "admitted"
+    hold.admitted_at = at
+    p.transferred_at = at
+    p.escalation_due_at = None
+    await _transition(
+        session,
+        ctx,
+        p,
+        Action.ADMIT,
+        at=at,
+        now=now,
+        hold=hold,
+        payload={"care_type": p.care_type, "dest_organisation_id": hold.organisation_id},
+    )
+    await holds.admitted(conn, hold.unit_id, at)
+    await _audit(session, ctx, p, "placement.admit", "U", now=now)
+    return placement_read(p, hold)
+
+
+async def cancel(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    body: CancelIn,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> PlacementRead:
+    """Close the placement with a reason code (§13); an active hold is released."""
+    p = await _load(session, placement_id)
+    access.require_manage(ctx.principal, p.referrer_organisation_id, p.region_id)
+    _next(p, Action.CANCEL)
+    at = events.occurred_at(
+        body.occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings)
+    )
+    hold = await _current_hold(session, p)
+    if hold is not None and hold.status == "active":
+        await _end_hold(session, p, hold, status="cancelled", reason=body.reason, now=now)
+    p.cancelled_at = at
+    p.escalation_due_at = None
+    await _transition(
+        session,
+        ctx,
+        p,
+        Action.CANCEL,
+        at=at,
+        now=now,
+        hold=hold,
+        reason=body.reason,
+        payload={"reason_text": body.reason_text} if body.reason_text else None,
+    )
+    await _audit(session, ctx, p, "placement.cancel", "U", now=now, detail={"reason": body.reason})
+    return placement_read(p, None)
+
+
+_EVENT_ACTION = {
+    "medically_ready": Action.RECORD_CLINICAL,
+    "ready_revoked": Action.RECORD_CLINICAL,
+    "hospital_admitted": Action.RECORD_CLINICAL,
+    "consent_given": Action.GIVE_CONSENT,
+    "escalated": Action.ESCALATE,
+}
+
+
+async def record_event(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    body: EventIn,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> TransferEventRead:
+    """Clinical events, consent and manual escalation (domain.md §8, §10, §13): no state change."""
+    p = await _load(session, placement_id)
+    access.require_manage(ctx.principal, p.referrer_organisation_id, p.region_id)
+    _next(p, _EVENT_ACTION[body.type])
+    at = events.occurred_at(
+        body.occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings)
+    )
+    if body.type == "medically_ready":
+        if p.medically_ready_at is not None:
+            raise InvalidTransition(
+                "The patient is already medically ready; post ready_revoked first.",
+                extra={"current_state": p.state, "allowed_actions": ["ready_revoked"]},
+            )
+        p.medically_ready_at = at
+    elif body.type == "ready_revoked":
+        if p.medically_ready_at is None:
+            raise InvalidTransition(
+                "The patient is not medically ready; nothing to revoke.",
+                extra={"current_state": p.state, "allowed_actions": ["medically_ready"]},
+            )
+        p.medically_ready_at = None
+    elif body.type == "consent_given":
+        p.consent_given_at = at
+    elif body.type == "escalated":
+        assert body.level is not None
+        order = list(EscalationLevel)
+        if order.index(body.level) <= order.index(EscalationLevel(p.escalation_level)):
+            raise InvalidTransition(
+                f"The placement is already escalated to {p.escalation_level}.",
+                extra={"current_state": p.state, "escalation_level": p.escalation_level},
+            )
+        p.escalation_level = body.level.value
+        p.escalation_due_at = None
+    await _transition(
+        session,
+        ctx,
+        p,
+        _EVENT_ACTION[body.type],
+        at=at,
+        now=now,
+        event_type=EventType(body.type),
+        reason=body.reason if body.type == "escalated" else None,
+        level=None if body.level is None else body.level.value,
+        payload={"reason": body.reason, "manual": True} if body.reason else None,
+    )
+    await _audit(session, ctx, p, "placement.event", "U", now=now, detail={"type": body.type})
+    row = await session.scalar(
+        select(TransferEvent).where(
+            TransferEvent.placement_id == p.id, TransferEvent.seq == p.event_seq
+        )
+    )
+    assert row is not None
+    return event_read(row)
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+async def _hold_orgs(session: AsyncSession, placement_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = await session.scalars(
+        select(PlacementHold.organisation_id).where(PlacementHold.placement_id == placement_id)
+    )
+    return set(rows.all())
+
+
+async def get_placement(
+    session: AsyncSession, ctx: AuditContext, placement_id: uuid.UUID
+) -> PlacementRead:
+    """One placement; the read is logged (NEN 7513) and committed before it is returned."""
+    p = await _load(session, placement_id)
+    access.require_view(
+        ctx.principal, p.referrer_organisation_id, p.region_id, await _hold_orgs(session, p.id)
+    )
+    hold = await _current_hold(session, p)
+    result = placement_read(p, hold)
+    await _audit(session, ctx, p, "placement.read", "R", now=None)
+    await session.commit()
+    return result
+
+
+def event_read(e: TransferEvent) -> TransferEventRead:
+    return TransferEventRead(
+        id=e.id,
+        placement_id=e.placement_id,
+        seq=e.seq,
+        type=e.event_type,
+        occurred_at=e.occurred_at,
+        recorded_at=e.recorded_at,
+        actor_key_id=e.actor_key_id,
+        actor_organisation_id=e.actor_organisation_id,
+        from_state=e.from_state,
+        to_state=e.to_state,
+        unit_id=e.unit_id,
+        hold_id=e.hold_id,
+        reason=e.reason,
+        level=e.level,
+        payload=orjson.loads(e.payload),
+    )
+
+
+async def list_events(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[TransferEventRead], str | None]:
+    """The placement's transfer log in order (``seq``); logged and committed like a read."""
+    p = await _load(session, placement_id)
+    access.require_view(
+        ctx.principal, p.referrer_organisation_id, p.region_id, await _hold_orgs(session, p.id)
+    )
+    stmt = select(TransferEvent).where(TransferEvent.placement_id == placement_id)
+    if cursor is not None:
+        try:
+            after = int(decode_cursor(cursor))
+        except ValueError as exc:
+            raise InvalidInput(
+                "The pagination cursor is not valid.",
+                errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
+            ) from exc
+        stmt = stmt.where(TransferEvent.seq > after)
+    rows = (await session.scalars(stmt.order_by(TransferEvent.seq).limit(limit + 1))).all()
+    nxt = encode_cursor(str(rows[limit - 1].seq)) if len(rows) > limit else None
+    items = [event_read(r) for r in rows[:limit]]
+    await _audit(session, ctx, p, "placement.events.read", "R", now=None)
+    await session.commit()
+    return items, nxt
+
+
+@dataclass(frozen=True)
+class PlacementQuery:
+    states: tuple[State, ...] = ()
+    care_types: tuple[CareType, ...] = ()
+    referrer: uuid.UUID | None = None
+    subregion: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+def _visible(stmt: Select[Any], ctx: AuditContext) -> Select[Any]:
+    p = ctx.principal
+    if p.is_admin:
+        return stmt
+    ors = []
+    if Role.REFERRER in p.roles and p.organisation_id is not None:
+        ors.append(Placement.referrer_organisation_id == p.organisation_id)
+    if Role.TRIAGIST in p.roles and p.region_id is not None:
+        ors.append(Placement.region_id == p.region_id)
+    if Role.PROVIDER in p.roles and p.organisation_id is not None:
+        ors.append(
+            Placement.id.in_(
+                select(PlacementHold.placement_id).where(
+                    PlacementHold.organisation_id == p.organisation_id
+                )
+            )
+        )
+    if not ors:
+        raise Forbidden("This key's roles give no access to placements.")
+    return stmt.where(or_(*ors))
+
+
+def _list_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        at, _, pid = decode_cursor(cursor).partition("|")
+        return datetime.fromisoformat(at), uuid.UUID(pid)
+    except ValueError as exc:
+        raise InvalidInput(
+            "The pagination cursor is not valid.",
+            errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
+        ) from exc
+
+
+async def list_placements(
+    session: AsyncSession, ctx: AuditContext, q: PlacementQuery
+) -> tuple[list[PlacementRead], str | None]:
+    """Placements visible to the key, newest first; each returned placement is logged (E)."""
+    stmt = _visible(select(Placement), ctx)
+    if q.states:
+        stmt = stmt.where(Placement.state.in_([s.value for s in q.states]))
+    if q.care_types:
+        stmt = stmt.where(Placement.care_type.in_([c.value for c in q.care_types]))
+    if q.referrer is not None:
+        stmt = stmt.where(Placement.referrer_organisation_id == q.referrer)
+    if q.subregion is not None:
+        try:
+            sub = await resolve_subregion(session, q.subregion)
+        except (NotFound, InvalidInput) as exc:
+            raise InvalidInput(
+                exc.detail, errors=[{"pointer": "query:subregion", "detail": "unknown"}]
+            ) from None
+        stmt = stmt.where(Placement.subregion_id == sub.id)
+    if q.created_from is not None:
+        stmt = stmt.where(Placement.created_at >= q.created_from)
+    if q.created_to is not None:
+        stmt = stmt.where(Placement.created_at < q.created_to)
+    if q.cursor is not None:
+        at, pid = _list_cursor(q.cursor)
+        stmt = stmt.where(
+            or_(Placement.created_at < at, and_(Placement.created_at == at, Placement.id < pid))
+        )
+    rows = (
+        await session.scalars(
+            stmt.order_by(Placement.created_at.desc(), Placement.id.desc()).limit(q.limit + 1)
+        )
+    ).all()
+    page = rows[: q.limit]
+    nxt = None
+    if len(rows) > q.limit:
+        last = page[-1]
+        nxt = encode_cursor(f"{last.created_at.isoformat()}|{last.id}")
+    hold_ids = [p.current_hold_id for p in page if p.current_hold_id is not None]
+    held: dict[uuid.UUID, PlacementHold] = {}
+    if hold_ids:
+        held = {
+            h.id: h
+            for h in (
+                await session.scalars(select(PlacementHold).where(PlacementHold.id.in_(hold_ids)))
+            ).all()
+        }
+    items = [
+        placement_read(p, None if p.current_hold_id is None else held.get(p.current_hold_id))
+        for p in page
+    ]
+    filters = {
+        "state": [s.value for s in q.states] or None,
+        "care_type": [c.value for c in q.care_types] or None,
+        "referrer": q.referrer,
+        "subregion": q.subregion,
+        "created_from": q.created_from,
+        "created_to": q.created_to,
+    }
+    detail = {"filters": {k: v for k, v in filters.items() if v is not None}}
+    entries: Sequence[AuditEntry] = [
+        AuditEntry(
+            event_code="placement.search",
+            action="E",
+            object_id=str(p.id),
+            patient_key=p.patient_key,
+            detail=detail,
+        )
+        for p in page
+    ] or [AuditEntry(event_code="placement.search", action="E", detail=detail | {"returned": 0})]
+    await audit_service.append(session, ctx, entries)
+    await session.commit()
+    return items, nxt

@@ -1,0 +1,177 @@
+"""Background sweep (domain.md §8, §12.6): release expired holds, auto-escalate overdue placements.
+
+Expiry and escalation deadlines are columns, so the sweep is stateless: any instance may run it,
+after a restart too, and two instances racing are safe (each change is version-checked). Tests call
+``sweep(db, now=...)`` directly; the app runs ``run_forever`` from its lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select
+
+from app.config import Settings
+from app.db import Database, utcnow
+from app.placement import holds
+from app.placement.errors import ConcurrentChange
+from app.placement.models import Placement, PlacementHold
+from app.placement.schemas import EscalationLevel, SweepResult
+from app.placement.service import _transition
+from app.placement.states import Action, State
+from app.triage.urgency import escalation_window
+
+log = structlog.get_logger("juisteplek.sweeper")
+BATCH = 200
+
+
+async def expire_hold(db: Database, hold_id: uuid.UUID, *, now: datetime) -> bool:
+    """Release one hold nobody accepted before ``expires_at``: offered -> triaged, hold_expired."""
+    async with db.sessionmaker() as session:
+        hold = await session.get(PlacementHold, hold_id)
+        if hold is None or hold.status != "active" or hold.accepted_at is not None:
+            return False
+        if hold.expires_at > now:
+            return False
+        p = await session.get(Placement, hold.placement_id)
+        if p is None or p.state != State.OFFERED or p.current_hold_id != hold.id:
+            return False
+        conn = await session.connection()
+        if not await holds.release(
+            conn, hold.id, hold.unit_id, status="expired", reason="expired", now=now
+        ):
+            return False
+        hold.status = "expired"
+        hold.released_at = now
+        hold.release_reason = "expired"
+        p.current_hold_id = None
+        # The clinical time of an expiry is the deadline itself, whenever the sweep ran.
+        at = max(hold.expires_at, p.last_event_at)
+        await _transition(
+            session,
+            None,
+            p,
+            Action.EXPIRE,
+            at=at,
+            now=now,
+            hold=hold,
+            reason="expired",
+            payload={"expires_at": hold.expires_at},
+        )
+        await session.commit()
+        return True
+
+
+async def escalate(db: Database, placement_id: uuid.UUID, *, now: datetime) -> bool:
+    """No acceptance within the window of §8: escalate from subregion to region (auto only)."""
+    async with db.sessionmaker() as session:
+        p = await session.get(Placement, placement_id)
+        if (
+            p is None
+            or p.escalation_due_at is None
+            or p.escalation_due_at > now
+            or p.state not in (State.TRIAGED, State.OFFERED)
+        ):
+            return False
+        due = p.escalation_due_at
+        p.escalation_level = EscalationLevel.REGION.value
+        p.escalation_due_at = None
+        window = escalation_window(p.urgency_level)
+        await _transition(
+            session,
+            None,
+            p,
+            Action.ESCALATE,
+            at=max(due, p.last_event_at),
+            now=now,
+            level=EscalationLevel.REGION.value,
+            reason="no_acceptance_within_window",
+            payload={
+                "window_minutes": int(window.total_seconds() // 60),
+                "urgency_level": p.urgency_level,
+                "automatic": True,
+            },
+        )
+        await session.commit()
+        return True
+
+
+async def sweep(db: Database, *, now: datetime) -> SweepResult:
+    """One pass: every hold expired at ``now`` and every placement overdue at ``now``."""
+    expired = escalated = 0
+    while True:
+        async with db.read() as conn:
+            hold_ids = (
+                await conn.scalars(
+                    select(PlacementHold.id)
+                    .where(
+                        PlacementHold.status == "active",
+                        PlacementHold.accepted_at.is_(None),
+                        PlacementHold.expires_at <= now,
+                    )
+                    .order_by(PlacementHold.expires_at)
+                    .limit(BATCH)
+                )
+            ).all()
+        done = 0
+        for hold_id in hold_ids:
+            with contextlib.suppress(ConcurrentChange):
+                done += await expire_hold(db, hold_id, now=now)
+        expired += done
+        if len(hold_ids) < BATCH or done == 0:
+            break
+    while True:
+        async with db.read() as conn:
+            due_ids = (
+                await conn.scalars(
+                    select(Placement.id)
+                    .where(
+                        Placement.escalation_due_at <= now,
+                        Placement.state.in_([State.TRIAGED.value, State.OFFERED.value]),
+                    )
+                    .order_by(Placement.escalation_due_at)
+                    .limit(BATCH)
+                )
+            ).all()
+        done = 0
+        for placement_id in due_ids:
+            with contextlib.suppress(ConcurrentChange):
+                done += await escalate(db, placement_id, now=now)
+        escalated += done
+        if len(due_ids) < BATCH or done == 0:
+            break
+    return SweepResult(expired_holds=expired, escalated=escalated)
+
+
+async def run_forever(db: Database, settings: Settings) -> None:
+    """The lifespan task: sweep every ``placement_sweep_seconds``; errors are logged, not fatal."""
+    while True:
+        try:
+            result = await sweep(db, now=utcnow())
+            if result.expired_holds or result.escalated:
+                log.info("placement_sweep", **result.model_dump())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("placement_sweep_failed")
+        await asyncio.sleep(settings.placement_sweep_seconds)
+
+
+@contextlib.asynccontextmanager
+async def running(db: Database, settings: Settings) -> AsyncIterator[None]:
+    """Run the sweep loop for the app's lifetime when ``settings.run_placement_sweeper``."""
+    if not settings.run_placement_sweeper:
+        yield
+        return
+    task = asyncio.create_task(run_forever(db, settings), name="placement-sweeper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

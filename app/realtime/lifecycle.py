@@ -1,0 +1,34 @@
+"""Background work of one app instance: the real-time hub and the webhook dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from app.config import Settings
+from app.db import Database
+from app.realtime.hub import Hub
+from app.webhooks.dispatcher import run_dispatcher
+
+
+@contextlib.asynccontextmanager
+async def background(db: Database, settings: Settings) -> AsyncIterator[Hub]:
+    """Yield the hub (it starts with the first stream) and run the dispatcher if enabled."""
+    hub = Hub(
+        db,
+        database_url=settings.database_url,
+        poll_seconds=settings.outbox_poll_seconds,
+        listen=settings.realtime_listen_enabled,
+    )
+    dispatcher = None
+    if settings.dispatch_webhooks:
+        dispatcher = asyncio.create_task(run_dispatcher(db, settings), name="juisteplek-webhooks")
+    try:
+        yield hub
+    finally:
+        if dispatcher is not None:
+            dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher
+        await hub.stop()

@@ -1,0 +1,42 @@
+"""Who may see which real-time event (pure; DESIGN.md §4 roles).
+
+Capacity changes are public to every key. Placement changes carry patient data: admin sees all,
+a triagist sees those of its region, and a provider, referrer or triagist key sees those that
+concern its own organisation. Analysts see aggregates only, so no placement events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+
+from app.auth.principal import Principal
+from app.enums import Role
+
+PUBLIC_TOPICS = frozenset({"capacity"})
+ORGANISATION_ROLES = frozenset({Role.PROVIDER, Role.REFERRER, Role.TRIAGIST})
+
+
+def can_see(
+    principal: Principal,
+    *,
+    topic: str,
+    region_id: uuid.UUID | None,
+    organisation_ids: Collection[uuid.UUID],
+) -> bool:
+    """True when ``principal`` may receive a ``topic`` event about this region/organisations."""
+    if topic in PUBLIC_TOPICS or principal.is_admin:
+        return True
+    if topic != "placement":
+        return False  # unknown topics stay private until a rule for them is written here
+    if (
+        Role.TRIAGIST in principal.roles
+        and region_id is not None
+        and principal.region_id == region_id
+    ):
+        return True
+    return (
+        bool(principal.roles & ORGANISATION_ROLES)
+        and principal.organisation_id is not None
+        and principal.organisation_id in organisation_ids
+    )

@@ -1,0 +1,233 @@
+"""KPI endpoints (DESIGN.md §4): aggregates as JSON or CSV, baselines, inflow reports."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Body, Header, Query, Response
+from pydantic import BaseModel
+
+from app.db import utcnow
+from app.deps import DbDep, PrincipalDep, SettingsDep, WriteDep
+from app.enums import CareType
+from app.kpi import service as kpi_service
+from app.kpi.schemas import (
+    BaselineIn,
+    BaselineRead,
+    CapacityAnswer,
+    Definition,
+    EscalationAnswer,
+    GgzAnswer,
+    GroupBy,
+    InflowAnswer,
+    InflowReportIn,
+    InflowReportResult,
+    LeadTimeAnswer,
+    WrongBedAnswer,
+)
+from app.routers.common import WRITE_PROBLEMS
+from app.schemas import problem_responses
+
+router = APIRouter(prefix="/v1", tags=["kpis"])
+
+FromQ = Annotated[date, Query(alias="from", description="First local date (inclusive)")]
+ToQ = Annotated[date, Query(description="Local date after the period (exclusive)")]
+GroupQ = Annotated[GroupBy | None, Query(description="Split the answer by one dimension")]
+AgeMinQ = Annotated[
+    int | None, Query(ge=0, le=120, description="Only patients of at least this age (75)")
+]
+DefinitionQ = Annotated[
+    Definition, Query(description="broad (default) or narrow: awaited care type wlz_*")
+]
+HospitalQ = Annotated[uuid.UUID | None, Query(description="Referring hospital (organisation id)")]
+SubregionQ = Annotated[
+    str | None,
+    Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="Subregion id or code"),
+]
+CareTypeQ = Annotated[CareType | None, Query(description="Only this awaited care type")]
+AcceptH = Annotated[str | None, Header(alias="Accept", max_length=500)]
+
+KPI_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    **problem_responses(400, 401, 403, 422),
+}
+
+
+def _answer(model: BaseModel, accept: str | None) -> Response:
+    if accept is not None and "text/csv" in accept:
+        return Response(kpi_service.render_csv(model), media_type="text/csv; charset=utf-8")
+    return Response(
+        orjson.dumps(model.model_dump(mode="json", by_alias=True)), media_type="application/json"
+    )
+
+
+def _query(kpi: str, start: date, end: date, **kw: object) -> kpi_service.KpiQuery:
+    q = kpi_service.KpiQuery(kpi=kpi, period=kpi_service.make_period(start, end), **kw)  # type: ignore[arg-type]
+    kpi_service.validate(q)
+    return q
+
+
+@router.get("/kpis/wrong-bed-days", response_model=WrongBedAnswer, responses=KPI_RESPONSES)
+async def wrong_bed_days(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    age_min: AgeMinQ = None,
+    definition: DefinitionQ = "broad",
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """Verkeerde-bed days (domain.md §6.1): midnight census of medically-ready intervals."""
+    q = _query(
+        "wrong_bed_days",
+        from_,
+        to,
+        group_by=group_by,
+        age_min=age_min,
+        definition=definition,
+        hospital=hospital,
+        subregion=subregion,
+        care_type=care_type,
+    )
+    return _answer(await kpi_service.wrong_bed_days(db, principal, q, now=utcnow()), accept)
+
+
+@router.get("/kpis/inflow", response_model=InflowAnswer, responses=KPI_RESPONSES)
+async def inflow(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    age_min: AgeMinQ = None,
+    subregion: SubregionQ = None,
+) -> Response:
+    """SEH75 / HAP75 / RAV75 from inflow reports (domain.md §6.2), per source."""
+    q = _query("inflow", from_, to, group_by=group_by, age_min=age_min, subregion=subregion)
+    return _answer(await kpi_service.inflow(db, principal, q, now=utcnow()), accept)
+
+
+@router.get("/kpis/lead-times", response_model=LeadTimeAnswer, responses=KPI_RESPONSES)
+async def lead_times(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = "care_type",
+    age_min: AgeMinQ = None,
+    definition: DefinitionQ = "broad",
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """time_to_triage and time_to_placement, median and P90 (domain.md §6.4)."""
+    q = _query(
+        "lead_times",
+        from_,
+        to,
+        group_by=group_by,
+        age_min=age_min,
+        definition=definition,
+        hospital=hospital,
+        subregion=subregion,
+        care_type=care_type,
+    )
+    return _answer(await kpi_service.lead_times(db, principal, q, now=utcnow()), accept)
+
+
+@router.get("/kpis/escalations", response_model=EscalationAnswer, responses=KPI_RESPONSES)
+async def escalations(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    age_min: AgeMinQ = None,
+    definition: DefinitionQ = "broad",
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """Escalation rate, escalations by level, decline reasons (domain.md §6.4, §8)."""
+    q = _query(
+        "escalations",
+        from_,
+        to,
+        group_by=group_by,
+        age_min=age_min,
+        definition=definition,
+        hospital=hospital,
+        subregion=subregion,
+        care_type=care_type,
+    )
+    return _answer(await kpi_service.escalations(db, principal, q, now=utcnow()), accept)
+
+
+@router.get("/kpis/capacity", response_model=CapacityAnswer, responses=KPI_RESPONSES)
+async def capacity(
+    db: DbDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = "care_type",
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """Stale-report share and occupancy at each local midnight (domain.md §6.4)."""
+    q = _query("capacity", from_, to, group_by=group_by, subregion=subregion, care_type=care_type)
+    answer = await kpi_service.capacity(db, principal, q, now=utcnow(), settings=settings)
+    return _answer(answer, accept)
+
+
+@router.get("/kpis/ggz-crisis-within-norm", response_model=GgzAnswer, responses=KPI_RESPONSES)
+async def ggz_crisis_within_norm(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    subregion: SubregionQ = None,
+) -> Response:
+    """GGZ crisis assessment within the urgency norm (domain.md §6.3, §12.4)."""
+    q = _query("ggz_crisis_within_norm", from_, to, group_by=group_by, subregion=subregion)
+    answer = await kpi_service.ggz_crisis_within_norm(db, principal, q, now=utcnow())
+    return _answer(answer, accept)
+
+
+@router.get(
+    "/kpi-baselines",
+    response_model=list[BaselineRead],
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def list_baselines(db: DbDep, principal: PrincipalDep) -> list[BaselineRead]:
+    """Loaded baselines (domain.md §12.2)."""
+    return await kpi_service.list_baselines(db, principal)
+
+
+@router.put("/kpi-baselines", response_model=list[BaselineRead], responses=WRITE_PROBLEMS)
+async def put_baselines(
+    body: Annotated[list[BaselineIn], Body(min_length=1, max_length=200)], write: WriteDep
+) -> Response:
+    """Admins load fixed baselines; one per (kpi, year, scope), a re-load replaces it."""
+    items = await kpi_service.put_baselines(write.session, write.principal, body, now=utcnow())
+    return await write.commit(items)
+
+
+@router.post("/inflow-reports", response_model=InflowReportResult, responses=WRITE_PROBLEMS)
+async def report_inflow(body: InflowReportIn, write: WriteDep) -> Response:
+    """Aggregated SEH/HAP/RAV contacts (domain.md §6.2); a re-sent line replaces its count."""
+    result = await kpi_service.report_inflow(write.session, write.principal, body, now=utcnow())
+    return await write.commit(result)

@@ -1,0 +1,342 @@
+"""Placement endpoints (DESIGN.md §4, domain.md §13): referrals, holds, actions, transfer log.
+
+Every route is an ``AuditedRoute``: a request refused with 403 is written to the NEN 7513 access
+log in its own transaction, because the request's own transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BeforeValidator
+
+from app.audit import service as audit_service
+from app.audit.service import AuditContext
+from app.auth.principal import Principal
+from app.db import utcnow
+from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.enums import CareType
+from app.errors import Forbidden, domain_error_response
+from app.placement import service as placement_service
+from app.placement.schemas import (
+    CancelIn,
+    DeclineIn,
+    EventIn,
+    HoldCreate,
+    HoldRead,
+    OccurredIn,
+    PlacementCreate,
+    PlacementRead,
+    TransferEventRead,
+)
+from app.placement.states import State
+from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ
+from app.schemas import Page, UtcDateTime
+
+_ON_BEHALF = "X-On-Behalf-Of"
+_PURPOSE = "X-Purpose-Of-Use"
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client is not None else None
+
+
+def _request_id(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+async def audit_context(
+    request: Request,
+    principal: PrincipalDep,
+    on_behalf_of: Annotated[
+        str | None,
+        Header(
+            alias=_ON_BEHALF,
+            max_length=200,
+            pattern=r"^[\x20-\x7e]+$",
+            description="The responsible user on whose behalf the key acts (NEN 7513)",
+        ),
+    ] = None,
+    purpose: Annotated[
+        str | None,
+        Header(
+            alias=_PURPOSE,
+            max_length=40,
+            pattern=r"^[a-z_]+$",
+            description="Purpose of use for the access log; default treatment (admin: operations)",
+        ),
+    ] = None,
+) -> AuditContext:
+    return AuditContext(
+        principal=principal,
+        on_behalf_of=on_behalf_of,
+        access_point=_client_ip(request),
+        purpose=purpose,
+        request_id=_request_id(request),
+    )
+
+
+AuditCtx = Annotated[AuditContext, Depends(audit_context)]
+
+
+def _iso_only(value: object) -> object:
+    # Lax parsing would read "1.5" as a Unix timestamp; the schema promises ISO 8601 date-times.
+    if isinstance(value, str) and not _ISO_START.match(value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-23T09:00:00Z")
+    return value
+
+
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+IsoDateTimeQ = Annotated[UtcDateTime, BeforeValidator(_iso_only)]
+
+
+def _action_code(method: str, path: str) -> str:
+    if method == "GET":
+        return "R" if "{" in path else "E"
+    return "C" if path.endswith("/placements") else "U"
+
+
+class AuditedRoute(APIRoute):
+    """Marks the request as audited, so a 403 refusal is written to the access log.
+
+    The write happens in ``on_forbidden``, the exception handler, which runs after the request's
+    own session has been closed (rolled back): on SQLite that session still holds the write lock
+    while the route handler unwinds.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        event_code = f"{self.tags[0] if self.tags else 'api'}.{self.name}"
+        action = _action_code(next(iter(self.methods or {"GET"})), self.path)
+
+        async def audited(request: Request) -> Response:
+            request.state.audit_event = (event_code, action)
+            return await handler(request)
+
+        return audited
+
+
+async def on_forbidden(request: Request, exc: Exception) -> Response:
+    """Exception handler for ``Forbidden``: log the refusal on audited routes, then render it."""
+    assert isinstance(exc, Forbidden)
+    audited = getattr(request.state, "audit_event", None)
+    principal = getattr(request.state, "principal", None)
+    if audited is not None and isinstance(principal, Principal):
+        ctx = AuditContext(
+            principal=principal,
+            on_behalf_of=(request.headers.get(_ON_BEHALF) or "")[:200] or None,
+            access_point=_client_ip(request),
+            purpose=(request.headers.get(_PURPOSE) or "")[:40] or None,
+            request_id=_request_id(request),
+        )
+        object_id = request.path_params.get("placement_id")
+        await audit_service.log_denied(
+            request.app.state.db,
+            ctx,
+            event_code=audited[0],
+            action=audited[1],
+            object_id=None if object_id is None else str(object_id)[:64],
+            detail={
+                "method": request.method,
+                "path": request.url.path,
+                "status": exc.status,
+                "reason": exc.detail,
+            },
+        )
+    return domain_error_response(request, exc)
+
+
+router = APIRouter(prefix="/v1", tags=["placement"], route_class=AuditedRoute)
+
+PlacementId = Annotated[uuid.UUID, "placement id"]
+
+
+@router.post("/placements", status_code=201, response_model=PlacementRead, responses=WRITE_PROBLEMS)
+async def create_placement(
+    body: PlacementCreate, write: WriteDep, ctx: AuditCtx, settings: SettingsDep
+) -> Response:
+    """Refer a patient (pseudonymous): state ``requested``, or ``triaged`` with a triage."""
+    result = await placement_service.create_placement(
+        write.session, ctx, body, now=utcnow(), settings=settings
+    )
+    write.headers["Location"] = f"/v1/placements/{result.id}"
+    return await write.commit(result, status_code=201)
+
+
+@router.get("/placements", response_model=Page[PlacementRead], responses=READ_PROBLEMS)
+async def list_placements(
+    session: SessionDep,
+    ctx: AuditCtx,
+    state: Annotated[list[State], Query(max_length=len(State))] = [],  # noqa: B006
+    care_type: Annotated[list[CareType], Query(max_length=len(CareType))] = [],  # noqa: B006
+    referrer: Annotated[uuid.UUID | None, Query(description="referring organisation")] = None,
+    subregion: Annotated[str | None, Query(max_length=64, description="id or code")] = None,
+    created_from: IsoDateTimeQ | None = None,
+    created_to: IsoDateTimeQ | None = None,
+    cursor: CursorQ = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[PlacementRead]:
+    """Placements this key may see, newest first (referrer: own; triagist: region; provider:
+    those that held a place on its units; admin: all)."""
+    items, nxt = await placement_service.list_placements(
+        session,
+        ctx,
+        placement_service.PlacementQuery(
+            states=tuple(state),
+            care_types=tuple(care_type),
+            referrer=referrer,
+            subregion=subregion,
+            created_from=created_from,
+            created_to=created_to,
+            cursor=cursor,
+            limit=limit,
+        ),
+    )
+    return Page(items=items, next_cursor=nxt)
+
+
+@router.get("/placements/{placement_id}", response_model=PlacementRead, responses=READ_PROBLEMS)
+async def get_placement(
+    placement_id: uuid.UUID, session: SessionDep, ctx: AuditCtx, response: Response
+) -> PlacementRead:
+    """One placement with its current hold and the actions allowed in its state."""
+    result = await placement_service.get_placement(session, ctx, placement_id)
+    response.headers["ETag"] = f'W/"{result.version}"'
+    return result
+
+
+@router.post(
+    "/placements/{placement_id}/holds",
+    status_code=201,
+    response_model=HoldRead,
+    responses=WRITE_PROBLEMS,
+)
+async def place_hold(
+    placement_id: uuid.UUID,
+    body: HoldCreate,
+    write: WriteDep,
+    ctx: AuditCtx,
+    settings: SettingsDep,
+) -> Response:
+    """Hold one place on a unit (atomic; 409 ``no-capacity`` when none is left): -> offered."""
+    hold = await placement_service.place_hold(
+        write.session, ctx, placement_id, body, now=utcnow(), settings=settings
+    )
+    return await write.commit(hold, status_code=201)
+
+
+OptionalOccurred = Annotated[OccurredIn | None, Body()]
+
+
+@router.post(
+    "/placements/{placement_id}/accept", response_model=PlacementRead, responses=WRITE_PROBLEMS
+)
+async def accept_placement(
+    placement_id: uuid.UUID,
+    write: WriteDep,
+    ctx: AuditCtx,
+    settings: SettingsDep,
+    body: OptionalOccurred = None,
+) -> Response:
+    """The receiving provider (owner of the held unit) accepts: offered -> accepted."""
+    result = await placement_service.accept(
+        write.session, ctx, placement_id, body or OccurredIn(), now=utcnow(), settings=settings
+    )
+    return await write.commit(result)
+
+
+@router.post(
+    "/placements/{placement_id}/decline", response_model=PlacementRead, responses=WRITE_PROBLEMS
+)
+async def decline_placement(
+    placement_id: uuid.UUID,
+    body: DeclineIn,
+    write: WriteDep,
+    ctx: AuditCtx,
+    settings: SettingsDep,
+) -> Response:
+    """Refuse the offer with a reason code; the hold is released: offered -> triaged."""
+    result = await placement_service.decline(
+        write.session, ctx, placement_id, body, now=utcnow(), settings=settings
+    )
+    return await write.commit(result)
+
+
+@router.post(
+    "/placements/{placement_id}/admit", response_model=PlacementRead, responses=WRITE_PROBLEMS
+)
+async def admit_placement(
+    placement_id: uuid.UUID,
+    write: WriteDep,
+    ctx: AuditCtx,
+    settings: SettingsDep,
+    body: OptionalOccurred = None,
+) -> Response:
+    """The patient arrived: accepted -> transferred (final)."""
+    result = await placement_service.admit(
+        write.session, ctx, placement_id, body or OccurredIn(), now=utcnow(), settings=settings
+    )
+    return await write.commit(result)
+
+
+@router.post(
+    "/placements/{placement_id}/cancel", response_model=PlacementRead, responses=WRITE_PROBLEMS
+)
+async def cancel_placement(
+    placement_id: uuid.UUID,
+    body: CancelIn,
+    write: WriteDep,
+    ctx: AuditCtx,
+    settings: SettingsDep,
+) -> Response:
+    """Close the placement with a reason code (final); an active hold is released."""
+    result = await placement_service.cancel(
+        write.session, ctx, placement_id, body, now=utcnow(), settings=settings
+    )
+    return await write.commit(result)
+
+
+@router.post(
+    "/placements/{placement_id}/events",
+    status_code=201,
+    response_model=TransferEventRead,
+    responses=WRITE_PROBLEMS,
+)
+async def record_event(
+    placement_id: uuid.UUID,
+    body: EventIn,
+    write: WriteDep,
+    ctx: AuditCtx,
+    settings: SettingsDep,
+) -> Response:
+    """Clinical events (medically_ready, ready_revoked, hospital_admitted), consent_given, or a
+    manual escalation (escalated with level and reason)."""
+    result = await placement_service.record_event(
+        write.session, ctx, placement_id, body, now=utcnow(), settings=settings
+    )
+    return await write.commit(result, status_code=201)
+
+
+@router.get(
+    "/placements/{placement_id}/events",
+    response_model=Page[TransferEventRead],
+    responses=READ_PROBLEMS,
+)
+async def list_events(
+    placement_id: uuid.UUID,
+    session: SessionDep,
+    ctx: AuditCtx,
+    cursor: CursorQ = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[TransferEventRead]:
+    """The placement's transfer log, oldest first."""
+    items, nxt = await placement_service.list_events(
+        session, ctx, placement_id, cursor=cursor, limit=limit
+    )
+    return Page(items=items, next_cursor=nxt)

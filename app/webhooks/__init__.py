@@ -1,0 +1,1 @@
+"""Webhooks: per-organisation subscriptions, signed at-least-once delivery from the outbox."""

@@ -1,0 +1,396 @@
+"""Webhook delivery from the transactional outbox: fan out, claim, send signed, record, retry.
+
+Delivery is **at-least-once**: an event is retried until the receiver answers 2xx or the attempts
+run out, and a crash between sending and recording means it is sent again. Receivers dedupe on
+``JuistePlek-Event-Id``. Order is not guaranteed (retries overtake); ``sequence`` in the body is the
+outbox id and orders events that need it.
+
+Several app instances may run this at once. Every step is a short transaction that claims its
+rows first (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the single writer of ``BEGIN
+IMMEDIATE``), and no lock is held while a request is in flight: a claimed delivery is leased by
+moving ``next_attempt_at`` past the request timeout, so a dispatcher that dies mid-send only
+delays its deliveries until the lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import structlog
+from sqlalchemy import exists, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db import Database, new_id, utcnow
+from app.realtime.bus import local_bus
+from app.realtime.models import OutboxEvent
+from app.realtime.service import StreamEvent, to_event
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from app.webhooks.policy import matches, retry_delay
+from app.webhooks.schemas import DeliveryStatus
+from app.webhooks.signing import (
+    DELIVERY_ID_HEADER,
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    SIGNATURE_HEADER,
+    signature_header,
+)
+
+log = structlog.get_logger("juisteplek.webhooks")
+
+USER_AGENT = "JuistePlek-Webhooks/1"
+MAX_PARALLEL_SENDS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    max_attempts: int = 20
+    backoff_base_seconds: float = 10.0
+    backoff_cap_seconds: float = 3_600.0
+    timeout_seconds: float = 10.0
+    batch_size: int = 50
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.timeout_seconds + 30)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DispatchConfig:
+        return cls(
+            max_attempts=settings.webhook_max_attempts,
+            backoff_base_seconds=settings.webhook_backoff_base_seconds,
+            backoff_cap_seconds=settings.webhook_backoff_cap_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            batch_size=settings.webhook_batch_size,
+        )
+
+
+@dataclass
+class DispatchSummary:
+    events_fanned_out: int = 0
+    deliveries_created: int = 0
+    attempted: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.events_fanned_out or self.attempted)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    delivery_id: uuid.UUID
+    token: uuid.UUID
+    attempt: int
+    url: str
+    secret: str
+    event: StreamEvent
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+async def _has_work(db: Database, now: datetime) -> bool:
+    """Cheap read-only probe, so an idle dispatcher never opens a write transaction."""
+    async with db.read() as conn:
+        unfanned = exists().where(OutboxEvent.webhooks_fanned_out_at.is_(None))
+        due = exists().where(
+            WebhookDelivery.status == DeliveryStatus.PENDING.value,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        row = (await conn.execute(select(unfanned.label("a"), due.label("b")))).one()
+    return bool(row.a or row.b)
+
+
+async def fan_out(db: Database, *, now: datetime, batch_size: int) -> tuple[int, int]:
+    """Turn outbox events not yet fanned out into pending deliveries: (events, deliveries)."""
+    async with db.sessionmaker() as session:
+        events = (
+            await session.execute(
+                select(
+                    OutboxEvent.id,
+                    OutboxEvent.event_id,
+                    OutboxEvent.event_type,
+                    OutboxEvent.organisation_ids,
+                )
+                .where(OutboxEvent.webhooks_fanned_out_at.is_(None))
+                .order_by(OutboxEvent.id)
+                .limit(batch_size * 4)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        if not events:
+            return 0, 0
+        subs = (
+            await session.execute(
+                select(
+                    WebhookSubscription.id,
+                    WebhookSubscription.organisation_id,
+                    WebhookSubscription.event_types,
+                    WebhookSubscription.after_outbox_id,
+                ).where(WebhookSubscription.deleted_at.is_(None))
+            )
+        ).all()
+        rows = []
+        for event in events:
+            concerned = set(event.organisation_ids.split(","))
+            for sub in subs:
+                if (
+                    event.id > sub.after_outbox_id
+                    and str(sub.organisation_id) in concerned
+                    and matches(sub.event_types.split(","), event.event_type)
+                ):
+                    rows.append(
+                        {
+                            "id": new_id(),
+                            "subscription_id": sub.id,
+                            "outbox_event_id": event.id,
+                            "event_id": event.event_id,
+                            "event_type": event.event_type,
+                            "status": DeliveryStatus.PENDING.value,
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+        if rows:
+            await session.execute(insert(WebhookDelivery), rows)
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_([e.id for e in events]))
+            .values(webhooks_fanned_out_at=now)
+        )
+        await session.commit()
+        return len(events), len(rows)
+
+
+async def _claim(session: AsyncSession, *, now: datetime, config: DispatchConfig) -> list[_Job]:
+    due = (
+        await session.scalars(
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.PENDING.value,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(config.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not due:
+        return []
+    token = uuid.uuid4()
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(due))
+        .values(
+            claim_token=token,
+            attempts=WebhookDelivery.attempts + 1,
+            next_attempt_at=now + config.lease,
+            updated_at=now,
+        )
+    )
+    rows = (
+        await session.execute(
+            select(
+                WebhookDelivery.id.label("delivery_id"),
+                WebhookDelivery.attempts,
+                WebhookSubscription.url,
+                WebhookSubscription.secret,
+                OutboxEvent.id,
+                OutboxEvent.event_id,
+                OutboxEvent.topic,
+                OutboxEvent.event_type,
+                OutboxEvent.region_id,
+                OutboxEvent.organisation_ids,
+                OutboxEvent.created_at,
+                OutboxEvent.payload,
+            )
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.outbox_event_id)
+            .where(WebhookDelivery.id.in_(due))
+        )
+    ).all()
+    return [
+        _Job(
+            delivery_id=r.delivery_id,
+            token=token,
+            attempt=r.attempts,
+            url=r.url,
+            secret=r.secret,
+            event=to_event(r),
+        )
+        for r in rows
+    ]
+
+
+async def _send(
+    client: httpx.AsyncClient, job: _Job, *, timestamp: int, timeout_seconds: float
+) -> _Outcome:
+    body = job.event.body()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: signature_header(job.secret, timestamp, body),
+        EVENT_ID_HEADER: str(job.event.event_id),
+        EVENT_TYPE_HEADER: job.event.event_type,
+        DELIVERY_ID_HEADER: str(job.delivery_id),
+    }
+    started = time.perf_counter()
+    try:
+        # Streamed and never read: the receiver's answer body is of no interest and may be large.
+        async with client.stream(
+            "POST", job.url, content=body, headers=headers, timeout=timeout_seconds
+        ) as response:
+            code = response.status_code
+        error = None if 200 <= code < 300 else f"HTTP {code}"
+        return _Outcome(code, error, int((time.perf_counter() - started) * 1000))
+    except httpx.HTTPError as exc:
+        text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+        return _Outcome(None, text[:500], int((time.perf_counter() - started) * 1000))
+
+
+async def _record(
+    db: Database,
+    results: list[tuple[_Job, _Outcome]],
+    *,
+    now: datetime,
+    config: DispatchConfig,
+    rand: Callable[[], float],
+    summary: DispatchSummary,
+) -> None:
+    async with db.sessionmaker() as session:
+        for job, outcome in results:
+            values: dict[str, object] = {
+                "claim_token": None,
+                "last_status_code": outcome.status_code,
+                "last_error": outcome.error,
+                "updated_at": now,
+            }
+            if outcome.ok:
+                label = "delivered"
+                values |= {
+                    "status": DeliveryStatus.DELIVERED.value,
+                    "delivered_at": now,
+                    "next_attempt_at": None,
+                }
+            elif job.attempt >= config.max_attempts:
+                label = "failed"
+                values |= {"status": DeliveryStatus.FAILED.value, "next_attempt_at": None}
+            else:
+                label = "retry"
+                delay = retry_delay(
+                    job.attempt,
+                    base_seconds=config.backoff_base_seconds,
+                    cap_seconds=config.backoff_cap_seconds,
+                    rand=rand,
+                )
+                values["next_attempt_at"] = now + timedelta(seconds=delay)
+            result = await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == job.delivery_id,
+                    WebhookDelivery.claim_token == job.token,
+                )
+                .values(**values)
+            )
+            session.add(
+                WebhookAttempt(
+                    delivery_id=job.delivery_id,
+                    attempt=job.attempt,
+                    attempted_at=now,
+                    duration_ms=outcome.duration_ms,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    outcome=label,
+                )
+            )
+            if getattr(result, "rowcount", 1) == 0:
+                # Our lease ran out or the delivery was redelivered/deleted meanwhile: the
+                # attempt is logged, the state belongs to whoever holds the delivery now.
+                continue
+            if label == "delivered":
+                summary.delivered += 1
+            elif label == "failed":
+                summary.failed += 1
+            else:
+                summary.retrying += 1
+        await session.commit()
+
+
+async def dispatch_once(
+    db: Database,
+    *,
+    now: datetime,
+    client: httpx.AsyncClient,
+    config: DispatchConfig | None = None,
+    rand: Callable[[], float] = random.random,
+) -> DispatchSummary:
+    """One pass: fan new outbox events out, send the deliveries due at ``now``, record outcomes."""
+    config = config or DispatchConfig()
+    summary = DispatchSummary()
+    if not await _has_work(db, now):
+        return summary
+    summary.events_fanned_out, summary.deliveries_created = await fan_out(
+        db, now=now, batch_size=config.batch_size
+    )
+    async with db.sessionmaker() as session:
+        jobs = await _claim(session, now=now, config=config)
+        await session.commit()
+    if not jobs:
+        return summary
+    summary.attempted = len(jobs)
+    gate = asyncio.Semaphore(MAX_PARALLEL_SENDS)
+    timestamp = int(now.timestamp())
+
+    async def send(job: _Job) -> tuple[_Job, _Outcome]:
+        async with gate:
+            return job, await _send(
+                client, job, timestamp=timestamp, timeout_seconds=config.timeout_seconds
+            )
+
+    results = list(await asyncio.gather(*(send(job) for job in jobs)))
+    await _record(db, results, now=now, config=config, rand=rand, summary=summary)
+    return summary
+
+
+async def run_dispatcher(db: Database, settings: Settings) -> None:
+    """Background loop of one app instance (cancel the task to stop it)."""
+    config = DispatchConfig.from_settings(settings)
+    wake = asyncio.Event()
+    unsubscribe = local_bus.subscribe(lambda _ids: wake.set())
+    try:
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            while True:
+                wake.clear()
+                try:
+                    summary = await dispatch_once(db, now=utcnow(), client=client, config=config)
+                except Exception:
+                    log.exception("webhook_dispatch_failed")
+                    summary = DispatchSummary()
+                if summary.busy:
+                    await asyncio.sleep(0)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=settings.webhook_poll_seconds)
+    finally:
+        unsubscribe()

@@ -1,0 +1,529 @@
+"""SQL KPIs (app.kpi.queries) agree exactly with the reference (app.kpi.formulas).
+
+Random transfer logs are inserted in bulk, in one transaction, straight into the tables (the
+service would refuse many of these logs; the definitions must still agree on them), the tables
+are emptied between examples, and every KPI is computed both ways. Each example checks all
+placement-based KPIs on the same log. ``JUISTEPLEK_KPI_EXAMPLES`` sets the number of examples
+per test (CI: 200); the default keeps this file short on a laptop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert, text
+
+from app.capacity.models import CapacityReport
+from app.db import Database
+from app.kpi import formulas as f
+from app.kpi import queries as q
+from app.kpi.models import InflowCount
+from app.placement.models import Placement, TransferEvent
+from app.registry.models import Location, Organisation, Region, Subregion, Unit
+from tests.conftest import truncate_all
+
+T = TypeVar("T")
+EXAMPLES = int(os.environ.get("JUISTEPLEK_KPI_EXAMPLES", "60"))
+PROPS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+    derandomize=os.environ.get("JUISTEPLEK_KPI_DERANDOMIZE", "1") == "1",
+)
+
+REGION = uuid.UUID(int=0xE1)
+SUBREGIONS = [uuid.UUID(int=0xE2), uuid.UUID(int=0xE3)]
+HOSPITALS = [uuid.UUID(int=0xE4), uuid.UUID(int=0xE5)]
+VVT = uuid.UUID(int=0xE6)
+LOCATIONS = [uuid.UUID(int=0xE7), uuid.UUID(int=0xE8)]
+# Spans a new year and both DST changes (2025-10-26, 2026-03-29).
+WINDOW_START = datetime(2025, 10, 20, tzinfo=UTC)
+WINDOW_MINUTES = 60 * 24 * 170
+EVENT_TYPES = [
+    "medically_ready",
+    "ready_revoked",
+    "hospital_admitted",
+    "transferred",
+    "cancelled",
+    "request_created",
+    "triaged",
+    "offer_sent",
+    "offer_accepted",
+    "offer_declined",
+    "hold_expired",
+    "escalated",
+]
+CARE_TYPES = ["elv_high", "wlz_crisis", "ggz_crisis", "grz"]
+
+
+class LoopThread:
+    """An event loop on its own thread: hypothesis drives sync code, the engine stays async."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+async def _setup(db: Database) -> None:
+    await truncate_all(db)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(Region), [{"id": REGION, "code": "kpi-t", "name": "KPI test"}])
+        await conn.execute(
+            insert(Subregion),
+            [
+                {"id": s, "region_id": REGION, "code": f"kpi-{i}", "name": f"S{i}"}
+                for i, s in enumerate(SUBREGIONS)
+            ],
+        )
+        await conn.execute(
+            insert(Organisation),
+            [
+                {
+                    "id": o,
+                    "region_id": REGION,
+                    "name": f"O{i}",
+                    "kind": "hospital" if o in HOSPITALS else "vvt",
+                    "active": True,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i, o in enumerate([*HOSPITALS, VVT])
+            ],
+        )
+        await conn.execute(
+            insert(Location),
+            [
+                {
+                    "id": loc,
+                    "organisation_id": VVT,
+                    "subregion_id": SUBREGIONS[i],
+                    "name": f"L{i}",
+                    "address": "x",
+                    "postcode": "2300 AA",
+                    "municipality": "Leiden",
+                    "latitude": 52.0,
+                    "longitude": 4.5,
+                    "active": True,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i, loc in enumerate(LOCATIONS)
+            ],
+        )
+        await q.ensure_calendar(conn, date(2015, 1, 1), date(2041, 1, 1))
+
+
+@pytest.fixture(scope="module")
+def kdb(database_url: str) -> Iterator[tuple[LoopThread, Database]]:
+    runner = LoopThread()
+    db = Database.from_url(database_url, pool_size=2, max_overflow=0)
+    runner.run(_setup(db))
+    yield runner, db
+    runner.run(truncate_all(db))
+    runner.run(db.dispose())
+    runner.close()
+
+
+async def _clear(db: Database, tables: list[str]) -> None:
+    async with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))
+
+
+# --- strategies ---------------------------------------------------------------------------------
+
+instants = st.integers(0, WINDOW_MINUTES).map(lambda m: WINDOW_START + timedelta(minutes=m))
+
+
+@st.composite
+def events(draw: st.DrawFn, start: datetime) -> list[f.Event]:
+    out = []
+    t = start
+    types = draw(st.lists(st.sampled_from(EVENT_TYPES), min_size=0, max_size=9))
+    if draw(st.integers(0, 9)) > 0:
+        types = ["request_created", *types]
+    for seq, kind in enumerate(types, start=1):
+        # Mostly forward; sometimes back-dated before the previous event; µs now and then.
+        t += timedelta(
+            minutes=draw(st.sampled_from([0, 1, 30, 59, 60, 61, 300, 600, 1440, 2000, 4000, -900])),
+            microseconds=draw(st.sampled_from([0, 0, 0, 1, 999_999])),
+        )
+        lag = draw(st.sampled_from([0, 0, 60, 48 * 60, 48 * 60 + 1, 72 * 60]))
+        reason = None
+        level = None
+        if kind == "cancelled":
+            reason = draw(st.sampled_from(["died", "recovered", "other"]))
+        elif kind == "offer_declined":
+            reason = draw(st.sampled_from(["no_place_after_all", "staff_shortage", None]))
+        elif kind == "escalated":
+            level = draw(st.sampled_from(["region", "national", None]))
+        out.append(
+            f.Event(
+                seq=seq,
+                type=kind,
+                occurred_at=t,
+                recorded_at=t + timedelta(minutes=lag),
+                reason=reason,
+                level=level,
+            )
+        )
+    return out
+
+
+@st.composite
+def stays(draw: st.DrawFn) -> list[f.Stay]:
+    out = []
+    for _ in range(draw(st.integers(0, 8))):
+        sub = draw(st.sampled_from([*SUBREGIONS, None]))
+        out.append(
+            f.Stay(
+                id=str(uuid.UUID(int=draw(st.integers(1, 2**60)))),
+                patient_key=f"pk{draw(st.integers(0, 5))}",
+                birth_year=draw(st.sampled_from([1930, 1950, 1951, 1955, 1975, 2010])),
+                care_type=draw(st.sampled_from(CARE_TYPES)),
+                hospital_id=str(draw(st.sampled_from(HOSPITALS))),
+                subregion_id=None if sub is None else str(sub),
+                origin_setting=draw(st.sampled_from(["hospital_ward", "seh", "hap"])),
+                urgency_level=draw(st.integers(0, 5)),
+                events=tuple(draw(events(draw(instants)))),
+            )
+        )
+    # distinct ids
+    return list({s.id: s for s in out}.values())
+
+
+@st.composite
+def periods(draw: st.DrawFn) -> f.Period:
+    start = (WINDOW_START + timedelta(days=draw(st.integers(0, 160)))).date()
+    return f.Period(start, start + timedelta(days=draw(st.integers(1, 75))))
+
+
+async def _insert_stays(db: Database, items: list[f.Stay]) -> None:
+    placements = []
+    rows = []
+    for s in items:
+        first = min((e.occurred_at for e in s.events), default=WINDOW_START)
+        placements.append(
+            {
+                "id": uuid.UUID(s.id),
+                "region_id": REGION,
+                "referrer_organisation_id": uuid.UUID(s.hospital_id or str(HOSPITALS[0])),
+                "subregion_id": None if s.subregion_id is None else uuid.UUID(s.subregion_id),
+                "origin_setting": s.origin_setting,
+                "patient_key": s.patient_key,
+                "birth_year": s.birth_year,
+                "sex": "female",
+                "target_group": "somatic",
+                "care_type": s.care_type,
+                "feature_mask": 0,
+                "urgency_system": "uul",
+                "urgency_code": str(s.urgency_level),
+                "urgency_level": s.urgency_level,
+                "state": "requested",
+                "version": 1,
+                "event_seq": len(s.events),
+                "last_event_at": first,
+                "escalation_level": "subregion",
+                "created_at": first,
+                "updated_at": first,
+            }
+        )
+        for e in s.events:
+            rows.append(
+                {
+                    "placement_id": uuid.UUID(s.id),
+                    "seq": e.seq,
+                    "event_type": e.type,
+                    "occurred_at": e.occurred_at,
+                    "recorded_at": e.recorded_at,
+                    "from_state": None,
+                    "to_state": "requested",
+                    "reason": e.reason,
+                    "level": e.level,
+                    "payload": "{}",
+                }
+            )
+    async with db.engine.begin() as conn:
+        if placements:
+            await conn.execute(insert(Placement), placements)
+        if rows:
+            await conn.execute(insert(TransferEvent), rows)
+
+
+STAY_GROUPS = [None, "month", "week", "hospital", "subregion", "age_band", "care_type", "source"]
+
+
+@st.composite
+def stay_filters(draw: st.DrawFn) -> f.StayFilter:
+    return f.StayFilter(
+        age_min=draw(st.sampled_from([None, 75])),
+        definition=draw(st.sampled_from(["broad", "narrow"])),
+        hospital_id=draw(st.sampled_from([None, None, str(HOSPITALS[0])])),
+        subregion_id=draw(st.sampled_from([None, None, str(SUBREGIONS[1])])),
+    )
+
+
+@pytest.mark.slow
+@PROPS
+@given(
+    data=stays(),
+    period=periods(),
+    now=instants,
+    flt=stay_filters(),
+    groups=st.tuples(*[st.sampled_from(STAY_GROUPS) for _ in range(4)]),
+)
+def test_placement_kpis_agree_with_the_reference(
+    kdb: tuple[LoopThread, Database],
+    data: list[f.Stay],
+    period: f.Period,
+    now: datetime,
+    flt: f.StayFilter,
+    groups: tuple[str | None, str | None, str | None, str | None],
+) -> None:
+    runner, db = kdb
+    runner.run(_clear(db, ["transfer_event", "placement"]))
+    runner.run(_insert_stays(db, data))
+    g_vbd, g_lead, g_esc, g_ggz = groups
+
+    async def compute() -> tuple[Any, ...]:
+        async with db.read() as conn:
+            return (
+                await q.wrong_bed_days(conn, period, now=now, flt=flt, group_by=g_vbd),
+                await q.lead_times(conn, period, flt=flt, group_by=g_lead),
+                await q.escalations(conn, period, flt=flt, group_by=g_esc),
+                await q.ggz_crisis_within_norm(
+                    conn, period, now=now, subregion_id=flt.subregion_id, group_by=g_ggz
+                ),
+            )
+
+    vbd, lead, esc, ggz = runner.run(compute())
+    assert vbd == f.wrong_bed_days(data, period, now=now, flt=flt, group_by=g_vbd)
+    assert lead == [r.summary() for r in f.lead_times(data, period, flt=flt, group_by=g_lead)]
+    assert esc == f.escalations(data, period, flt=flt, group_by=g_esc)
+    assert ggz == f.ggz_crisis_within_norm(
+        data, period, now=now, subregion_id=flt.subregion_id, group_by=g_ggz
+    )
+
+
+# --- inflow -------------------------------------------------------------------------------------
+
+
+@st.composite
+def inflow_lines(draw: st.DrawFn) -> list[f.InflowLine]:
+    out: dict[tuple[Any, ...], f.InflowLine] = {}
+    for _ in range(draw(st.integers(0, 12))):
+        source = draw(st.sampled_from(f.INFLOW_SOURCES))
+        start = (WINDOW_START + timedelta(days=draw(st.integers(0, 165)))).date()
+        sub = draw(st.sampled_from([*SUBREGIONS, None]))
+        line = f.InflowLine(
+            source=source,
+            organisation_id=str(draw(st.sampled_from(HOSPITALS))),
+            subregion_id=None if sub is None else str(sub),
+            period_start=start,
+            period_end=start + timedelta(days=draw(st.sampled_from([1, 7]))),
+            age_band=draw(st.sampled_from([b for b, _, _ in f.AGE_BANDS])),
+            urgency_native=draw(st.sampled_from(f.URGENCY_CODES[source])),
+            contact_type=draw(st.sampled_from(f.CONTACT_TYPES[source])),
+            count=draw(st.integers(0, 500)),
+        )
+        key = (
+            line.source,
+            line.organisation_id,
+            line.period_start,
+            line.period_end,
+            line.age_band,
+            line.urgency_native,
+            line.contact_type,
+        )
+        out[key] = line
+    return list(out.values())
+
+
+@PROPS
+@given(
+    lines=inflow_lines(),
+    period=periods(),
+    age_min=st.sampled_from([None, 65, 75, 85, 90]),
+    sub=st.sampled_from([None, str(SUBREGIONS[0])]),
+    group_by=st.sampled_from([None, "month", "week", "subregion", "age_band", "source"]),
+)
+def test_inflow_agrees_with_the_reference(
+    kdb: tuple[LoopThread, Database],
+    lines: list[f.InflowLine],
+    period: f.Period,
+    age_min: int | None,
+    sub: str | None,
+    group_by: str | None,
+) -> None:
+    runner, db = kdb
+
+    async def run() -> list[f.InflowRow]:
+        await _clear(db, ["inflow_count"])
+        async with db.engine.begin() as conn:
+            if lines:
+                await conn.execute(
+                    insert(InflowCount),
+                    [
+                        {
+                            "source": x.source,
+                            "organisation_id": uuid.UUID(x.organisation_id),
+                            "subregion_id": None
+                            if x.subregion_id is None
+                            else uuid.UUID(x.subregion_id),
+                            "period_start": x.period_start,
+                            "period_end": x.period_end,
+                            "age_band": x.age_band,
+                            "urgency_native": x.urgency_native,
+                            "contact_type": x.contact_type,
+                            "count": x.count,
+                        }
+                        for x in lines
+                    ],
+                )
+        async with db.read() as conn:
+            return await q.inflow(
+                conn, period, age_min=age_min, subregion_id=sub, group_by=group_by
+            )
+
+    got = runner.run(run())
+    assert got == f.inflow(lines, period, age_min=age_min, subregion_id=sub, group_by=group_by)
+
+
+# --- capacity -----------------------------------------------------------------------------------
+
+TTL_BED = timedelta(hours=4)
+TTL_DN = timedelta(hours=24)
+
+
+def _ttl(care_type: str) -> timedelta:
+    return TTL_DN if care_type.startswith("district_nursing") else TTL_BED
+
+
+@st.composite
+def capacity_data(draw: st.DrawFn) -> tuple[list[f.UnitInfo], list[f.Report]]:
+    units = []
+    reports = []
+    rid = 0
+    for i in range(draw(st.integers(0, 5))):
+        unit = f.UnitInfo(
+            id=str(uuid.UUID(int=0x1000 + i)),
+            care_type=draw(st.sampled_from(["elv_high", "district_nursing", "grz"])),
+            subregion_id=str(SUBREGIONS[draw(st.integers(0, 1))]),
+            staffed_capacity=draw(st.integers(0, 12)),
+            created_at=draw(instants),
+            active=draw(st.booleans()),
+        )
+        units.append(unit)
+        t = draw(instants)
+        for _ in range(draw(st.integers(0, 8))):
+            rid += 1
+            t += timedelta(minutes=draw(st.sampled_from([0, 10, 239, 240, 241, 1440, 1441, 3000])))
+            reports.append(f.Report(rid, unit.id, draw(st.integers(0, 15)), t))
+    return units, reports
+
+
+@PROPS
+@given(
+    data=capacity_data(),
+    period=periods(),
+    group_by=st.sampled_from([None, "month", "week", "subregion", "care_type"]),
+    sub=st.sampled_from([None, str(SUBREGIONS[1])]),
+)
+def test_capacity_agrees_with_the_reference(
+    kdb: tuple[LoopThread, Database],
+    data: tuple[list[f.UnitInfo], list[f.Report]],
+    period: f.Period,
+    group_by: str | None,
+    sub: str | None,
+) -> None:
+    runner, db = kdb
+    units, reports = data
+    period = f.Period(period.start, min(period.end, period.start + timedelta(days=40)))
+
+    async def run() -> list[f.CapacityRow]:
+        await _clear(db, ["unit_capacity", "capacity_report", "unit"])
+        async with db.engine.begin() as conn:
+            if units:
+                await conn.execute(
+                    insert(Unit),
+                    [
+                        {
+                            "id": uuid.UUID(u.id),
+                            "location_id": LOCATIONS[
+                                SUBREGIONS.index(uuid.UUID(str(u.subregion_id)))
+                            ],
+                            "name": "u",
+                            "care_type": u.care_type,
+                            "target_group_mask": 1,
+                            "feature_mask": 0,
+                            "sex_policy": "any",
+                            "staffed_capacity": u.staffed_capacity,
+                            "active": u.active,
+                            "version": 1,
+                            "created_at": u.created_at,
+                            "updated_at": u.created_at,
+                        }
+                        for u in units
+                    ],
+                )
+            if reports:
+                await conn.execute(
+                    insert(CapacityReport),
+                    [
+                        {
+                            "id": r.id,
+                            "unit_id": uuid.UUID(r.unit_id),
+                            "free": r.free,
+                            "expected_free_24h": None,
+                            "reported_at": r.reported_at,
+                            "recorded_at": r.reported_at,
+                            "source": "test",
+                        }
+                        for r in reports
+                    ],
+                )
+        async with db.read() as conn:
+            return await q.capacity(
+                conn,
+                period,
+                ttl_bed=TTL_BED,
+                ttl_district_nursing=TTL_DN,
+                group_by=group_by,
+                subregion_id=sub,
+            )
+
+    got = runner.run(run())
+    want = f.capacity(
+        units,
+        reports,
+        f.census_moments(period),
+        ttl=_ttl,
+        group_by=group_by,
+        subregion_id=sub,
+    )
+    assert got == want
