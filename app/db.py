@@ -99,7 +99,7 @@ def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> A
     )
 
 
-@dataclass
+@dataclass(eq=False)  # identity: one instance per app, usable as a cache key
 class Database:
     """Engines and session factory of one app instance."""
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.auth.service import KeyResolver
+from app.capacity.service import ScopeResolver
 from app.config import Settings
 from app.db import Database
 from app.uow import ReplayedResponse, Write, find_replay, request_fingerprint
@@ -18,18 +19,26 @@ from app.uow import ReplayedResponse, Write, find_replay, request_fingerprint
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by POST /v1/api-keys")
 
 
-def get_db(request: Request) -> Database:
+# Coroutines on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop
+# per request for a one-line attribute read.
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
+async def get_scope_resolver(request: Request) -> ScopeResolver:
+    scopes: ScopeResolver = request.app.state.scope_resolver
+    return scopes
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ScopesDep = Annotated[ScopeResolver, Depends(get_scope_resolver)]
 
 
 async def get_principal(

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from app.auth.service import KeyResolver, ensure_admin_key
+from app.capacity.service import ScopeResolver
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import Forbidden, install_problem_handlers
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.db = db
         app.state.settings = settings
         app.state.key_resolver = KeyResolver(db, ttl=settings.api_key_cache_seconds)
+        app.state.scope_resolver = ScopeResolver(db)
         if settings.admin_key is not None:
             await ensure_admin_key(db, settings.admin_key.get_secret_value())
         try:

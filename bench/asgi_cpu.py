@@ -28,7 +28,7 @@ from bench import runner
 
 CARE_TYPES = ["elv_high"] * 3 + ["elv_low"] * 2 + ["elv_palliative", "grz", "grz", "wlz_crisis"]
 CARE_TYPES += ["ggz_crisis", "district_nursing_acute", "district_nursing", "local_other"]
-CONFIGS = "baseline,service,async_deps,lean_rows,scope_cached,all_fixes"
+CONFIGS = "baseline,service,scope_uncached"
 
 
 def queries(subregions: list[dict[str, Any]], n: int, seed: int = 7) -> list[str]:

@@ -7,13 +7,14 @@ than the unit's latest report; only the unit's own organisation (or an admin) ma
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import RowMapping, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -251,9 +252,7 @@ def parse_near(near: str) -> tuple[float, float]:
     return lat, lon
 
 
-async def _scope(db: Database, ref: str | None, escalate: bool) -> ranking.Scope | None:
-    if ref is None:
-        return None
+async def _scope(db: Database, ref: str, escalate: bool) -> ranking.Scope | None:
     async with db.sessionmaker() as session:
         own = await resolve_subregion(session, ref)
         neighbours = (
@@ -269,6 +268,33 @@ async def _scope(db: Database, ref: str | None, escalate: bool) -> ranking.Scope
     return ranking.search_scope(own.id, neighbours, region_subs, escalate=escalate)
 
 
+@dataclass
+class ScopeResolver:
+    """Subregion reference -> search scope, memoised per app instance.
+
+    The subregion graph is reference data (written by the registry loader, not the API), so a
+    search need not spend three queries and a second connection on it; a changed graph is seen
+    within ``ttl`` seconds.
+    """
+
+    db: Database
+    ttl: float = 60.0
+    _cache: dict[tuple[str, bool], tuple[float, ranking.Scope | None]] = field(default_factory=dict)
+
+    async def resolve(self, ref: str | None, escalate: bool) -> ranking.Scope | None:
+        if ref is None:
+            return None
+        now = time.monotonic()
+        hit = self._cache.get((ref, escalate))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        scope = await _scope(self.db, ref, escalate)  # unknown refs raise and are not kept
+        if len(self._cache) > 1_000:
+            self._cache.clear()
+        self._cache[(ref, escalate)] = (now + self.ttl, scope)
+        return scope
+
+
 _SEX_POLICIES = {
     Sex.MALE: ("any", "male"),
     Sex.FEMALE: ("any", "female"),
@@ -278,7 +304,13 @@ _SEX_POLICIES = {
 
 
 async def search_availability(
-    db: Database, principal: Principal, q: SearchQuery, *, now: datetime, settings: Settings
+    db: Database,
+    principal: Principal,
+    q: SearchQuery,
+    *,
+    now: datetime,
+    settings: Settings,
+    scopes: ScopeResolver | None = None,
 ) -> dict[str, Any]:
     """Free places matching the query, ranked as DESIGN.md §4 and domain.md §8 describe.
 
@@ -286,7 +318,10 @@ async def search_availability(
     building models only to serialise them again would double its CPU cost (perf-notes.md §3).
     """
     principal.require(Role.TRIAGIST, Role.REFERRER, Role.PROVIDER)
-    scope = await _scope(db, q.subregion, q.escalate)
+    if scopes is not None:
+        scope = await scopes.resolve(q.subregion, q.escalate)
+    else:
+        scope = None if q.subregion is None else await _scope(db, q.subregion, q.escalate)
     near = parse_near(q.near) if q.near is not None else None
     f = SearchFilter(
         care_types=tuple(c.value for c in q.care_types),
@@ -314,61 +349,61 @@ async def search_availability(
 
 
 def _hit(
-    row: Any,
+    row: RowMapping,
     q: SearchQuery,
     scope: ranking.Scope | None,
     near: tuple[float, float] | None,
     now: datetime,
     settings: Settings,
 ) -> dict[str, Any]:
-    rank = 0 if scope is None else scope.rank_of(row.subregion_id)
-    stale = ranking.is_stale(row.reported_at, now, settings.stale_after(row.care_type))
+    rank = 0 if scope is None else scope.rank_of(row["subregion_id"])
+    stale = ranking.is_stale(row["reported_at"], now, settings.stale_after(row["care_type"]))
     return {
-        "unit_id": row.unit_id,
-        "unit_name": row.unit_name,
-        "care_type": row.care_type,
-        "label": row.label,
-        "target_groups": codes_of(row.target_group_mask, TargetGroup),
-        "sex_policy": row.sex_policy,
-        "features": codes_of(row.feature_mask, Feature),
-        "staffed_capacity": row.staffed_capacity,
-        "available": max(0, row.free - row.held),
-        "reported_free": row.free,
-        "held": row.held,
-        "expected_free_24h": row.expected_free_24h,
-        "organisation": {"id": row.organisation_id, "name": row.organisation_name},
+        "unit_id": row["unit_id"],
+        "unit_name": row["unit_name"],
+        "care_type": row["care_type"],
+        "label": row["label"],
+        "target_groups": codes_of(row["target_group_mask"], TargetGroup),
+        "sex_policy": row["sex_policy"],
+        "features": codes_of(row["feature_mask"], Feature),
+        "staffed_capacity": row["staffed_capacity"],
+        "available": max(0, row["free"] - row["held"]),
+        "reported_free": row["free"],
+        "held": row["held"],
+        "expected_free_24h": row["expected_free_24h"],
+        "organisation": {"id": row["organisation_id"], "name": row["organisation_name"]},
         "location": {
-            "id": row.location_id,
-            "name": row.location_name,
-            "address": row.address,
-            "postcode": row.postcode,
-            "municipality": row.municipality,
-            "latitude": row.latitude,
-            "longitude": row.longitude,
-            "phone": row.phone,
+            "id": row["location_id"],
+            "name": row["location_name"],
+            "address": row["address"],
+            "postcode": row["postcode"],
+            "municipality": row["municipality"],
+            "latitude": row["latitude"],
+            "longitude": row["longitude"],
+            "phone": row["phone"],
         },
         "subregion": {
-            "id": row.subregion_id,
-            "code": row.subregion_code,
-            "name": row.subregion_name,
+            "id": row["subregion_id"],
+            "code": row["subregion_code"],
+            "name": row["subregion_name"],
         },
         "escalation_level": "subregion" if rank == 0 and scope is not None else "region",
         "escalation_rank": rank,
         "distance_km": (
             None
             if near is None
-            else round(ranking.haversine_km(near[0], near[1], row.latitude, row.longitude), 2)
+            else round(ranking.haversine_km(near[0], near[1], row["latitude"], row["longitude"]), 2)
         ),
-        "reported_at": row.reported_at,
-        "age_minutes": ranking.age_minutes(row.reported_at, now),
+        "reported_at": row["reported_at"],
+        "age_minutes": ranking.age_minutes(row["reported_at"], now),
         "stale": stale,
         "matched_because": ranking.match_reasons(
-            care_type=row.care_type,
+            care_type=row["care_type"],
             wanted_target_groups=[g.value for g in q.target_groups],
             sex=None if q.sex is None else q.sex.value,
-            sex_policy=row.sex_policy,
+            sex_policy=row["sex_policy"],
             wanted_features=[x.value for x in q.features],
-            subregion_code=row.subregion_code,
+            subregion_code=row["subregion_code"],
             escalation_rank=None if scope is None else rank,
             stale=stale,
         ),

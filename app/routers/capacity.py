@@ -16,7 +16,7 @@ from app.capacity.schemas import (
     CapacityReportRead,
 )
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ
 from app.schemas import Page, UtcDateTime
@@ -81,6 +81,7 @@ async def search_availability(
     db: DbDep,
     principal: PrincipalDep,
     settings: SettingsDep,
+    scopes: ScopesDep,
     care_type: Annotated[list[CareType], Query(min_length=1, max_length=len(CareType))],
     target_group: Annotated[list[TargetGroup], Query(max_length=len(TargetGroup))] = [],  # noqa: B006
     sex: Sex | None = None,
@@ -115,6 +116,7 @@ async def search_availability(
         ),
         now=utcnow(),
         settings=settings,
+        scopes=scopes,
     )
     # default=str: asyncpg returns its own UUID subclass, which orjson does not know.
     return Response(
