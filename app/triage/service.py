@@ -121,11 +121,6 @@ def parse_rule_set(source: str) -> RuleSet:
     except RecursionError:
         message = "the document is nested too deeply to be a rule set"
         raise RuleSetError([RuleSetProblem(message=message)]) from None
-    except yaml.YAMLError as exc:
-        # The reader refuses some characters (e.g. C1 controls) before the loader's own handling.
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else source.count("\n", 0, getattr(exc, "position", 0)) + 1
-        raise RuleSetError([RuleSetProblem(message=f"not valid YAML: {exc}", line=line)]) from None
     problems = _storage_problems(ruleset)
     if problems:
         raise RuleSetError(problems)

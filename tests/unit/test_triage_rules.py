@@ -377,3 +377,12 @@ def test_builtin_file_must_carry_its_own_version(
         load_builtin_ruleset("west-2027.1")
 
     assert str(caught.value) == "at version: west-2027.1.yaml declares version 'west-2026.1'"
+
+
+@pytest.mark.parametrize("bad", ["version: x\ntitle: \x07\n", "version: x\n\x9ftitle: y\n"])
+def test_control_characters_are_a_rule_set_error_with_a_line(bad: str) -> None:
+    with pytest.raises(RuleSetError) as caught:
+        load_ruleset_text(bad)
+    [problem] = caught.value.problems
+    assert problem.message.startswith("not valid YAML")
+    assert problem.line == 2
