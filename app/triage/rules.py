@@ -483,26 +483,29 @@ class RuleSet(_Vocabulary):
 # --- Loading
 
 
+def _yaml_error(exc: yaml.YAMLError, text: str) -> RuleSetError:
+    mark = getattr(exc, "problem_mark", None)
+    position = getattr(exc, "position", None)  # a ReaderError has a character offset only
+    line = mark.line + 1 if mark else None
+    if line is None and position is not None:
+        line = text.count("\n", 0, position) + 1
+    message = f"not valid YAML: {getattr(exc, 'problem', None) or exc}"
+    return RuleSetError([RuleSetProblem(message=message, line=line)])
+
+
 def load_ruleset_text(text: str) -> RuleSet:
     """Parse and validate a rule set; every refusal is a RuleSetError naming rule and line."""
-    loader: yaml.SafeLoader | None = None
     try:
         loader = yaml.SafeLoader(text)  # the reader refuses control characters right here
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text) from None
+    try:
         root = loader.get_single_node()
         data = None if root is None else loader.construct_document(root)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        position = getattr(exc, "position", None)  # a ReaderError has a character offset only
-        line = mark.line + 1 if mark else None
-        if line is None and position is not None:
-            line = text.count("\n", 0, position) + 1
-        problem = RuleSetProblem(
-            message=f"not valid YAML: {getattr(exc, 'problem', None) or exc}", line=line
-        )
-        raise RuleSetError([problem]) from None
+        raise _yaml_error(exc, text) from None
     finally:
-        if loader is not None:
-            loader.dispose()
+        loader.dispose()
     if not isinstance(data, dict):
         message = "a rule set is a mapping with version, title, questions, outcomes and rules"
         raise RuleSetError([RuleSetProblem(message=message, line=_line(root, ()))])

@@ -80,3 +80,25 @@ def test_match_reasons() -> None:
         "subregion leiden (escalation step 2)",
         "stale report included on request",
     ]
+
+
+@pytest.mark.parametrize(
+    ("rank", "expected"),
+    [
+        (None, "subregion leiden"),
+        (0, "subregion leiden (own)"),
+        (3, "subregion leiden (escalation step 3)"),
+    ],
+)
+def test_match_reasons_minimal_query(rank: int | None, expected: str) -> None:
+    reasons = ranking.match_reasons(
+        care_type="grz",
+        wanted_target_groups=[],
+        sex=None,
+        sex_policy="any",
+        wanted_features=[],
+        subregion_code="leiden",
+        escalation_rank=rank,
+        stale=False,
+    )
+    assert reasons == ["care_type grz", expected]
