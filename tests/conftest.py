@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,11 +39,19 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if "postgresql" not in BACKENDS or os.environ.get("JUISTEPLEK_TEST_POSTGRES_URL"):
         return
     if hasattr(config, "workerinput"):
         return  # the xdist controller started it and passed the URL in the environment
+    # A cluster of this run's own (directory and port), so runs side by side never share one.
+    pgroot = os.environ.get("PGROOT") or tempfile.mkdtemp(prefix="jppg-test-")
     url = (
         subprocess.run(
             [str(ROOT / "scripts" / "pg-cluster.sh"), "start"],
@@ -49,8 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
             text=True,
             env={
                 **os.environ,
-                "PGROOT": os.environ.get("PGROOT", "/tmp/jppg-test"),
-                "PGPORT": os.environ.get("PGPORT", "54331"),
+                "PGROOT": pgroot,
+                "PGPORT": os.environ.get("PGPORT") or str(_free_port()),
                 "PGEXTRA": "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             },
         )
@@ -58,16 +69,19 @@ def pytest_configure(config: pytest.Config) -> None:
         .splitlines()[-1]
     )
     os.environ["JUISTEPLEK_TEST_POSTGRES_URL"] = url
-    config._juisteplek_started_pg = True  # type: ignore[attr-defined]
+    config._juisteplek_pgroot = pgroot  # type: ignore[attr-defined]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if getattr(config, "_juisteplek_started_pg", False):
+    pgroot = getattr(config, "_juisteplek_pgroot", None)
+    if pgroot is not None:
         subprocess.run(
             [str(ROOT / "scripts" / "pg-cluster.sh"), "stop"],
             check=False,
-            env={**os.environ, "PGROOT": os.environ.get("PGROOT", "/tmp/jppg-test")},
+            env={**os.environ, "PGROOT": pgroot},
         )
+        if not os.environ.get("PGROOT"):
+            shutil.rmtree(pgroot, ignore_errors=True)
 
 
 def migrate(url: str) -> None:
