@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # Webhooks (docs/webhooks.md). None = on, except with env=test (tests call dispatch_once).
     webhook_dispatch_enabled: bool | None = None
     webhook_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # After a commit wakes the dispatcher it waits this long, so a burst of writes is fanned out
+    # in one pass instead of one pass (and write transaction) per commit.
+    webhook_coalesce_seconds: Annotated[float, Field(ge=0, le=5)] = 0.1
     webhook_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
     webhook_max_attempts: Annotated[int, Field(ge=1, le=50)] = 20
     webhook_backoff_base_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0

@@ -19,14 +19,21 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from app.capacity import ranking
 from app.capacity import service as capacity_service
 from app.main import create_app
 
 Patch = Callable[[FastAPI], None]
 
 
+async def _resolve_uncached(
+    self: capacity_service.ScopeResolver, ref: str | None, escalate: bool
+) -> ranking.Scope | None:
+    return None if ref is None else await capacity_service._scope(self.db, ref, escalate)
+
+
 def _no_scope_memo(_: FastAPI) -> None:
-    capacity_service._SCOPE_TTL_SECONDS = 0.0
+    capacity_service.ScopeResolver.resolve = _resolve_uncached  # type: ignore[method-assign]
 
 
 def _app(*patches: Patch) -> FastAPI:

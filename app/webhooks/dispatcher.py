@@ -59,6 +59,10 @@ class DispatchConfig:
     batch_size: int = 50
 
     @property
+    def fan_out_batch(self) -> int:
+        return self.batch_size * 4
+
+    @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.timeout_seconds + 30)
 
@@ -85,6 +89,10 @@ class DispatchSummary:
     @property
     def busy(self) -> bool:
         return bool(self.events_fanned_out or self.attempted)
+
+    def full(self, config: DispatchConfig) -> bool:
+        """The pass hit a batch limit, so more work is likely waiting."""
+        return self.events_fanned_out >= config.fan_out_batch or self.attempted >= config.batch_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,7 @@ async def _has_work(db: Database, now: datetime) -> bool:
     return bool(row.a or row.b)
 
 
-async def fan_out(db: Database, *, now: datetime, batch_size: int) -> tuple[int, int]:
+async def fan_out(db: Database, *, now: datetime, limit: int) -> tuple[int, int]:
     """Turn outbox events not yet fanned out into pending deliveries: (events, deliveries)."""
     async with db.sessionmaker() as session:
         events = (
@@ -133,7 +141,7 @@ async def fan_out(db: Database, *, now: datetime, batch_size: int) -> tuple[int,
                 )
                 .where(OutboxEvent.webhooks_fanned_out_at.is_(None))
                 .order_by(OutboxEvent.id)
-                .limit(batch_size * 4)
+                .limit(limit)
                 .with_for_update(skip_locked=True)
             )
         ).all()
@@ -351,7 +359,7 @@ async def dispatch_once(
     if not await _has_work(db, now):
         return summary
     summary.events_fanned_out, summary.deliveries_created = await fan_out(
-        db, now=now, batch_size=config.batch_size
+        db, now=now, limit=config.fan_out_batch
     )
     async with db.sessionmaker() as session:
         jobs = await _claim(session, now=now, config=config)
@@ -387,10 +395,11 @@ async def run_dispatcher(db: Database, settings: Settings) -> None:
                 except Exception:
                     log.exception("webhook_dispatch_failed")
                     summary = DispatchSummary()
-                if summary.busy:
+                if summary.full(config):  # more is waiting: go on at once
                     await asyncio.sleep(0)
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=settings.webhook_poll_seconds)
+                    await asyncio.sleep(settings.webhook_coalesce_seconds)
     finally:
         unsubscribe()

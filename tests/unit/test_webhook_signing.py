@@ -12,6 +12,7 @@ from app.auth.principal import Principal
 from app.enums import Role
 from app.realtime.bus import notify_payloads, parse_notify_payload
 from app.realtime.visibility import can_see
+from app.webhooks.dispatcher import DispatchConfig, DispatchSummary
 from app.webhooks.policy import matches, retry_delay, target_problem
 from app.webhooks.signing import (
     compute_signature,
@@ -178,3 +179,14 @@ def test_notify_payloads_stay_under_the_postgres_limit() -> None:
     assert [i for p in payloads for i in parse_notify_payload(p)] == ids
     assert notify_payloads([]) == []
     assert parse_notify_payload("1,x,,3") == [1, 3]
+
+
+@pytest.mark.parametrize(
+    ("fanned_out", "attempted", "full"),
+    [(0, 0, False), (199, 49, False), (200, 0, True), (0, 50, True)],
+)
+def test_dispatcher_goes_on_at_once_only_after_a_full_pass(
+    fanned_out: int, attempted: int, full: bool
+) -> None:
+    summary = DispatchSummary(events_fanned_out=fanned_out, attempted=attempted)
+    assert summary.full(DispatchConfig(batch_size=50)) is full
