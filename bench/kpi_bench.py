@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 
 from app.db import Database
+from app.kpi import episodes
 from app.kpi import formulas as f
 from app.kpi import queries as q
 from bench.runner import ROOT, PgCluster, free_port, log, machine_info, write_json
@@ -393,6 +394,15 @@ async def load(url: str, data: dict[str, list[tuple[Any, ...]]]) -> None:
                 "received_at",
                 "updated_at",
             ],
+        )
+        # The KPI summaries the services keep with each write, built the way migration 0006
+        # backfills them (app.kpi.episodes): the same SQL over the log, the same census rule.
+        for sql in episodes.REBUILD_PLACEMENTS_SQL:
+            await conn.execute(sql)
+        days = episodes.capacity_day_rows((r[0], r[1], r[3], r[2]) for r in data["capacity_report"])
+        columns = ["unit_id", "day_no", "report_id", "reported_at", "free"]
+        await conn.copy_records_to_table(
+            "kpi_capacity_day", records=[[d[c] for c in columns] for d in days], columns=columns
         )
         await conn.execute("ANALYZE")
     finally:

@@ -30,6 +30,7 @@ from app.config import Settings
 from app.db import Database
 from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
 from app.errors import Conflict, InvalidInput, NotFound, StaleReport
+from app.kpi import episodes
 from app.placement import service as placement_service
 from app.realtime.outbox import publish
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
@@ -122,6 +123,13 @@ async def report_capacity(
     )
     session.add(report)
     await session.flush()
+    await episodes.track_capacity_report(
+        await session.connection(),
+        report_id=report.id,
+        unit_id=unit_id,
+        reported_at=reported_at,
+        free=report.free,
+    )
     state.report_id = report.id
     state.free = report.free
     state.expected_free_24h = report.expected_free_24h

@@ -91,3 +91,35 @@ class InflowCount(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reported_by_key_id: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class KpiCapacityDay(Base):
+    """The capacity census summary (KPI capacity, domain.md §6.4): per unit and census day, the
+    unit's latest report among those taken since the previous local midnight.
+
+    ``day_no`` is the first local midnight at or after ``reported_at`` (``kpi_calendar.day_no``
+    numbering), so the report in force at the midnight that starts day ``D`` is this table's row
+    with the greatest ``day_no <= D``. Kept in the same transaction as each report
+    (``app.kpi.episodes.track_capacity_report``), greatest ``(reported_at, report_id)`` wins;
+    rebuilt from ``capacity_report`` by ``app.kpi.episodes.rebuild_capacity_days``.
+    """
+
+    __tablename__ = "kpi_capacity_day"
+
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id"), primary_key=True)
+    day_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    report_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("capacity_report.id"))
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    free: Mapped[int] = mapped_column(Integer)
+
+
+class KpiPlacementDecline(Base):
+    """Declined offers per placement and reason code (``offer_declined`` events; no reason counts
+    as ``other``), for the escalations KPI (domain.md §6.4). Kept by ``app.kpi.episodes`` in the
+    transaction of each event, like the placement's ``kpi_*`` columns."""
+
+    __tablename__ = "kpi_placement_decline"
+
+    placement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("placement.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(40), primary_key=True)
+    declines: Mapped[int] = mapped_column(Integer)

@@ -7,8 +7,11 @@ exactly (the property tests check this on random transfer logs). Portability res
 small dialect helpers: ``_day`` (the local date of an instant as a day number: PostgreSQL's time
 zone database, or the ``kpi_calendar`` table on SQLite, which has none), ``_us`` (an instant as
 integer microseconds, so durations are exact) and ``_max/_min`` (GREATEST/LEAST). Everything else
-is the same SQL text. Cohort KPIs select on UTC bounds of the local period (``local_midnight``),
-which is exact and uses the ``(event_type, occurred_at)`` index.
+is the same SQL text, except how lead times rank durations (``_ranks_sql``). Wrong-bed days pair
+the transfer log's boundary events; the cohort KPIs (lead times, escalations, GGZ) and the
+capacity census read the summaries ``app.kpi.episodes`` keeps with every write, so they pair no
+events at query time (perf-notes.md §5). Cohorts select on UTC bounds of the local period
+(``local_midnight``), which is exact.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     Integer,
     String,
     Table,
@@ -60,6 +64,35 @@ def _us(dialect: str, col: str) -> str:
         f"(CAST(strftime('%s', substr({col}, 1, 19)) AS INTEGER) * 1000000 "
         f"+ CAST(substr({col}, 21, 6) AS INTEGER))"
     )
+
+
+def _ranks_sql(dialect: str) -> str:
+    """From durations ``d(label, kind, t0, t1)``: per label and kind ``n`` and the durations
+    ``t1 - t0`` in microseconds at ranks ``(n + 1) / 2`` and ``n / 2 + 1`` (the median is their
+    mean) and ``ceil(0.9 n)`` (nearest-rank P90), as ``formulas.median_us`` / ``p90_us`` do.
+
+    PostgreSQL sorts each group's intervals inside ``array_agg`` (a sort of bare values, about
+    half the cost of a window sort of the rows) and converts the three picked ones; SQLite ranks
+    integer durations with ``ROW_NUMBER``. Both are exact."""
+    if dialect == "postgresql":
+        pick = "CAST(EXTRACT(EPOCH FROM v[CAST({k} AS INTEGER)]) * 1000000 AS BIGINT)"
+        return f"""
+SELECT label, kind, n, {pick.format(k="(n + 1) / 2")} AS m1, {pick.format(k="n / 2 + 1")} AS m2,
+       {pick.format(k="(9 * n + 9) / 10")} AS p90
+FROM (SELECT label, kind, COUNT(*) AS n, array_agg(t1 - t0 ORDER BY t1 - t0) AS v
+      FROM d GROUP BY label, kind) a"""
+    dur = f"({_us(dialect, 't1')} - {_us(dialect, 't0')})"
+    return f""", r AS (
+  SELECT label, kind, {dur} AS dur,
+         ROW_NUMBER() OVER (PARTITION BY label, kind ORDER BY {dur}) AS rn,
+         COUNT(*) OVER (PARTITION BY label, kind) AS n
+  FROM d
+)
+SELECT label, kind, n,
+       SUM(CASE WHEN rn = (n + 1) / 2 THEN dur ELSE 0 END) AS m1,
+       SUM(CASE WHEN rn = n / 2 + 1 THEN dur ELSE 0 END) AS m2,
+       SUM(CASE WHEN rn = (9 * n + 9) / 10 THEN dur ELSE 0 END) AS p90
+FROM r GROUP BY label, kind, n"""
 
 
 def _year_of_day(dialect: str, day: str) -> str:
@@ -153,6 +186,8 @@ def _bind(sql: str, params: Mapping[str, Any]) -> tuple[TextClause, dict[str, An
         "m1": UTCDateTime(),
         "d0": Integer(),
         "d1": Integer(),
+        "p0": Date(),
+        "p1": Date(),
     }
     used = {k: v for k, v in params.items() if f":{k}" in sql}
     clause = text(sql).bindparams(*[bindparam(k, type_=types[k]) for k in used])
@@ -174,28 +209,42 @@ def _buckets_sql(dialect: str, parts: Sequence[f.Bucket], kind: str) -> str:
     return "bk(label, lo, hi) AS (VALUES " + ", ".join(rows) + ")"
 
 
+def _days_sql(dialect: str, parts: Sequence[f.Bucket]) -> str:
+    """A ``bk(label, d)`` VALUES list: every date of the buckets with its bucket's label (an
+    equality join on a date hashes; a range join on bucket bounds is a nested loop)."""
+    rows = [
+        f"({_label_literal(b.label)}, {_date_literal(dialect, f.date_of(n))})"
+        for b in parts
+        for n in range(f.day_no(b.start), f.day_no(b.end))
+    ]
+    return "bk(label, d) AS (VALUES " + ", ".join(rows) + ")"
+
+
 async def _run(
     conn: AsyncConnection,
     clause: TextClause,
     params: Mapping[str, Any],
     *,
-    hash_joins: bool = False,
+    tuned: bool = True,
 ) -> Any:
-    """Execute a KPI aggregate. On PostgreSQL its sorts get 64 MB of work_mem for this statement
-    (the default 4 MB spills the window sorts over a million events to disk)."""
-    if conn.dialect.name != "postgresql":
+    """Execute a KPI aggregate. On PostgreSQL, for this statement only, its sorts get 64 MB of
+    work_mem (the default 4 MB spills sorts over a year of placements to disk) and JIT is off
+    (compiling costs 0.2-0.4 s per statement here, more than these queries run). One round trip
+    sets both, one resets both (the read engine autocommits, so SET LOCAL would not last).
+    ``tuned=False``: a small aggregate (below the JIT cost threshold), run as is."""
+    if conn.dialect.name != "postgresql" or not tuned:
         return await conn.execute(clause, params)
-    await conn.execute(text("SET work_mem = '64MB'"))
-    if hash_joins:
-        # CTE row estimates are far off (1.6k for 65k cohort rows), and a nested loop of index
-        # probes per cohort row is then chosen where one hash join is much cheaper.
-        await conn.execute(text("SET enable_nestloop = off"))
+    await conn.execute(_SET_SQL)
     try:
         return await conn.execute(clause, params)
     finally:
-        await conn.execute(text("RESET work_mem"))
-        if hash_joins:
-            await conn.execute(text("RESET enable_nestloop"))
+        await conn.execute(_RESET_SQL)
+
+
+_SET_SQL = text("SELECT set_config('work_mem', '64MB', false), set_config('jit', 'off', false)")
+_RESET_SQL = text(
+    "SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ('work_mem', 'jit')"
+)
 
 
 # --- calendar ----------------------------------------------------------------------------------
@@ -364,18 +413,6 @@ async def wrong_bed_days(
 
 # --- cohort KPIs: placements requested in the period -------------------------------------------
 
-_FIRST_TYPES = ("request_created", "triaged", "offer_accepted", "medically_ready", "cancelled")
-
-
-def _first_at(dialect: str, event_type: str) -> str:
-    """The ``occurred_at`` of a placement's first event of a type (lowest ``seq``) in one
-    aggregate pass: the minimum of (seq, time) pairs, no sort of the events."""
-    when = f"CASE WHEN e.event_type = '{event_type}' THEN"
-    if dialect == "postgresql":
-        pair = f"MIN({when} ARRAY[CAST(e.seq AS BIGINT), {_us(dialect, 'e.occurred_at')}] END)"
-        return f"(TIMESTAMPTZ '1970-01-01 00:00:00+00' + ({pair})[2] * INTERVAL '1 microsecond')"
-    return f"substr(MIN({when} printf('%012d', e.seq) || e.occurred_at END), 13)"
-
 
 def _cohort_sql(
     dialect: str,
@@ -384,13 +421,15 @@ def _cohort_sql(
     group_by: str | None,
     *,
     ggz: bool = False,
-    extra_types: tuple[str, ...] = (),
 ) -> str:
     """``c``: one row per placement requested in the period (first ``request_created``; for
-    GGZ cases the clock start t0), with first triaged / accepted / ready / cancelled times, its
-    escalation and expired-hold counts, and its label."""
+    GGZ cases the clock start t0), with its first triaged / accepted / cancelled times, whether
+    and how far it escalated, its expired holds, and its label.
+
+    All from the placement's KPI columns (``app.kpi.episodes``: first events by ``seq``, kept in
+    the transaction of each event), so no event is paired at query time."""
     parts = f.buckets(period, group_by)
-    start = "COALESCE(fe.ready_at, fe.created_at)" if ggz else "fe.created_at"
+    start = "COALESCE(p.kpi_ready_at, p.kpi_requested_at)" if ggz else "p.kpi_requested_at"
     label = {
         None: "bk.label",
         "month": "bk.label",
@@ -408,42 +447,17 @@ def _cohort_sql(
         if flt.age_min is not None
         else "1 = 1"
     )
-    extra = "p.care_type = 'ggz_crisis'" if ggz else _stay_filter_sql(flt)
-    types = ", ".join(f"'{t}'" for t in (*_FIRST_TYPES, *extra_types))
-    # Which placements can belong to the cohort: GGZ cases (few), or those requested in P.
-    within = (
-        f"SELECT g.id FROM placement g WHERE g.care_type = '{f.GGZ_CARE_TYPE}'"
-        if ggz
-        else "SELECT s.placement_id FROM transfer_event s WHERE s.event_type = "
-        "'request_created' AND s.occurred_at >= :m0 AND s.occurred_at < :m1"
-    )
-    firsts = ",\n         ".join(
-        f"{_first_at(dialect, t)} AS {col}"
-        for t, col in (
-            ("request_created", "created_at"),
-            ("triaged", "triaged_at"),
-            ("offer_accepted", "accepted_at"),
-            ("medically_ready", "ready_at"),
-            ("cancelled", "cancelled_at"),
-        )
-    )
+    extra = f"p.care_type = '{f.GGZ_CARE_TYPE}'" if ggz else _stay_filter_sql(flt)
     return f"""
-fe AS (
-  SELECT e.placement_id,
-         {firsts},
-         MAX(CASE WHEN e.event_type = 'escalated' THEN 1 ELSE 0 END) AS esc,
-         MAX(CASE WHEN e.event_type = 'escalated' AND e.level = 'national' THEN 1 ELSE 0 END)
-           AS nat,
-         SUM(CASE WHEN e.event_type = 'hold_expired' THEN 1 ELSE 0 END) AS expired
-  FROM transfer_event e
-  WHERE e.event_type IN ({types}) AND e.placement_id IN ({within})
-  GROUP BY e.placement_id
-), {_buckets_sql(dialect, parts, "instant")}, c AS (
-  SELECT {label} AS label, p.id, p.urgency_level, fe.created_at, fe.triaged_at,
-         fe.accepted_at, fe.cancelled_at, fe.esc, fe.nat, fe.expired, {start} AS t0
-  FROM fe JOIN placement p ON p.id = fe.placement_id
-  JOIN bk ON {start} >= bk.lo AND {start} < bk.hi
-  WHERE fe.created_at IS NOT NULL AND {start} >= :m0 AND {start} < :m1
+{_buckets_sql(dialect, parts, "instant")}, c AS (
+  SELECT {label} AS label, p.id, p.urgency_level, p.kpi_requested_at AS created_at,
+         p.kpi_triaged_at AS triaged_at, p.kpi_accepted_at AS accepted_at,
+         p.kpi_cancelled_at AS cancelled_at,
+         CASE WHEN p.kpi_escalated > 0 THEN 1 ELSE 0 END AS esc,
+         CASE WHEN p.kpi_escalated = 2 THEN 1 ELSE 0 END AS nat,
+         p.kpi_expired_holds AS expired, {start} AS t0
+  FROM placement p JOIN bk ON {start} >= bk.lo AND {start} < bk.hi
+  WHERE p.kpi_requested_at IS NOT NULL AND {start} >= :m0 AND {start} < :m1
     AND {extra} AND {age_where}
 )"""
 
@@ -468,32 +482,25 @@ async def lead_times(
     sql = (
         "WITH "
         + _cohort_sql(dialect, period, flt, group_by)
-        + f""", d AS (
-  SELECT label, 'triage' AS kind, {_us(dialect, "triaged_at")} - {_us(dialect, "created_at")} AS dur
-  FROM c WHERE triaged_at IS NOT NULL
+        + """, d AS (
+  SELECT label, 0 AS kind, created_at AS t0, triaged_at AS t1 FROM c
+  WHERE triaged_at IS NOT NULL
   UNION ALL
-  SELECT label, 'placement', {_us(dialect, "accepted_at")} - {_us(dialect, "created_at")}
-  FROM c WHERE accepted_at IS NOT NULL
-), r AS (
-  SELECT label, kind, dur,
-         ROW_NUMBER() OVER (PARTITION BY label, kind ORDER BY dur) AS rn,
-         COUNT(*) OVER (PARTITION BY label, kind) AS n
-  FROM d
-)
-SELECT label, kind, n,
-       SUM(CASE WHEN rn = (n + 1) / 2 THEN dur ELSE 0 END) AS m1,
-       SUM(CASE WHEN rn = n / 2 + 1 THEN dur ELSE 0 END) AS m2,
-       SUM(CASE WHEN rn = (9 * n + 9) / 10 THEN dur ELSE 0 END) AS p90
-FROM r GROUP BY label, kind, n
+  SELECT label, 1, created_at, accepted_at FROM c WHERE accepted_at IS NOT NULL
+)"""
+        + _ranks_sql(dialect)
+        + """
 UNION ALL
-SELECT label, 'requests', COUNT(*), 0, 0, 0 FROM c GROUP BY label
+SELECT label, 2, COUNT(*), 0, 0, 0 FROM c GROUP BY label
 """
     )
     clause, params = _bind(sql, _cohort_params(period, flt))
     stats: dict[str | None, dict[str, tuple[int, int, int, int]]] = {}
-    for r in (await _run(conn, clause, params, hash_joins=True)).all():
+    kinds_of = {0: "triage", 1: "placement", 2: "requests"}
+    for r in (await _run(conn, clause, params)).all():
         label = _label(group_by, r[0])
-        stats.setdefault(label, {})[str(r[1])] = (int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+        values = (int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+        stats.setdefault(label, {})[kinds_of[int(r[1])]] = values
     out = []
     for label, kinds in stats.items():
         tri = kinds.get("triage")
@@ -524,13 +531,7 @@ async def escalations(
     dialect = conn.dialect.name
     sql = (
         "WITH "
-        + _cohort_sql(
-            dialect,
-            period,
-            flt,
-            group_by,
-            extra_types=("escalated", "hold_expired"),
-        )
+        + _cohort_sql(dialect, period, flt, group_by)
         + """
 SELECT c.label, '' AS reason, COUNT(*) AS requests, SUM(c.esc) AS escalated,
        SUM(c.esc * (1 - c.nat)) AS to_region, SUM(c.nat) AS to_national,
@@ -538,16 +539,15 @@ SELECT c.label, '' AS reason, COUNT(*) AS requests, SUM(c.esc) AS escalated,
 FROM c
 GROUP BY c.label
 UNION ALL
-SELECT c.label, COALESCE(d.reason, 'other'), COUNT(*), 0, 0, 0, 0
-FROM c JOIN transfer_event d ON d.placement_id = c.id
-WHERE d.event_type = 'offer_declined'
-GROUP BY c.label, COALESCE(d.reason, 'other')
+SELECT c.label, k.reason, SUM(k.declines), 0, 0, 0, 0
+FROM c JOIN kpi_placement_decline k ON k.placement_id = c.id
+GROUP BY c.label, k.reason
 """
     )
     clause, params = _bind(sql, _cohort_params(period, flt))
     rows: dict[str | None, f.EscalationRow] = {}
     declines: list[tuple[str | None, str, int]] = []
-    for r in (await _run(conn, clause, params, hash_joins=True)).all():
+    for r in (await _run(conn, clause, params)).all():
         label = _label(group_by, r[0])
         if r[1] == "":
             rows[label] = f.EscalationRow(
@@ -578,8 +578,8 @@ async def ggz_crisis_within_norm(
     cohort = _cohort_sql(dialect, period, flt, group_by, ggz=True)
     if subregion_id is not None:
         cohort = cohort.replace(
-            "p.care_type = 'ggz_crisis'",
-            "p.care_type = 'ggz_crisis' AND p.subregion_id = :subregion_id",
+            f"p.care_type = '{f.GGZ_CARE_TYPE}'",
+            f"p.care_type = '{f.GGZ_CARE_TYPE}' AND p.subregion_id = :subregion_id",
         )
     hour = 3_600_000_000
     norm = (
@@ -663,22 +663,52 @@ async def inflow(
     )
     sub = "i.subregion_id = :subregion_id" if subregion_id is not None else "1 = 1"
     sql = f"""
-WITH {_buckets_sql(dialect, parts, "date")}
+WITH {_days_sql(dialect, parts)}
 SELECT i.source, {label} AS label, SUM(i.count) AS n,
        SUM(CASE WHEN i.contact_type = 'ehgv' THEN i.count ELSE 0 END) AS ehgv
-FROM inflow_count i JOIN bk ON i.period_start >= bk.lo AND i.period_start < bk.hi
-WHERE ({counted}) AND {bands} AND {sub}
+FROM inflow_count i JOIN bk ON i.period_start = bk.d
+WHERE i.period_start >= :p0 AND i.period_start < :p1 AND ({counted}) AND {bands} AND {sub}
 GROUP BY i.source, {label}
 """
-    clause, params = _bind(sql, {"subregion_id": _uuid(subregion_id)})
+    clause, params = _bind(
+        sql, {"subregion_id": _uuid(subregion_id), "p0": period.start, "p1": period.end}
+    )
     out = [
         f.InflowRow(str(r[0]), _label(group_by, r[1]), int(r[2]), int(r[3]))
-        for r in (await _run(conn, clause, params)).all()
+        for r in (await _run(conn, clause, params, tuned=False)).all()
     ]
     return sorted(out, key=lambda r: (r.source, r.group or ""))
 
 
 # --- 6.4 capacity ------------------------------------------------------------------------------
+
+
+def _first_midnight_day(dialect: str, col: str) -> str:
+    """Day number of the first local midnight at or after the instant ``col`` (on SQLite NULL
+    when the calendar holds none)."""
+    if dialect == "postgresql":
+        return (
+            f"(CAST(timezone('Europe/Amsterdam', {col} - INTERVAL '1 microsecond') AS DATE)"
+            " - DATE '2000-01-01' + 1)"
+        )
+    return (
+        f"(SELECT kc.day_no FROM kpi_calendar kc WHERE kc.midnight_utc >= {col} "
+        "ORDER BY kc.midnight_utc LIMIT 1)"
+    )
+
+
+def _day_after(dialect: str, col: str, us: str) -> str:
+    """Day number of the first local midnight strictly after ``col`` + ``us`` microseconds
+    (on SQLite NULL when the calendar holds none at or before that instant)."""
+    if dialect == "postgresql":
+        shifted = f"({col} + {us} * INTERVAL '1 microsecond')"
+        return f"({_day(dialect, shifted)} + 1)"
+    total = f"({_us(dialect, col)} + {us})"
+    stamp = (
+        f"(strftime('%Y-%m-%d %H:%M:%S', {total} / 1000000, 'unixepoch') || '.' "
+        f"|| printf('%06d', {total} % 1000000))"
+    )
+    return f"({_day(dialect, stamp)} + 1)"
 
 
 async def capacity(
@@ -691,55 +721,73 @@ async def capacity(
     subregion_id: str | None = None,
     care_type: str | None = None,
 ) -> list[f.CapacityRow]:
-    """Census at the local midnights of the period (``kpi_calendar`` rows, both backends)."""
+    """Census at the local midnights of the period, from ``kpi_capacity_day``.
+
+    A unit's census-day row (``app.kpi.episodes``: its latest report since the previous local
+    midnight, kept with each report) is its latest report at the midnights from that day up to
+    the day of its next row (``LEAD``, in primary-key order, over the unit's rows since its last
+    one at or before the period start). So each row is a run of census days ``[a, b)``, stale
+    from day ``s`` on (the first midnight later than its report time + TTL), and the days a unit
+    existed before its first report one more, unreported and stale, run. The runs are clipped to
+    the buckets by day-number arithmetic, as in ``wrong_bed_sql``: no row per unit and day."""
     dialect = conn.dialect.name
     parts = f.buckets(period, group_by)
+    d0, d1 = f.day_no(period.start), f.day_no(period.end)
     label = {
         None: "bk.label",
         "month": "bk.label",
         "week": "bk.label",
-        "subregion": "m.subregion_id",
-        "care_type": "m.care_type",
+        "subregion": "g.subregion_id",
+        "care_type": "g.care_type",
     }[group_by]
     where = ["u.active"]
     if subregion_id is not None:
         where.append("l.subregion_id = :subregion_id")
     if care_type is not None:
         where.append("u.care_type = :care_type")
+    n = _max(dialect, "0", f"{_min(dialect, 'g.b', 'bk.hi')} - {_max(dialect, 'g.a', 'bk.lo')}")
+    ns = _max(
+        dialect, "0", f"{_min(dialect, 'g.b', 'bk.hi')} - {_max(dialect, 'g.a', 'bk.lo', 'g.s')}"
+    )
     sql = f"""
-WITH {_buckets_sql(dialect, parts, "day")}, m AS (
-  SELECT u.care_type, l.subregion_id, u.staffed_capacity, u.created_at, kc.day_no,
-         kc.midnight_utc,
-         (SELECT r.id FROM capacity_report r
-          WHERE r.unit_id = u.id AND r.reported_at <= kc.midnight_utc
-          ORDER BY r.reported_at DESC, r.id DESC LIMIT 1) AS report_id
+WITH {_buckets_sql(dialect, parts, "day")}, u AS (
+  SELECT u.id, u.care_type, l.subregion_id, u.staffed_capacity AS cap, u.created_at,
+         CASE WHEN substr(u.care_type, 1, 16) = 'district_nursing'
+              THEN :ttl_dn_us ELSE :ttl_bed_us END AS ttl,
+         (SELECT MAX(k0.day_no) FROM kpi_capacity_day k0
+          WHERE k0.unit_id = u.id AND k0.day_no <= :d0) AS since,
+         (SELECT MIN(k1.day_no) FROM kpi_capacity_day k1 WHERE k1.unit_id = u.id) AS first_day
   FROM unit u JOIN location l ON l.id = u.location_id
-  JOIN kpi_calendar kc ON kc.day_no >= :d0 AND kc.day_no < :d1
   WHERE {" AND ".join(where)}
-), s AS (
-  SELECT {label} AS label, m.staffed_capacity, r.free,
-         CASE WHEN r.id IS NULL THEN 1
-              WHEN {_us(dialect, "m.midnight_utc")} - {_us(dialect, "r.reported_at")} >
-                   CASE WHEN substr(m.care_type, 1, 16) = 'district_nursing'
-                        THEN :ttl_dn_us ELSE :ttl_bed_us END THEN 1
-              ELSE 0 END AS stale
-  FROM m JOIN bk ON m.day_no >= bk.lo AND m.day_no < bk.hi
-  LEFT JOIN capacity_report r ON r.id = m.report_id
-  WHERE m.created_at <= m.midnight_utc OR m.report_id IS NOT NULL
+), r AS (
+  SELECT k.unit_id, k.free, k.reported_at, k.day_no,
+         LEAD(k.day_no) OVER (PARTITION BY k.unit_id ORDER BY k.day_no) AS next_day
+  FROM u JOIN kpi_capacity_day k ON k.unit_id = u.id
+  WHERE k.day_no >= COALESCE(u.since, :d0) AND k.day_no < :d1
+), g AS (
+  SELECT u.care_type, u.subregion_id, u.cap, 1 AS reported, r.free, r.day_no AS a,
+         COALESCE(r.next_day, :d1) AS b,
+         COALESCE({_day_after(dialect, "r.reported_at", "u.ttl")}, :d0) AS s
+  FROM r JOIN u ON u.id = r.unit_id
+  UNION ALL
+  SELECT u.care_type, u.subregion_id, u.cap, 0, 0,
+         COALESCE({_first_midnight_day(dialect, "u.created_at")}, :d1),
+         COALESCE(u.first_day, :d1), :d0
+  FROM u
+), y AS (
+  SELECT {label} AS label, g.reported, g.cap, g.free, {n} AS n, {ns} AS ns
+  FROM g CROSS JOIN bk
 )
-SELECT label, COUNT(*) AS unit_moments, SUM(stale) AS stale,
-       SUM(CASE WHEN free IS NULL THEN 0 ELSE 1 END) AS reported,
-       SUM(CASE WHEN free IS NULL THEN 0 ELSE staffed_capacity END) AS staffed,
-       SUM(CASE WHEN free IS NULL THEN 0
-                ELSE staffed_capacity - {_min(dialect, "free", "staffed_capacity")} END)
-         AS occupied
-FROM s GROUP BY label
+SELECT label, SUM(n) AS unit_moments, SUM(CASE WHEN reported = 1 THEN ns ELSE n END) AS stale,
+       SUM(reported * n) AS reported, SUM(reported * n * cap) AS staffed,
+       SUM(reported * n * (cap - {_min(dialect, "free", "cap")})) AS occupied
+FROM y WHERE n > 0 GROUP BY label
 """
     params = {
         "subregion_id": _uuid(subregion_id),
         "care_type": care_type,
-        "d0": f.day_no(period.start),
-        "d1": f.day_no(period.end),
+        "d0": d0,
+        "d1": d1,
         "ttl_bed_us": int(ttl_bed.total_seconds() * 1_000_000),
         "ttl_dn_us": int(ttl_district_nursing.total_seconds() * 1_000_000),
     }

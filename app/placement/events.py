@@ -1,4 +1,5 @@
-"""Transfer-log appends (domain.md §5): insert only, in the caller's transaction."""
+"""Transfer-log appends (domain.md §5): insert only, in the caller's transaction, with the
+placement's KPI summary columns kept current (``app.kpi.episodes``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import InvalidInput
+from app.kpi import episodes
 from app.placement.models import TransferEvent
 
 _TABLE = cast(Table, TransferEvent.__table__)
@@ -73,4 +75,13 @@ async def append(
             "level": level,
             "payload": orjson.dumps(payload or {}, default=str).decode(),
         },
+    )
+    # The placement's KPI columns, in this transaction (no statement for untracked types).
+    await episodes.track_event(
+        conn,
+        placement_id=placement_id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        reason=reason,
+        level=level,
     )

@@ -43,6 +43,7 @@ class Placement(Base):
         Index("ix_placement_region_created", "region_id", "created_at"),
         Index("ix_placement_referrer_created", "referrer_organisation_id", "created_at"),
         Index("ix_placement_escalation_due", "escalation_due_at"),
+        Index("ix_placement_kpi_requested", "kpi_requested_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -79,6 +80,18 @@ class Placement(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The KPI episode summary (domain.md §6.4; app.kpi.episodes): the clinical time
+    # (``occurred_at``) of the placement's first event of each type, first by ``seq`` as the
+    # reference defines it (not the earliest: a back-dated event does not move it), the highest
+    # escalation reached (0 none, 1 below national, 2 national) and the expired holds. Written
+    # by ``events.append`` in the transaction of each event; never by the ORM.
+    kpi_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kpi_triaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kpi_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kpi_ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kpi_cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kpi_escalated: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
+    kpi_expired_holds: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     # Every change is an optimistic UPDATE ... WHERE version = :seen (the hold path does the same
     # in SQL), so two writers can never both move a placement out of one state.
