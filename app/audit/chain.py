@@ -41,6 +41,12 @@ def _canonical(value: Any) -> Any:
     return str(value)
 
 
+def fields_json(row: Mapping[str, Any]) -> bytes:
+    """The canonical JSON array of the row's hashed fields: what ``row_hash`` hashes after the
+    previous hash. For a hex ``prev_hash`` the hashed bytes are ``["<prev>",`` + this + ``]``."""
+    return orjson.dumps([_canonical(row[f]) for f in HASHED_FIELDS])
+
+
 def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     """SHA-256 over the previous hash and the canonical JSON of the row's hashed fields."""
     body = orjson.dumps([prev_hash, [_canonical(row[f]) for f in HASHED_FIELDS]])

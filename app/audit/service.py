@@ -14,14 +14,14 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, insert, select, text
+from sqlalchemy import LargeBinary, Select, Table, Uuid, bindparam, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.chain import GENESIS, row_hash
+from app.audit.chain import GENESIS, HASHED_FIELDS, fields_json, row_hash
 from app.audit.models import AuditLog
 from app.audit.schemas import AuditEntryRead, AuditVerifyResult
 from app.auth.principal import Principal, format_roles
-from app.db import Database, utcnow
+from app.db import Database, UTCDateTime, utcnow
 from app.enums import Role
 from app.errors import InvalidInput
 from app.schemas import decode_cursor, encode_cursor
@@ -31,6 +31,42 @@ SOURCE = "juisteplek-api"
 _CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(75130001)")
 _LAST_HASH = text("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
 _TABLE = cast(Table, AuditLog.__table__)
+_INSERT = insert(_TABLE)
+
+
+def _chained_insert_sql() -> str:
+    casts = {"occurred_at": "timestamptz", "user_id": "uuid", "organisation_id": "uuid"}
+    values = ", ".join(
+        f"CAST(:{f} AS {casts[f]})" if f in casts else f":{f}" for f in HASHED_FIELDS
+    )
+    # row_hash hashes orjson.dumps([prev, fields]); prev is a hex digest (or GENESIS), which JSON
+    # needs no escape for, so those bytes are '["' + prev + '",' + orjson.dumps(fields) + ']'.
+    # Python sends the part after prev (``tail``); PostgreSQL adds the head it just read.
+    hash_expr = ", h.prev, encode(sha256(convert_to('[\"' || h.prev || '\",', 'UTF8') || :tail),"
+    last = "(SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)"
+    return "".join(
+        (
+            "INSERT INTO audit_log (",
+            ", ".join(HASHED_FIELDS),
+            ", prev_hash, hash) SELECT ",
+            values,
+            hash_expr,
+            " 'hex') FROM (SELECT coalesce(",
+            last,
+            ", :genesis) AS prev) AS h",
+        )
+    )
+
+
+# PostgreSQL, one entry: the last-hash read and the insert as one statement, after the lock.
+# Under READ COMMITTED the statement's snapshot is taken after the lock is granted, so it sees the
+# row the previous holder committed, exactly as the separate read did.
+_INSERT_CHAINED = text(_chained_insert_sql()).bindparams(
+    bindparam("occurred_at", type_=UTCDateTime()),
+    bindparam("user_id", type_=Uuid()),
+    bindparam("organisation_id", type_=Uuid()),
+    bindparam("tail", type_=LargeBinary()),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +133,23 @@ async def append(
     if not entries:
         return
     conn = await session.connection()
+    at = now or utcnow()
     if conn.dialect.name == "postgresql":
         await conn.execute(_CHAIN_LOCK)
+        if len(entries) == 1:
+            row = _row(ctx, entries[0], at)
+            tail = fields_json(row) + b"]"
+            await conn.execute(_INSERT_CHAINED, {**row, "tail": tail, "genesis": GENESIS})
+            return
     prev = (await conn.execute(_LAST_HASH)).scalar() or GENESIS
-    at = now or utcnow()
     rows = []
     for entry in entries:
         row = _row(ctx, entry, at)
         row["prev_hash"] = prev
         row["hash"] = prev = row_hash(prev, row)
         rows.append(row)
-    await conn.execute(insert(_TABLE), rows)
+    # One row (every request but a few) as a single execute, not the executemany path.
+    await conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 async def log_denied(

@@ -75,6 +75,67 @@ _INSERT_HOLD = text(
     bindparam("now", type_=_TS),
     bindparam("expires_at", type_=_TS),
 )
+# PostgreSQL: the same work in two round trips instead of four. _LOAD_OFFER reads the placement
+# (as _LOAD does) and, in the same statement, moves it triaged -> offered when every check the
+# caller makes afterwards can pass (version, state, consent, active unit); a data-modifying CTE
+# sees the snapshot of its statement, so ``p`` holds the values from before the update, which the
+# caller needs for its errors and the transfer event. When a check then fails in Python, the
+# caller raises and its transaction rolls back. _RESERVE_HOLD is the conditional reservation and
+# the hold insert as one statement: no row reserved, no hold inserted. SQLite has no
+# data-modifying CTEs, so it runs the four statements above.
+_LOAD_OFFER = (
+    text(
+        "WITH p AS ("
+        " SELECT p.state, p.version, p.region_id, p.referrer_organisation_id,"
+        " p.consent_given_at, p.urgency_level, p.last_event_at, p.event_seq, p.patient_key,"
+        " (SELECT l.organisation_id FROM unit u JOIN location l ON l.id = u.location_id"
+        "   WHERE u.id = :unit_id AND u.active) AS unit_org"
+        " FROM placement p WHERE p.id = :placement_id),"
+        " o AS (UPDATE placement SET state = 'offered', version = placement.version + 1,"
+        " event_seq = placement.event_seq + 1, current_hold_id = :hold_id,"
+        " last_event_at = greatest(CASE WHEN CAST(:given AS timestamptz) IS NULL"
+        " THEN greatest(:now, p.last_event_at) ELSE :given END, p.last_event_at),"
+        " updated_at = :now"
+        " FROM p WHERE placement.id = :placement_id AND placement.version = p.version"
+        " AND placement.state = 'triaged' AND p.state = 'triaged'"
+        " AND p.consent_given_at IS NOT NULL AND p.unit_org IS NOT NULL"
+        " RETURNING placement.id)"
+        " SELECT p.*, (SELECT count(*) FROM o) AS moved FROM p"
+    )
+    .bindparams(
+        bindparam("placement_id", type_=_UUID),
+        bindparam("unit_id", type_=_UUID),
+        bindparam("hold_id", type_=_UUID),
+        bindparam("given", type_=_TS),
+        bindparam("now", type_=_TS),
+    )
+    .columns(
+        state=String,
+        version=Integer,
+        region_id=_UUID,
+        referrer_organisation_id=_UUID,
+        consent_given_at=_TS,
+        urgency_level=Integer,
+        last_event_at=_TS,
+        event_seq=Integer,
+        patient_key=String,
+        unit_org=_UUID,
+        moved=Integer,
+    )
+)
+_RESERVE_HOLD = text(
+    "WITH r AS (UPDATE unit_capacity SET held = held + 1"
+    " WHERE unit_id = :unit_id AND free - held > 0 RETURNING unit_id)"
+    " INSERT INTO placement_hold (id, placement_id, unit_id, organisation_id, status, created_at,"
+    " expires_at) SELECT :id, :placement_id, r.unit_id, :org, 'active', :now, :expires_at FROM r"
+).bindparams(
+    bindparam("id", type_=_UUID),
+    bindparam("placement_id", type_=_UUID),
+    bindparam("unit_id", type_=_UUID),
+    bindparam("org", type_=_UUID),
+    bindparam("now", type_=_TS),
+    bindparam("expires_at", type_=_TS),
+)
 _RELEASE = text(
     "UPDATE placement_hold SET status = :status, released_at = :now, release_reason = :reason"
     " WHERE id = :hold_id AND status = 'active'"
@@ -110,7 +171,20 @@ async def place_hold(
     409 ``no-capacity`` when the unit has no place left; the caller's transaction then rolls back.
     """
     conn = await session.connection()
-    p = (await conn.execute(_LOAD, {"placement_id": placement_id, "unit_id": body.unit_id})).first()
+    lean = conn.dialect.name == "postgresql"
+    hold_id = uuid.uuid4()
+    if lean:
+        params = {
+            "placement_id": placement_id,
+            "unit_id": body.unit_id,
+            "hold_id": hold_id,
+            "given": body.occurred_at,
+            "now": now,
+        }
+        p = (await conn.execute(_LOAD_OFFER, params)).first()
+    else:
+        params = {"placement_id": placement_id, "unit_id": body.unit_id}
+        p = (await conn.execute(_LOAD, params)).first()
     if p is None:
         raise NotFound(f"No placement {placement_id}.")
     access.require_manage(ctx.principal, p.referrer_organisation_id, p.region_id)
@@ -134,37 +208,42 @@ async def place_hold(
         previous=p.last_event_at,
         skew=timedelta(seconds=settings.clock_skew_seconds),
     )
-    hold_id = uuid.uuid4()
-    moved = await conn.execute(
-        _OFFER,
-        {
-            "hold_id": hold_id,
-            "at": max(at, p.last_event_at),
-            "now": now,
-            "placement_id": placement_id,
-            "version": p.version,
-        },
-    )
-    if moved.rowcount != 1:
+    if lean:
+        moved = p.moved
+    else:
+        offered = await conn.execute(
+            _OFFER,
+            {
+                "hold_id": hold_id,
+                "at": max(at, p.last_event_at),
+                "now": now,
+                "placement_id": placement_id,
+                "version": p.version,
+            },
+        )
+        moved = offered.rowcount
+    if moved != 1:
         raise ConcurrentChange("The placement changed while the hold was placed; read it again.")
-    reserved = await conn.execute(_RESERVE, {"unit_id": body.unit_id})
-    if reserved.rowcount != 1:
+    expires_at = now + hold_expiry(p.urgency_level)
+    hold = {
+        "id": hold_id,
+        "placement_id": placement_id,
+        "unit_id": body.unit_id,
+        "org": p.unit_org,
+        "now": now,
+        "expires_at": expires_at,
+    }
+    if lean:
+        reserved = (await conn.execute(_RESERVE_HOLD, hold)).rowcount
+    else:
+        reserved = (await conn.execute(_RESERVE, {"unit_id": body.unit_id})).rowcount
+    if reserved != 1:
         raise NoCapacity(
             f"Unit {body.unit_id} is full: no place is left to hold.",
             extra={"unit_id": str(body.unit_id)},
         )
-    expires_at = now + hold_expiry(p.urgency_level)
-    await conn.execute(
-        _INSERT_HOLD,
-        {
-            "id": hold_id,
-            "placement_id": placement_id,
-            "unit_id": body.unit_id,
-            "org": p.unit_org,
-            "now": now,
-            "expires_at": expires_at,
-        },
-    )
+    if not lean:
+        await conn.execute(_INSERT_HOLD, hold)
     await events.append(
         conn,
         placement_id=placement_id,

@@ -2,9 +2,10 @@
 
 It carries outbox ids only, never payloads: subscribers read the rows from the database, which stays
 the single source of truth (DESIGN.md §2). ``publish`` hooks the session so the bus is told after
-the commit and never about a rolled-back change. On PostgreSQL the same hook sends one
-``pg_notify('juisteplek_outbox', '<id>,<id>,...')`` per transaction just before it commits;
-PostgreSQL delivers it to every listening instance on commit only.
+the commit and never about a rolled-back change. On PostgreSQL the transaction's first outbox row
+queues its own ``pg_notify`` in its INSERT (``app.realtime.outbox``); the same hook sends one
+``pg_notify('juisteplek_outbox', '<id>,<id>,...')`` for any further rows just before the commit.
+PostgreSQL delivers them to every listening instance on commit only.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ log = structlog.get_logger("juisteplek.realtime")
 NOTIFY_CHANNEL = "juisteplek_outbox"
 NOTIFY_MAX_BYTES = 7_000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 
-_PENDING = "juisteplek_outbox_ids"
+_PENDING = "juisteplek_outbox_ids"  # every outbox id of the transaction: the local bus
+_UNSENT = "juisteplek_outbox_unsent"  # the ids whose NOTIFY is still to be sent before commit
 _HOOKED = "juisteplek_outbox_hooked"
 
 
@@ -77,7 +79,7 @@ def parse_notify_payload(payload: str) -> list[int]:
 
 
 def _before_commit(session: Session) -> None:
-    ids: list[int] = session.info.get(_PENDING, [])
+    ids: list[int] = session.info.get(_UNSENT, [])
     if not ids or session.get_bind().dialect.name != "postgresql":
         return
     # Runs inside the async session's greenlet, so the sync API is safe to call here.
@@ -89,18 +91,31 @@ def _before_commit(session: Session) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    session.info.pop(_UNSENT, None)
     ids: list[int] = session.info.pop(_PENDING, [])
     local_bus.notify(ids)
 
 
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_UNSENT, None)
 
 
-def notify_after_commit(session: AsyncSession, outbox_id: int) -> None:
-    """Announce ``outbox_id`` on commit: NOTIFY (PostgreSQL) and then ``local_bus``."""
+def notify_in_statement(session: AsyncSession, dialect: str) -> bool:
+    """Whether the outbox row about to be written should queue its NOTIFY in its own INSERT:
+    on PostgreSQL, for the transaction's first row only (later ones share one NOTIFY)."""
+    return dialect == "postgresql" and not session.sync_session.info.get(_PENDING)
+
+
+def notify_after_commit(session: AsyncSession, outbox_id: int, *, notified: bool = False) -> None:
+    """Announce ``outbox_id`` on commit: NOTIFY (PostgreSQL) and then ``local_bus``.
+
+    ``notified``: the row's INSERT already queued its NOTIFY (``notify_in_statement``).
+    """
     sync: Session = session.sync_session
     sync.info.setdefault(_PENDING, []).append(outbox_id)
+    if not notified:
+        sync.info.setdefault(_UNSENT, []).append(outbox_id)
     if not sync.info.get(_HOOKED):
         sync.info[_HOOKED] = True
         hooks: tuple[tuple[str, Callable[[Session], Any]], ...] = (
