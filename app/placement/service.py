@@ -517,6 +517,34 @@ async def record_triage(
     return placement_read(p, None)
 
 
+async def _load_with_hold(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    action: Action,
+    occurred_at: datetime | None,
+    *,
+    now: datetime,
+    settings: Settings,
+    receiver_only: bool = False,
+) -> tuple[Placement, PlacementHold, datetime]:
+    """Load a placement that holds a place, check who may ``action`` it, and fix its clinical
+    time: the common head of accept, decline and admit. ``receiver_only``: the action is the
+    receiving provider's alone (accept)."""
+    p = await _load(session, placement_id)
+    hold = await _current_hold(session, p)
+    hold_org = None if hold is None else hold.organisation_id
+    access.require_manage_or_receiver(
+        ctx.principal, p.referrer_organisation_id, p.region_id, hold_org
+    )
+    _next(p, action)
+    if receiver_only:
+        access.require_receiving_provider(ctx.principal, hold_org)
+    assert hold is not None  # every state that allows these actions has a current hold
+    at = events.occurred_at(occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings))
+    return p, hold, at
+
+
 async def accept(
     session: AsyncSession,
     ctx: AuditContext,
@@ -527,17 +555,15 @@ async def accept(
     settings: Settings,
 ) -> PlacementRead:
     """The receiving provider accepts the offer: offered -> accepted (domain.md §13)."""
-    p = await _load(session, placement_id)
-    hold = await _current_hold(session, p)
-    hold_org = None if hold is None else hold.organisation_id
-    access.require_manage_or_receiver(
-        ctx.principal, p.referrer_organisation_id, p.region_id, hold_org
-    )
-    _next(p, Action.ACCEPT)
-    access.require_receiving_provider(ctx.principal, hold_org)
-    assert hold is not None  # offered always has an active hold
-    at = events.occurred_at(
-        body.occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings)
+    p, hold, at = await _load_with_hold(
+        session,
+        ctx,
+        placement_id,
+        Action.ACCEPT,
+        body.occurred_at,
+        now=now,
+        settings=settings,
+        receiver_only=True,
     )
     hold.accepted_at = at
     p.accepted_at = at
@@ -557,18 +583,8 @@ async def decline(
     settings: Settings,
 ) -> PlacementRead:
     """Refuse the offer with a reason code: the hold is released, offered -> triaged (§13)."""
-    p = await _load(session, placement_id)
-    hold = await _current_hold(session, p)
-    access.require_manage_or_receiver(
-        ctx.principal,
-        p.referrer_organisation_id,
-        p.region_id,
-        None if hold is None else hold.organisation_id,
-    )
-    _next(p, Action.DECLINE)
-    assert hold is not None
-    at = events.occurred_at(
-        body.occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings)
+    p, hold, at = await _load_with_hold(
+        session, ctx, placement_id, Action.DECLINE, body.occurred_at, now=now, settings=settings
     )
     await _end_hold(session, p, hold, status="declined", reason=body.reason, now=now)
     await _transition(
@@ -613,18 +629,8 @@ async def admit(
     settings: Settings,
 ) -> PlacementRead:
     """The patient arrived: accepted -> transferred; the hold becomes admitted (§13, DESIGN §3)."""
-    p = await _load(session, placement_id)
-    hold = await _current_hold(session, p)
-    access.require_manage_or_receiver(
-        ctx.principal,
-        p.referrer_organisation_id,
-        p.region_id,
-        None if hold is None else hold.organisation_id,
-    )
-    _next(p, Action.ADMIT)
-    assert hold is not None
-    at = events.occurred_at(
-        body.occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings)
+    p, hold, at = await _load_with_hold(
+        session, ctx, placement_id, Action.ADMIT, body.occurred_at, now=now, settings=settings
     )
     conn = await session.connection()
     hold.status = "admitted"
