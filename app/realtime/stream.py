@@ -7,7 +7,7 @@ falls between the two.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sse_starlette.event import ServerSentEvent
 
@@ -47,8 +47,13 @@ async def event_stream(
     *,
     last_event_id: int | None,
     topics: frozenset[str] | None,
+    still_valid: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    """SSE events for ``principal``; ends (the client reconnects) when it falls too far behind."""
+    """SSE events for ``principal``; ends (the client reconnects) when it falls too far behind.
+
+    ``still_valid`` is asked before every event: when the key has been revoked since the stream
+    opened, the stream ends instead of sending it (the reconnect then gets a 401).
+    """
     sub = await hub.subscribe(principal, topics)
     try:
         # First frame: tells EventSource how long to wait before reconnecting, and tells the
@@ -62,6 +67,8 @@ async def event_stream(
                 for event in batch:
                     replayed.add(event.id)
                     if _visible(principal, topics, event):
+                        if still_valid is not None and not await still_valid():
+                            return
                         yield to_sse(event)
                 if len(batch) < REPLAY_BATCH:
                     break
@@ -74,6 +81,8 @@ async def event_stream(
                 return
             if live.id in replayed:
                 continue
+            if still_valid is not None and not await still_valid():
+                return
             yield to_sse(live)
     finally:
         hub.unsubscribe(sub)

@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
+from app.auth.service import KeyResolver
 from app.deps import DbDep, PrincipalDep, SettingsDep
+from app.errors import Unauthenticated
 from app.realtime.hub import Hub
 from app.realtime.stream import event_stream
 from app.routers.common import READ_PROBLEMS
@@ -70,7 +72,18 @@ async def stream(
     ] = [],  # noqa: B006
 ) -> SSEResponse:
     hub: Hub = request.app.state.hub
+    resolver: KeyResolver = request.app.state.key_resolver
+    authorization = request.headers.get("authorization")
     resume = int(last_event_id) if last_event_id is not None else after
+
+    async def still_valid() -> bool:
+        # A cached dict hit; a revocation clears this instance's cache at once (others: TTL).
+        try:
+            await resolver.resolve(authorization)
+        except Unauthenticated:
+            return False
+        return True
+
     return SSEResponse(
         event_stream(
             db,
@@ -78,6 +91,7 @@ async def stream(
             principal,
             last_event_id=resume,
             topics=frozenset(topic) if topic else None,
+            still_valid=still_valid,
         ),
         ping=settings.stream_heartbeat_seconds,
     )

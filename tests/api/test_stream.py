@@ -159,6 +159,35 @@ async def test_capacity_report_reaches_the_stream(
     uuid.UUID(body["id"])
 
 
+async def test_a_revoked_key_gets_no_further_events(
+    base: str, client: httpx.AsyncClient, seed: Seed
+) -> None:
+    r = await client.post(
+        "/v1/api-keys",
+        json={
+            "name": "wall board",
+            "roles": ["analyst"],
+            "organisation_id": str(seed.organisations["rap"]),
+        },
+        headers=auth(seed.keys["admin"]),
+    )
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    async with open_stream(base, issued["key"]) as stream:
+        await report(client, seed, 1)
+        assert (await stream.event())["event"] == "capacity.reported"
+        revoked = await client.delete(
+            f"/v1/api-keys/{issued['id']}", headers=auth(seed.keys["admin"])
+        )
+        assert revoked.status_code == 200
+        await report(client, seed, 2)
+        with pytest.raises(StopAsyncIteration):  # the stream ends instead of sending it
+            await stream.event()
+    async with httpx.AsyncClient(base_url=base) as c:
+        again = await c.get("/v1/stream", headers=auth(issued["key"]))
+    assert again.status_code == 401
+
+
 async def test_placement_events_are_filtered_by_role(
     base: str, client: httpx.AsyncClient, db: Database, seed: Seed
 ) -> None:
