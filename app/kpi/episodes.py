@@ -12,14 +12,20 @@ census one row per unit and census day:
   order, so "first" is "set once": a back-dated event never moves a first time (the reference
   does not either), and ready -> revoked -> ready keeps the first ready time.
 * ``kpi_placement_decline``: declined offers per placement and reason code, likewise.
+* ``kpi_ready_interval``: the wrong-bed ready intervals (domain.md §6.1), one row per interval
+  as ``formulas.ready_intervals`` pairs them in ``seq`` order: ``medically_ready`` opens one
+  unless one is open or a final event (``transferred`` / ``cancelled``) came earlier;
+  ``ready_revoked``, ``hospital_admitted``, ``transferred`` and ``cancelled`` close the open
+  one. The row carries the local day numbers and year the midnight census and the age filter
+  need, so wrong-bed days pair no events and convert no time zones at query time.
 * ``kpi_capacity_day``: per unit and census day the latest report since the previous local
   midnight; ``track_capacity_report`` upserts it in the transaction of each report.
 
-``rebuild_placements`` / ``rebuild_capacity_days`` recompute both from the logs (migration 0006
-backfills with them; the benchmark and the property tests load rows in bulk and call them). The
-property tests check that the incremental path and the rebuild agree, and that the SQL KPIs read
-from them agree with the reference. If these columns ever change, freeze a copy of this SQL into
-migration 0006 first.
+``rebuild_placements`` / ``rebuild_capacity_days`` recompute them from the logs (migrations 0006
+and 0007 backfill with the same SQL; the benchmark and the property tests load rows in bulk and
+call them). The property tests check that the incremental path and the rebuild agree, and that
+the SQL KPIs read from them agree with the reference. If these columns ever change, freeze a
+copy of this SQL into migrations 0006 / 0007 first.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import UTCDateTime
 from app.kpi import formulas as f
+from app.kpi import queries as q
 
 # first event of each type -> its column (the reference's Stay.first of each)
 FIRST_COLUMNS: Mapping[str, str] = {
@@ -57,7 +64,12 @@ FIRST_COLUMNS: Mapping[str, str] = {
 }
 NATIONAL = "national"
 OTHER = "other"  # the reason of a decline without one (formulas.escalations)
-TRACKED_TYPES = frozenset({*FIRST_COLUMNS, f.ESCALATED, f.HOLD_EXPIRED, f.OFFER_DECLINED})
+# transfer-log types that open or close a ready interval (formulas.ready_intervals)
+READY_CLOSING = frozenset({f.READY_REVOKED, f.HOSPITAL_ADMITTED, *f.FINAL_EVENTS})
+TRACKED_TYPES = frozenset(
+    {*FIRST_COLUMNS, f.ESCALATED, f.HOLD_EXPIRED, f.OFFER_DECLINED, f.MEDICALLY_READY}
+    | READY_CLOSING
+)
 
 _TYPES: Mapping[str, Any] = {
     "id": Uuid(),
@@ -69,6 +81,11 @@ _TYPES: Mapping[str, Any] = {
     "report_id": BigInteger(),
     "reported_at": UTCDateTime(),
     "free": Integer(),
+    "seq": Integer(),
+    "iday": Integer(),
+    "year": SmallInteger(),
+    "kind": String(),
+    "bd": SmallInteger(),
 }
 
 
@@ -95,6 +112,40 @@ ON CONFLICT (placement_id, reason) DO UPDATE SET declines = kpi_placement_declin
 )
 
 
+_FINALS = ", ".join(f"'{t}'" for t in sorted(f.FINAL_EVENTS))
+# medically_ready opens an interval unless one is open or the log was already final before it
+_READY_OPEN_SQL = _sql(
+    f"""
+INSERT INTO kpi_ready_interval (placement_id, start_seq, start_at, start_day, start_year, backdated)
+SELECT :id, :seq, :at, :iday, :year, :bd
+WHERE NOT EXISTS (SELECT 1 FROM kpi_ready_interval o
+                  WHERE o.placement_id = :id AND o.end_kind IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM transfer_event e
+                  WHERE e.placement_id = :id AND e.seq < :seq AND e.event_type IN ({_FINALS}))
+"""
+)
+# a closing event ends the open interval, if any (after a final event none is ever open)
+_READY_CLOSE_SQL = _sql(
+    """
+UPDATE kpi_ready_interval
+SET end_at = :at, end_day = :iday, end_kind = :kind,
+    backdated = CASE WHEN :bd = 1 THEN 1 ELSE backdated END
+WHERE placement_id = :id AND end_kind IS NULL
+"""
+)
+
+
+def end_kind(event_type: str, reason: str | None) -> str:
+    """How a closing event ends a ready interval (``formulas.ReadyInterval.end_kind``)."""
+    if event_type == f.READY_REVOKED:
+        return "revoked"
+    if event_type == f.HOSPITAL_ADMITTED:
+        return "hospital_transfer"
+    if event_type == f.TRANSFERRED:
+        return "transferred"
+    return "died" if reason == "died" else "cancelled"
+
+
 def escalation_rank(level: str | None) -> int:
     """1: escalated (to any level but national, or none given); 2: national."""
     return 2 if level == NATIONAL else 1
@@ -104,15 +155,32 @@ async def track_event(
     conn: AsyncConnection,
     *,
     placement_id: uuid.UUID,
+    seq: int,
     event_type: str,
     occurred_at: datetime,
+    recorded_at: datetime,
     reason: str | None,
     level: str | None,
 ) -> None:
-    """Fold one appended transfer event into its placement's KPI summary (same transaction).
-    Event types no KPI summary reads (``offer_sent``, ...) cost nothing."""
+    """Fold one appended transfer event into its placement's KPI summary (same transaction;
+    events arrive in ``seq`` order). Event types no KPI summary reads (``offer_sent``, ...)
+    cost nothing."""
     if event_type not in TRACKED_TYPES:
         return
+    if event_type == f.MEDICALLY_READY or event_type in READY_CLOSING:
+        ready: dict[str, Any] = {
+            "id": placement_id,
+            "at": occurred_at,
+            "iday": f.local_day(occurred_at),
+            "bd": int(recorded_at - occurred_at > f.BACKDATED_AFTER),
+        }
+        if event_type == f.MEDICALLY_READY:
+            ready |= {"seq": seq, "year": f.local_date(occurred_at).year}
+            await conn.execute(_READY_OPEN_SQL, ready)
+        else:
+            await conn.execute(_READY_CLOSE_SQL, ready | {"kind": end_kind(event_type, reason)})
+        if event_type not in FIRST_COLUMNS:
+            return
     if event_type == f.OFFER_DECLINED:
         await conn.execute(_DECLINED_SQL, {"id": placement_id, "reason": reason or OTHER})
     elif event_type == f.ESCALATED:
@@ -174,10 +242,79 @@ GROUP BY placement_id, COALESCE(NULLIF(reason, ''), '{OTHER}')
 )
 
 
+def rebuild_ready_intervals_sql(dialect: str) -> tuple[str, ...]:
+    """``kpi_ready_interval`` from the transfer log: ``formulas.ready_intervals`` as window
+    functions over each placement's boundary events in ``seq`` order. Events after the first
+    final one are dropped; a ``medically_ready`` right after another (nothing closed in between)
+    is dropped; each remaining ``medically_ready`` pairs with the next remaining event (a closing
+    one, or none: open). PostgreSQL and SQLite (day numbers via ``kpi_calendar``, which must
+    cover the log's dates: the migrations fill 2015-2040) run the same text but for the
+    dialect helpers of ``app.kpi.queries``."""
+    boundary = ", ".join(f"'{t}'" for t in sorted({f.MEDICALLY_READY, *READY_CLOSING}))
+    bd_us = int(f.BACKDATED_AFTER.total_seconds()) * 1_000_000
+
+    def late(at: str, rec: str) -> str:
+        return f"{q._us(dialect, rec)} - {q._us(dialect, at)} > {bd_us}"
+
+    start_day = q._day(dialect, "k.occurred_at")
+    insert_sql = f"""
+INSERT INTO kpi_ready_interval
+  (placement_id, start_seq, start_at, start_day, start_year, end_at, end_day, end_kind, backdated)
+SELECT k.placement_id, k.seq, k.occurred_at, {start_day}, {q._year_of_day(dialect, start_day)},
+       k.end_at, {q._day(dialect, "k.end_at")},
+       CASE k.end_type WHEN '{f.READY_REVOKED}' THEN 'revoked'
+                       WHEN '{f.HOSPITAL_ADMITTED}' THEN 'hospital_transfer'
+                       WHEN '{f.TRANSFERRED}' THEN 'transferred'
+                       WHEN '{f.CANCELLED}' THEN
+                         CASE WHEN k.end_reason = 'died' THEN 'died' ELSE 'cancelled' END
+       END,
+       CASE WHEN {late("k.occurred_at", "k.recorded_at")}
+              OR (k.end_at IS NOT NULL AND {late("k.end_at", "k.end_rec")})
+            THEN 1 ELSE 0 END
+FROM (
+  SELECT b.placement_id, b.seq, b.event_type, b.occurred_at, b.recorded_at,
+         LEAD(b.event_type) OVER w AS end_type, LEAD(b.occurred_at) OVER w AS end_at,
+         LEAD(b.recorded_at) OVER w AS end_rec, LEAD(b.reason) OVER w AS end_reason
+  FROM (
+    SELECT e.placement_id, e.seq, e.event_type, e.occurred_at, e.recorded_at, e.reason,
+           LAG(e.event_type) OVER (PARTITION BY e.placement_id ORDER BY e.seq) AS prev_type,
+           MAX(CASE WHEN e.event_type IN ({_FINALS}) THEN 1 ELSE 0 END) OVER (
+             PARTITION BY e.placement_id ORDER BY e.seq
+             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS after_final
+    FROM transfer_event e
+    WHERE e.event_type IN ({boundary})
+  ) b
+  WHERE COALESCE(b.after_final, 0) = 0
+    AND (b.event_type <> '{f.MEDICALLY_READY}' OR b.prev_type IS NULL
+         OR b.prev_type <> '{f.MEDICALLY_READY}')
+  WINDOW w AS (PARTITION BY b.placement_id ORDER BY b.seq)
+) k
+WHERE k.event_type = '{f.MEDICALLY_READY}'
+"""
+    return ("DELETE FROM kpi_ready_interval", insert_sql)
+
+
+async def rebuild_ready_intervals(conn: AsyncConnection) -> None:
+    """Recompute ``kpi_ready_interval`` from the transfer log."""
+    if conn.dialect.name != "postgresql":
+        span = (
+            await conn.execute(
+                text(
+                    "SELECT MIN(occurred_at) AS lo, MAX(occurred_at) AS hi FROM transfer_event"
+                ).columns(lo=UTCDateTime(), hi=UTCDateTime())
+            )
+        ).one()
+        if span[0] is not None:
+            await q.ensure_calendar(conn, f.local_date(span[0]), f.local_date(span[1]))
+    for sql in rebuild_ready_intervals_sql(conn.dialect.name):
+        await conn.execute(text(sql))
+
+
 async def rebuild_placements(conn: AsyncConnection) -> None:
-    """Recompute every placement's KPI columns and declines from the transfer log."""
+    """Recompute every placement's KPI columns, declines and ready intervals from the log."""
     for sql in REBUILD_PLACEMENTS_SQL:
         await conn.execute(text(sql))
+    await rebuild_ready_intervals(conn)
 
 
 # --- capacity census days ----------------------------------------------------------------------

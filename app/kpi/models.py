@@ -123,3 +123,31 @@ class KpiPlacementDecline(Base):
     placement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("placement.id"), primary_key=True)
     reason: Mapped[str] = mapped_column(String(40), primary_key=True)
     declines: Mapped[int] = mapped_column(Integer)
+
+
+class KpiReadyInterval(Base):
+    """The wrong-bed summary (domain.md §6.1): one row per ready interval of a placement, as
+    ``app.kpi.formulas.ready_intervals`` pairs them (walking the log in ``seq`` order).
+
+    ``start_seq`` is the ``seq`` of the ``medically_ready`` event that opened it, ``start_at`` its
+    clinical time, ``start_day`` / ``start_year`` its local (Europe/Amsterdam) day number
+    (``kpi_calendar.day_no`` numbering) and year; the age at the ready moment is ``start_year``
+    minus the placement's birth year. ``end_at`` / ``end_day`` / ``end_kind`` describe the event
+    that closed it (``revoked``, ``hospital_transfer``, ``transferred``, ``died``, ``cancelled``;
+    all NULL while it is open). ``backdated`` (0/1): its start or end event was recorded more than
+    48 h after it occurred. Kept in the transaction of each transfer event
+    (``app.kpi.episodes.track_event``); rebuilt from the log by
+    ``app.kpi.episodes.rebuild_ready_intervals`` (migration 0007 backfills with it).
+    """
+
+    __tablename__ = "kpi_ready_interval"
+
+    placement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("placement.id"), primary_key=True)
+    start_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    start_day: Mapped[int] = mapped_column(Integer)
+    start_year: Mapped[int] = mapped_column(SmallInteger)
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_day: Mapped[int | None] = mapped_column(Integer)
+    end_kind: Mapped[str | None] = mapped_column(String(20))
+    backdated: Mapped[int] = mapped_column(SmallInteger)

@@ -7,10 +7,10 @@ exactly (the property tests check this on random transfer logs). Portability res
 small dialect helpers: ``_day`` (the local date of an instant as a day number: PostgreSQL's time
 zone database, or the ``kpi_calendar`` table on SQLite, which has none), ``_us`` (an instant as
 integer microseconds, so durations are exact) and ``_max/_min`` (GREATEST/LEAST). Everything else
-is the same SQL text, except how lead times rank durations (``_ranks_sql``). Wrong-bed days pair
-the transfer log's boundary events; the cohort KPIs (lead times, escalations, GGZ) and the
-capacity census read the summaries ``app.kpi.episodes`` keeps with every write, so they pair no
-events at query time (perf-notes.md §5). Cohorts select on UTC bounds of the local period
+is the same SQL text, except how lead times rank durations (``_ranks_sql``). Wrong-bed days (from
+the ready intervals), the cohort KPIs (lead times, escalations, GGZ) and the capacity census read
+the summaries ``app.kpi.episodes`` keeps with every write, so they pair no events at query time
+(perf-notes.md §5). Cohorts select on UTC bounds of the local period
 (``local_midnight``), which is exact.
 """
 
@@ -38,9 +38,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import UTCDateTime
 from app.kpi import formulas as f
 from app.kpi.models import KpiCalendar
-
-_BACKDATED_US = int(f.BACKDATED_AFTER.total_seconds()) * 1_000_000  # 48 h
-
 
 # --- dialect helpers ---------------------------------------------------------------------------
 
@@ -186,6 +183,7 @@ def _bind(sql: str, params: Mapping[str, Any]) -> tuple[TextClause, dict[str, An
         "m1": UTCDateTime(),
         "d0": Integer(),
         "d1": Integer(),
+        "now_day": Integer(),
         "p0": Date(),
         "p1": Date(),
     }
@@ -285,15 +283,14 @@ async def ensure_calendar(conn: AsyncConnection, first: date, last_excl: date) -
 
 # --- 6.1 wrong-bed days ------------------------------------------------------------------------
 
-_BOUNDARY = "('medically_ready', 'ready_revoked', 'hospital_admitted', 'transferred', 'cancelled')"
-
 
 def wrong_bed_sql(dialect: str, period: f.Period, flt: f.StayFilter, group_by: str | None) -> str:
+    """VBD from ``kpi_ready_interval`` (``app.kpi.episodes``: the ready intervals of
+    ``formulas.ready_intervals``, kept with each event, with their local day numbers). An
+    interval covers the midnights of days ``a + 1 .. b`` (``a`` its start day, ``b`` its end
+    day or, while open, the day of ``now``), clipped to each bucket by day-number arithmetic;
+    no event is paired and no time zone converted at query time."""
     parts = f.buckets(period, group_by)
-    p0 = f.day_no(period.start)
-    a_sql = f"COALESCE({_day(dialect, 'iv.start_at')}, :floor)"
-    b_sql = f"COALESCE({_day(dialect, 'COALESCE(iv.end_at, :now)')}, :floor)"
-    ed_sql = _day(dialect, "iv.end_at")
     label = {
         None: "bk.label",
         "month": "bk.label",
@@ -309,67 +306,35 @@ def wrong_bed_sql(dialect: str, period: f.Period, flt: f.StayFilter, group_by: s
         "0",
         f"{_min(dialect, 'x.b', 'bk.hi - 1')} - {_max(dialect, 'x.a + 1', 'bk.lo')} + 1",
     )
-    age_where = "x.age >= :age_min" if flt.age_min is not None else "1 = 1"
-    bd_us = _BACKDATED_US
+    age_where = "i.start_year - p.birth_year >= :age_min" if flt.age_min is not None else "1 = 1"
     return f"""
-WITH bnd AS (
-  SELECT e.placement_id, e.seq, e.event_type, e.occurred_at, e.recorded_at, e.reason,
-         LAG(e.event_type) OVER (PARTITION BY e.placement_id ORDER BY e.seq) AS prev_type,
-         MAX(CASE WHEN e.event_type IN ('transferred', 'cancelled') THEN 1 ELSE 0 END) OVER (
-           PARTITION BY e.placement_id ORDER BY e.seq
-           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS after_final
-  FROM transfer_event e
-  WHERE e.event_type IN {_BOUNDARY} AND e.placement_id IN (
-    -- Milestone columns prune the log: a final placement whose last event lies before the
-    -- period has no day and no end in it (the service keeps last_event_at >= every event).
-    SELECT r.id FROM placement r
-    WHERE r.last_event_at >= :m0 OR r.state NOT IN ('transferred', 'cancelled'))
-), kept AS (
-  SELECT placement_id, event_type, occurred_at, recorded_at,
-         LEAD(event_type) OVER w AS end_type, LEAD(occurred_at) OVER w AS end_at,
-         LEAD(recorded_at) OVER w AS end_rec, LEAD(reason) OVER w AS end_reason
-  FROM bnd
-  WHERE COALESCE(after_final, 0) = 0
-    AND (event_type <> 'medically_ready' OR prev_type IS NULL
-         OR prev_type <> 'medically_ready')
-  WINDOW w AS (PARTITION BY placement_id ORDER BY seq)
-), iv AS (
-  SELECT k.occurred_at AS start_at, k.recorded_at AS start_rec, k.end_type, k.end_at,
-         k.end_rec, k.end_reason, p.patient_key, p.birth_year, p.care_type, p.origin_setting,
-         p.referrer_organisation_id AS hospital_id, p.subregion_id
-  FROM kept k JOIN placement p ON p.id = k.placement_id
-  WHERE k.event_type = 'medically_ready' AND {_stay_filter_sql(flt)}
-    AND ((k.occurred_at < :m1 AND (k.end_at IS NULL OR k.end_at >= :m0))
-         OR (k.end_at >= :m0 AND k.end_at < :m1))
-), x AS MATERIALIZED (
-  SELECT iv.patient_key, iv.care_type, iv.origin_setting, iv.hospital_id, iv.subregion_id,
-         iv.end_at, {a_sql} AS a, {b_sql} AS b, {ed_sql} AS ed,
-         {_year_of_day(dialect, _day(dialect, "iv.start_at"))} - iv.birth_year AS age,
-         CASE WHEN {_us(dialect, "iv.start_rec")} - {_us(dialect, "iv.start_at")} > {bd_us}
-                OR (iv.end_at IS NOT NULL
-                    AND {_us(dialect, "iv.end_rec")} - {_us(dialect, "iv.end_at")} > {bd_us})
-              THEN 1 ELSE 0 END AS bd,
-         CASE WHEN iv.end_type = 'hospital_admitted' THEN 1 ELSE 0 END AS h2h,
-         CASE WHEN iv.end_type = 'cancelled' AND iv.end_reason = 'died' THEN 1 ELSE 0 END
-           AS died
-  FROM iv
+WITH x AS MATERIALIZED (
+  SELECT p.patient_key, p.care_type, p.origin_setting, p.referrer_organisation_id AS hospital_id,
+         p.subregion_id, i.start_year - p.birth_year AS age, i.start_day AS a,
+         COALESCE(i.end_day, :now_day) AS b, i.end_day AS ed, i.backdated AS bd,
+         CASE WHEN i.end_kind IS NULL THEN 1 ELSE 0 END AS open_,
+         CASE WHEN i.end_kind = 'hospital_transfer' THEN 1 ELSE 0 END AS h2h,
+         CASE WHEN i.end_kind = 'died' THEN 1 ELSE 0 END AS died
+  FROM kpi_ready_interval i JOIN placement p ON p.id = i.placement_id
+  WHERE ((i.start_day < :d1 AND COALESCE(i.end_day, :now_day) >= :d0)
+         OR (i.end_day >= :d0 AND i.end_day < :d1))
+    AND {_stay_filter_sql(flt)} AND {age_where}
 ), {_buckets_sql(dialect, parts, "day")}, y AS (
-  SELECT {label} AS label, x.patient_key, x.end_at, x.bd, x.h2h, x.died, {days} AS days,
+  SELECT {label} AS label, x.patient_key, x.open_, x.bd, x.h2h, x.died, {days} AS days,
          CASE WHEN x.ed >= bk.lo AND x.ed < bk.hi THEN 1 ELSE 0 END AS end_in
   FROM x CROSS JOIN bk
-  WHERE {age_where}
 )
 SELECT label, SUM(days) AS days,
        COUNT(DISTINCT CASE WHEN days > 0 THEN patient_key END) AS patients,
        SUM(CASE WHEN days > 0 THEN 1 ELSE 0 END) AS intervals,
-       SUM(CASE WHEN days > 0 AND end_at IS NULL THEN 1 ELSE 0 END) AS open_intervals,
+       SUM(CASE WHEN days > 0 THEN open_ ELSE 0 END) AS open_intervals,
        SUM(CASE WHEN days > 0 THEN bd ELSE 0 END) AS backdated,
        SUM(h2h * end_in) AS hospital_transfers,
        SUM(died * end_in) AS deaths
 FROM y
 WHERE days > 0 OR (end_in = 1 AND (h2h = 1 OR died = 1))
 GROUP BY label
-""".replace(":floor", str(p0 - 1))
+"""
 
 
 async def wrong_bed_days(
@@ -385,9 +350,9 @@ async def wrong_bed_days(
     sql = wrong_bed_sql(dialect, period, flt, group_by)
     params = {
         **_stay_params(flt),
-        "now": now,
-        "m0": f.local_midnight(period.start),
-        "m1": f.local_midnight(period.end),
+        "now_day": f.local_day(now),
+        "d0": f.day_no(period.start),
+        "d1": f.day_no(period.end),
     }
     clause, used = _bind(sql, params)
     result = await _run(conn, clause, used)

@@ -76,12 +76,15 @@ async def append(
             "payload": orjson.dumps(payload or {}, default=str).decode(),
         },
     )
-    # The placement's KPI columns, in this transaction (no statement for untracked types).
+    # The placement's KPI summary (columns, ready intervals), in this transaction (no
+    # statement for untracked types).
     await episodes.track_event(
         conn,
         placement_id=placement_id,
+        seq=seq,
         event_type=event_type,
         occurred_at=occurred_at,
+        recorded_at=recorded_at,
         reason=reason,
         level=level,
     )

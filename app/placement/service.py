@@ -727,6 +727,9 @@ async def record_event(
                 extra={"current_state": p.state, "allowed_actions": ["medically_ready"]},
             )
         p.medically_ready_at = None
+    elif body.type == "hospital_admitted":
+        # Moved to another hospital: that hospital declares the patient ready anew (§6.1).
+        p.medically_ready_at = None
     elif body.type == "consent_given":
         p.consent_given_at = at
     elif body.type == "escalated":

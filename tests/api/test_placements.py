@@ -316,6 +316,19 @@ async def test_clinical_events_and_times(client: httpx.AsyncClient, seed: Seed) 
     assert r.status_code == 201
     r = await post(client, ref, path, {"type": "hospital_admitted"})
     assert r.status_code == 201
+    # A hospital-to-hospital transfer ends readiness: the receiving hospital declares it anew.
+    r = await post(client, ref, path, {"type": "medically_ready"})
+    assert r.status_code == 201, r.text
+    r = await post(client, ref, path, {"type": "hospital_admitted"})
+    assert r.status_code == 201
+    got = (await client.get(f"/v1/placements/{pid}", headers=auth(ref))).json()
+    assert got["medically_ready_at"] is None
+    r = await post(client, ref, path, {"type": "ready_revoked"})
+    assert r.status_code == 409  # nothing left to revoke
+    r = await post(client, ref, path, {"type": "medically_ready"})
+    assert r.status_code == 201, r.text
+    r = await post(client, ref, path, {"type": "ready_revoked"})
+    assert r.status_code == 201
     r = await post(client, ref, path, {"type": "escalated", "level": "region"})
     assert r.status_code == 422  # needs a reason
     r = await post(client, ref, path, {"type": "medically_ready", "level": "region"})

@@ -15,13 +15,18 @@ from sqlalchemy import select, text
 
 from app.db import Database, utcnow
 from app.kpi import episodes
-from app.kpi.models import KpiCapacityDay, KpiPlacementDecline
+from app.kpi.models import KpiCapacityDay, KpiPlacementDecline, KpiReadyInterval
 from app.placement import sweeper
 from app.placement.models import Placement
 from tests.conftest import auth
 from tests.factories import Seed, placement_body
 
-Snapshot = tuple[dict[uuid.UUID, tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+Snapshot = tuple[
+    dict[uuid.UUID, tuple[Any, ...]],
+    list[tuple[Any, ...]],
+    list[tuple[Any, ...]],
+    list[tuple[Any, ...]],
+]
 COLUMNS = [
     "kpi_requested_at",
     "kpi_triaged_at",
@@ -63,7 +68,23 @@ async def snapshot(db: Database) -> Snapshot:
                 )
             )
         )
-    return placements, declines, days
+        intervals = sorted(
+            tuple(r)
+            for r in await conn.execute(
+                select(
+                    KpiReadyInterval.placement_id,
+                    KpiReadyInterval.start_seq,
+                    KpiReadyInterval.start_at,
+                    KpiReadyInterval.start_day,
+                    KpiReadyInterval.start_year,
+                    KpiReadyInterval.end_at,
+                    KpiReadyInterval.end_day,
+                    KpiReadyInterval.end_kind,
+                    KpiReadyInterval.backdated,
+                )
+            )
+        )
+    return placements, declines, days, intervals
 
 
 async def rebuilt(db: Database) -> Snapshot:
@@ -135,10 +156,15 @@ async def test_service_writes_keep_the_kpi_summaries_equal_to_a_rebuild(
     result = await sweeper.sweep(db, now=utcnow() + timedelta(minutes=31))
     assert result.model_dump() == {"expired_holds": 1, "escalated": 1}
 
-    # C: requested without triage, cancelled (died).
+    # C: requested without triage, ready, moved to another hospital (a hospital-to-hospital
+    # transfer ends the interval), ready there, then cancelled (died: ends the second interval
+    # by death).
     c = await ok(
         await client.post("/v1/placements", json=placement_body(triage=None), headers=auth(ref))
     )
+    c_events = f"/v1/placements/{c['id']}/events"
+    for kind in ("medically_ready", "hospital_admitted", "medically_ready"):
+        await ok(await client.post(c_events, json={"type": kind}, headers=auth(ref)))
     await ok(
         await client.post(
             f"/v1/placements/{c['id']}/cancel", json={"reason": "died"}, headers=auth(ref)
@@ -154,7 +180,7 @@ async def test_service_writes_keep_the_kpi_summaries_equal_to_a_rebuild(
     await ok(await client.post("/v1/capacity-reports", json=bulk, headers=auth(prov)))
 
     kept = await snapshot(db)
-    placements, declines, days = kept
+    placements, declines, days, intervals = kept
     pa = placements[uuid.UUID(a["id"])]
     assert pa[0] == t0
     assert pa[2] is not None
@@ -165,6 +191,17 @@ async def test_service_writes_keep_the_kpi_summaries_equal_to_a_rebuild(
     assert pc[1] is None
     assert pc[4] is not None
     assert declines == [(uuid.UUID(a["id"]), "staff_shortage", 1)]
+    ends = sorted((r[0] == uuid.UUID(a["id"]), r[7]) for r in intervals)
+    # A: ready -> revoked -> ready -> admitted at the provider; C: h2h transfer, then death.
+    assert ends == [
+        (False, "died"),
+        (False, "hospital_transfer"),
+        (True, "revoked"),
+        (True, "transferred"),
+    ]
+    a_first = next(r for r in intervals if r[0] == uuid.UUID(a["id"]) and r[7] == "revoked")
+    assert a_first[2] == t0 + timedelta(hours=1)
+    assert a_first[5] == t0 + timedelta(minutes=20)  # ends before it starts: 0 days, still kept
     assert days
     assert kept == await rebuilt(db)
 

@@ -30,7 +30,7 @@ from app.db import Database
 from app.kpi import episodes
 from app.kpi import formulas as f
 from app.kpi import queries as q
-from app.kpi.models import InflowCount, KpiCapacityDay, KpiPlacementDecline
+from app.kpi.models import InflowCount, KpiCapacityDay, KpiPlacementDecline, KpiReadyInterval
 from app.placement.models import Placement, TransferEvent
 from app.registry.models import Location, Organisation, Region, Subregion, Unit
 from tests.conftest import truncate_all
@@ -245,6 +245,57 @@ _DECLINE_COLUMNS = [
 ]
 
 
+_INTERVAL_COLUMNS = [
+    KpiReadyInterval.placement_id,
+    KpiReadyInterval.start_seq,
+    KpiReadyInterval.start_at,
+    KpiReadyInterval.start_day,
+    KpiReadyInterval.start_year,
+    KpiReadyInterval.end_at,
+    KpiReadyInterval.end_day,
+    KpiReadyInterval.end_kind,
+    KpiReadyInterval.backdated,
+]
+
+
+def _intervals(items: list[f.Stay]) -> list[tuple[Any, ...]]:
+    """The rows ``kpi_ready_interval`` must hold: the reference's intervals, with the seq of
+    the event that opened each (the first ``medically_ready`` of the run)."""
+    out = []
+    for s in items:
+        for seq, iv in zip(_opening_seqs(s), f.ready_intervals(s), strict=True):
+            out.append(
+                (
+                    uuid.UUID(s.id),
+                    seq,
+                    iv.start,
+                    f.local_day(iv.start),
+                    f.local_date(iv.start).year,
+                    iv.end,
+                    None if iv.end is None else f.local_day(iv.end),
+                    iv.end_kind,
+                    int(iv.backdated),
+                )
+            )
+    return sorted(out)
+
+
+def _opening_seqs(stay: f.Stay) -> list[int]:
+    """Seqs of the ``medically_ready`` events that open an interval (formulas.ready_intervals)."""
+    seqs: list[int] = []
+    open_ = False
+    for e in stay.ordered():
+        if e.type == f.MEDICALLY_READY:
+            if not open_:
+                seqs.append(e.seq)
+            open_ = True
+        elif e.type in episodes.READY_CLOSING:
+            open_ = False
+            if e.type in f.FINAL_EVENTS:
+                break
+    return seqs
+
+
 async def _rows(conn: Any, *columns: Any) -> list[tuple[Any, ...]]:
     return sorted(tuple(r) for r in await conn.execute(select(*columns)))
 
@@ -301,20 +352,25 @@ async def _insert_stays(db: Database, items: list[f.Stay], incremental: bool) ->
             await conn.execute(insert(TransferEvent), rows)
         if not incremental:
             await episodes.rebuild_placements(conn)
+            assert await _rows(conn, *_INTERVAL_COLUMNS) == _intervals(items)
             return
         for s in items:
             for e in s.ordered():
                 await episodes.track_event(
                     conn,
                     placement_id=uuid.UUID(s.id),
+                    seq=e.seq,
                     event_type=e.type,
                     occurred_at=e.occurred_at,
+                    recorded_at=e.recorded_at,
                     reason=e.reason,
                     level=e.level,
                 )
-        kept = [await _rows(conn, *_KPI_COLUMNS), await _rows(conn, *_DECLINE_COLUMNS)]
+        columns = (_KPI_COLUMNS, _DECLINE_COLUMNS, _INTERVAL_COLUMNS)
+        kept = [await _rows(conn, *c) for c in columns]
+        assert kept[2] == _intervals(items)
         await episodes.rebuild_placements(conn)
-        assert [await _rows(conn, *_KPI_COLUMNS), await _rows(conn, *_DECLINE_COLUMNS)] == kept
+        assert [await _rows(conn, *c) for c in columns] == kept
 
 
 STAY_GROUPS = [None, "month", "week", "hospital", "subregion", "age_band", "care_type", "source"]
@@ -350,7 +406,9 @@ def test_placement_kpis_agree_with_the_reference(
     incremental: bool,
 ) -> None:
     runner, db = kdb
-    runner.run(_clear(db, ["kpi_placement_decline", "transfer_event", "placement"]))
+    runner.run(
+        _clear(db, ["kpi_ready_interval", "kpi_placement_decline", "transfer_event", "placement"])
+    )
     runner.run(_insert_stays(db, data, incremental))
     g_vbd, g_lead, g_esc, g_ggz = groups
 
