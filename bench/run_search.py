@@ -166,27 +166,20 @@ def main(argv: list[str] | None = None) -> int:
         if not same_sql:
             raise SystemExit("service and baseline sent different search SQL")
         goals = Goals()
-        results: list[dict[str, Any]] = []
-        for attempt in range(attempts):
-            log(f"timed phase, attempt {attempt + 1}/{attempts}")
-            rows = runner.run_paired(
-                service,
-                baseline,
-                pg,
-                SCRIPT,
-                rounds=rounds,
-                seconds=duration,
-                warmup=warmup,
-                connections=args.connections,
-            )
-            results.append(runner.summarise(rows, "service", "baseline", goals))
-            if smoke or results[-1]["valid"]:
-                break
-            log(f"run flagged invalid: {results[-1]['flags']}")
+        results = runner.timed_attempts(
+            service,
+            baseline,
+            pg,
+            SCRIPT,
+            attempts=attempts,
+            smoke=smoke,
+            rounds=rounds,
+            seconds=duration,
+            warmup=warmup,
+            connections=args.connections,
+            goals=goals,
+        )
         summary = results[-1]
-        for target in targets:
-            if not target.alive():
-                raise SystemExit(f"{target.name} crashed")
         if smoke:
             bad = [r for r in summary["rounds"] if r["non_2xx"] or sum(r["socket_errors"].values())]
             log(f"smoke done in {time.monotonic() - started:.0f} s; failures: {bad or 'none'}")

@@ -504,6 +504,46 @@ def summarise(rounds: list[Round], service: str, baseline: str, goals: Goals) ->
     }
 
 
+def timed_attempts(
+    service: Target,
+    baseline: Target,
+    pg: PgCluster,
+    script: Path,
+    *,
+    attempts: int,
+    smoke: bool,
+    rounds: int,
+    seconds: float,
+    warmup: float,
+    connections: int,
+    goals: Goals | None = None,
+) -> list[dict[str, Any]]:
+    """The timed phase, repeated (up to ``attempts``) until a run passes the validity gates;
+    one summary per attempt, the last one the result. Exits if a target died meanwhile."""
+    goals = goals or Goals()
+    results: list[dict[str, Any]] = []
+    for attempt in range(attempts):
+        log(f"timed phase, attempt {attempt + 1}/{attempts}")
+        rows = run_paired(
+            service,
+            baseline,
+            pg,
+            script,
+            rounds=rounds,
+            seconds=seconds,
+            warmup=warmup,
+            connections=connections,
+        )
+        results.append(summarise(rows, service.name, baseline.name, goals))
+        if smoke or results[-1]["valid"]:
+            break
+        log(f"run flagged invalid: {results[-1]['flags']}")
+    for target in (service, baseline):
+        if not target.alive():
+            raise SystemExit(f"{target.name} crashed")
+    return results
+
+
 def markdown(summary: dict[str, Any], labels: dict[str, str] | None = None) -> str:
     labels = labels or {}
     lines = [

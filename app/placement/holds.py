@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Integer, String, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from app.audit import service as audit_service
 from app.audit.service import AuditContext, AuditEntry
@@ -29,27 +31,30 @@ from app.triage.urgency import hold_expiry
 _UUID = Uuid()
 _TS = UTCDateTime()
 
+# What a hold needs to know of the placement and the unit's organisation, in one read.
+_SELECT_PLACEMENT = (
+    "SELECT p.state, p.version, p.region_id, p.referrer_organisation_id, p.consent_given_at,"
+    " p.urgency_level, p.last_event_at, p.event_seq, p.patient_key,"
+    " (SELECT l.organisation_id FROM unit u JOIN location l ON l.id = u.location_id"
+    "   WHERE u.id = :unit_id AND u.active) AS unit_org"
+    " FROM placement p WHERE p.id = :placement_id"
+)
+_PLACEMENT_COLUMNS: dict[str, TypeEngine[Any] | type[TypeEngine[Any]]] = {
+    "state": String,
+    "version": Integer,
+    "region_id": _UUID,
+    "referrer_organisation_id": _UUID,
+    "consent_given_at": _TS,
+    "urgency_level": Integer,
+    "last_event_at": _TS,
+    "event_seq": Integer,
+    "patient_key": String,
+    "unit_org": _UUID,
+}
 _LOAD = (
-    text(
-        "SELECT p.state, p.version, p.region_id, p.referrer_organisation_id, p.consent_given_at,"
-        " p.urgency_level, p.last_event_at, p.event_seq, p.patient_key,"
-        " (SELECT l.organisation_id FROM unit u JOIN location l ON l.id = u.location_id"
-        "   WHERE u.id = :unit_id AND u.active) AS unit_org"
-        " FROM placement p WHERE p.id = :placement_id"
-    )
+    text(_SELECT_PLACEMENT)
     .bindparams(bindparam("placement_id", type_=_UUID), bindparam("unit_id", type_=_UUID))
-    .columns(
-        state=String,
-        version=Integer,
-        region_id=_UUID,
-        referrer_organisation_id=_UUID,
-        consent_given_at=_TS,
-        urgency_level=Integer,
-        last_event_at=_TS,
-        event_seq=Integer,
-        patient_key=String,
-        unit_org=_UUID,
-    )
+    .columns(**_PLACEMENT_COLUMNS)
 )
 _OFFER = text(
     "UPDATE placement SET state = 'offered', version = version + 1, event_seq = event_seq + 1,"
@@ -85,12 +90,7 @@ _INSERT_HOLD = text(
 # data-modifying CTEs, so it runs the four statements above.
 _LOAD_OFFER = (
     text(
-        "WITH p AS ("
-        " SELECT p.state, p.version, p.region_id, p.referrer_organisation_id,"
-        " p.consent_given_at, p.urgency_level, p.last_event_at, p.event_seq, p.patient_key,"
-        " (SELECT l.organisation_id FROM unit u JOIN location l ON l.id = u.location_id"
-        "   WHERE u.id = :unit_id AND u.active) AS unit_org"
-        " FROM placement p WHERE p.id = :placement_id),"
+        f"WITH p AS ({_SELECT_PLACEMENT}),"  # noqa: S608 - a module constant, no input
         " o AS (UPDATE placement SET state = 'offered', version = placement.version + 1,"
         " event_seq = placement.event_seq + 1, current_hold_id = :hold_id,"
         " last_event_at = greatest(CASE WHEN CAST(:given AS timestamptz) IS NULL"
@@ -109,19 +109,7 @@ _LOAD_OFFER = (
         bindparam("given", type_=_TS),
         bindparam("now", type_=_TS),
     )
-    .columns(
-        state=String,
-        version=Integer,
-        region_id=_UUID,
-        referrer_organisation_id=_UUID,
-        consent_given_at=_TS,
-        urgency_level=Integer,
-        last_event_at=_TS,
-        event_seq=Integer,
-        patient_key=String,
-        unit_org=_UUID,
-        moved=Integer,
-    )
+    .columns(**_PLACEMENT_COLUMNS, moved=Integer)
 )
 _RESERVE_HOLD = text(
     "WITH r AS (UPDATE unit_capacity SET held = held + 1"
