@@ -19,6 +19,12 @@ then:
 3. the same overbooking check on SQLite: the service on a migrated SQLite file (its default
    driver), with the same number of workers.
 
+``--baseline-mode full`` swaps the baseline for a diagnostic one (``HOLDS_BASELINE_MODE=full`` in
+bench/holds_baseline.py): the service's writes, with the same statements, in one transaction,
+with no FastAPI, auth or pydantic. Its placements are seeded like the service's, and the
+invariants then also check one offered placement, offer_sent event and audit row per baseline
+hold.
+
 Full runs write bench/results/<date>-holds.json and print markdown. Exits non-zero if an
 invariant fails (in smoke mode also on any non-2xx response); never on the ratios.
 """
@@ -52,6 +58,7 @@ LABELS = {
     "baseline": "baseline (Starlette + asyncpg, one CTE statement, no auth)",
     "service": "service (FastAPI app, POST /v1/placements/{id}/holds)",
 }
+FULL_LABEL = "baseline full (Starlette + asyncpg, the service's 6 statements in 1 transaction)"
 HUGE = 10_000_000
 
 
@@ -197,12 +204,37 @@ def sqlite_overbooking(
 # --- invariants after the timed phase ------------------------------------------------------------
 
 
-def timed_invariants(pg: PgCluster, url: str, used: dict[str, int]) -> dict[str, Any]:
+def _per_hold_counts(q: Any, where: str, prefix: str) -> dict[str, int]:
+    """Offered placements, offer_sent events and placement.hold audit rows of the placements
+    matching ``where`` (on ``p``)."""
+    return {
+        f"{prefix}_offered": int(
+            q(f"SELECT count(*) FROM placement p WHERE {where} AND state = 'offered'")
+        ),
+        f"{prefix}_offer_events": int(
+            q(
+                f"SELECT count(*) FROM transfer_event e JOIN placement p ON p.id = e.placement_id"
+                f" WHERE {where} AND e.event_type = 'offer_sent'"
+            )
+        ),
+        f"{prefix}_hold_audit_rows": int(
+            q(
+                f"SELECT count(*) FROM audit_log a JOIN placement p ON p.id::text = a.object_id"
+                f" WHERE {where} AND a.event_code = 'placement.hold'"
+            )
+        ),
+    }
+
+
+def timed_invariants(
+    pg: PgCluster, url: str, used: dict[str, int], *, full_baseline: bool = False
+) -> dict[str, Any]:
     """Holds == held per unit; one offered placement, offer_sent event, audit row per service
-    hold; the access-log chain verifies."""
+    hold (and per baseline hold with ``full_baseline``); the access-log chain verifies."""
     q = pg.psql
     split = holds_seed.placement_id(BASELINE_BASE)
     svc = f"p.id::text LIKE '00000000-0000-4000-8000-%' AND p.id < '{split}'"
+    bas = f"p.id::text LIKE '00000000-0000-4000-8000-%' AND p.id >= '{split}'"
     out: dict[str, Any] = {
         "used_placements": used,
         "units_held_mismatch": int(
@@ -219,21 +251,7 @@ def timed_invariants(pg: PgCluster, url: str, used: dict[str, int]) -> dict[str,
                 f" WHERE {svc}"
             )
         ),
-        "service_offered": int(
-            q(f"SELECT count(*) FROM placement p WHERE {svc} AND state = 'offered'")
-        ),
-        "service_offer_events": int(
-            q(
-                f"SELECT count(*) FROM transfer_event e JOIN placement p ON p.id = e.placement_id"
-                f" WHERE {svc} AND e.event_type = 'offer_sent'"
-            )
-        ),
-        "service_hold_audit_rows": int(
-            q(
-                f"SELECT count(*) FROM audit_log a JOIN placement p ON p.id::text = a.object_id"
-                f" WHERE {svc} AND a.event_code = 'placement.hold'"
-            )
-        ),
+        **_per_hold_counts(q, svc, "service"),
         "baseline_holds": int(
             q(
                 f"SELECT count(*) FROM placement_hold h WHERE h.placement_id >= '{split}'"
@@ -241,6 +259,8 @@ def timed_invariants(pg: PgCluster, url: str, used: dict[str, int]) -> dict[str,
             )
         ),
     }
+    if full_baseline:
+        out |= _per_hold_counts(q, bas, "baseline")
     from app.audit.service import verify
     from app.db import Database
 
@@ -261,6 +281,14 @@ def timed_invariants(pg: PgCluster, url: str, used: dict[str, int]) -> dict[str,
         and out["service_hold_audit_rows"] == n
         and out["audit_chain"]["ok"]
     )
+    if full_baseline:
+        b = out["baseline_holds"]
+        out["ok"] = (
+            out["ok"]
+            and out["baseline_offered"] == b
+            and out["baseline_offer_events"] == b
+            and out["baseline_hold_audit_rows"] == b
+        )
     return out
 
 
@@ -289,6 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="diagnostic: the service without its webhook dispatcher loop (not the product)",
     )
+    parser.add_argument(
+        "--baseline-mode",
+        choices=("one", "full"),
+        default="one",
+        help="one: the one-statement target baseline; full: diagnostic, the service's writes"
+        " with the same statements in one transaction (bench/holds_baseline.py)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--service-app", default="app.main:create_app")
     parser.add_argument("--name", default="holds", help="results/<date>-<name>.json")
@@ -301,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else (0.0 if smoke else 2.0)
     attempts = min(3, args.attempts or (1 if smoke else 2))
     n_service = args.service_placements or (2_000 if smoke else 25_000 * attempts)
-    n_baseline = args.baseline_placements or (12_000 if smoke else 80_000 * attempts)
+    full = args.baseline_mode == "full"
+    per_attempt = 40_000 if full else 80_000
+    n_baseline = args.baseline_placements or (12_000 if smoke else per_attempt * attempts)
     started = time.monotonic()
 
     runner.ensure_wrk()
@@ -361,7 +398,11 @@ def main(argv: list[str] | None = None) -> int:
         baseline = Target(
             name="baseline",
             argv=[*uvicorn, "--port", str(baseline_port), "bench.holds_baseline:app"],
-            env={"BENCH_DATABASE_URL": url, "BENCH_POOL_SIZE": str(args.pool_size)},
+            env={
+                "BENCH_DATABASE_URL": url,
+                "BENCH_POOL_SIZE": str(args.pool_size),
+                "HOLDS_BASELINE_MODE": args.baseline_mode,
+            },
             port=baseline_port,
             lua_args=[
                 "-",
@@ -406,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         used = {name: int(path.read_text()) for name, path in state.items()}
         if used["service"] > n_service or used["baseline"] > n_baseline:
             log(f"ran out of seeded placements: used {used}; raise --*-placements")
-        invariants = timed_invariants(pg, url, used)
+        invariants = timed_invariants(pg, url, used, full_baseline=full)
         log(f"invariants after the timed phase: {invariants}")
         for target in targets:
             target.stop()
@@ -439,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
                 "placements": {"service": n_service, "baseline": n_baseline, **placements},
                 "service_app": args.service_app,
                 "webhook_dispatch": not args.no_webhook_dispatch,
+                "baseline_mode": args.baseline_mode,
             },
             "probe": probed,
             "overbooking": overbooking,
@@ -449,7 +491,8 @@ def main(argv: list[str] | None = None) -> int:
             "total_seconds": round(time.monotonic() - started, 1),
         }
         path = runner.write_json(args.name, report)
-        print(runner.markdown(summary, LABELS))
+        labels = {**LABELS, "baseline": FULL_LABEL} if full else LABELS
+        print(runner.markdown(summary, labels))
         print()
         print(runner.rounds_markdown(summary["rounds"]))
         print()
