@@ -28,7 +28,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy app tests
+	$(BIN)/mypy app tests bench
 
 openapi: setup
 	$(BIN)/juisteplek export-openapi --output openapi/openapi.json
