@@ -1,7 +1,9 @@
 """Schema-driven fuzzing (schemathesis) of the running service: no 5xx, no response off-schema.
 
 The service runs as a real uvicorn process on loopback with the demo region loaded; the run is
-seeded and bounded, so it is repeatable and takes well under a minute.
+seeded and bounded (about two minutes). Besides single requests it runs the stateful phase, which
+chains operations through the links schemathesis infers from the schema (an id a POST returns,
+used in the operations on that resource).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(
             "--seed",
             "1",
             "--phases",
-            "examples,coverage,fuzzing",
+            "examples,coverage,fuzzing,stateful",
             "--max-time",
             "120",
             "--exclude-path-regex",
