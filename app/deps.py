@@ -14,6 +14,7 @@ from app.auth.service import KeyResolver
 from app.capacity.service import ScopeResolver
 from app.config import Settings
 from app.db import Database
+from app.errors import DomainError
 from app.uow import ReplayedResponse, Write, find_replay, request_fingerprint
 
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by POST /v1/api-keys")
@@ -88,12 +89,24 @@ async def get_write(
             replay = await find_replay(session, principal.key_id, idempotency_key, fingerprint)
             if replay is not None:
                 raise ReplayedResponse(replay)
-        yield Write(
-            session=session,
-            principal=principal,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-        )
+        try:
+            yield Write(
+                session=session,
+                principal=principal,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+            )
+        except DomainError:
+            if idempotency_key is None:
+                raise
+            # A concurrent retry with the same key may have committed while this one ran and
+            # made it fail (e.g. its report is now older than the winner's): answer as the
+            # first request was answered, which is what a retry is owed.
+            await session.rollback()
+            replay = await find_replay(session, principal.key_id, idempotency_key, fingerprint)
+            if replay is None:
+                raise
+            raise ReplayedResponse(replay) from None
 
 
 WriteDep = Annotated[Write, Depends(get_write, scope="function")]
