@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -251,6 +251,17 @@ async def _prepare(db: Database, conn: AsyncConnection, q: KpiQuery) -> _Ctx:
     return _Ctx(conn, flt, await _subregion_codes(conn))
 
 
+R = TypeVar("R")
+
+
+async def _rows_and_totals(
+    fetch: Callable[[str | None], Awaitable[Sequence[R]]], group_by: str | None
+) -> tuple[Sequence[R], Sequence[R]]:
+    """A KPI's rows for ``group_by`` and its ungrouped total: one query when not grouped."""
+    rows = await fetch(group_by)
+    return rows, rows if group_by is None else await fetch(None)
+
+
 # --- wrong-bed days -----------------------------------------------------------------------------
 
 
@@ -282,13 +293,9 @@ async def wrong_bed_days(
     await _calendar(db, q.period)
     async with db.read() as conn:
         ctx = await _prepare(db, conn, q)
-        rows = await queries.wrong_bed_days(
-            conn, q.period, now=now, flt=ctx.flt, group_by=q.group_by
-        )
-        totals = (
-            rows
-            if q.group_by is None
-            else await queries.wrong_bed_days(conn, q.period, now=now, flt=ctx.flt)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.wrong_bed_days(conn, q.period, now=now, flt=ctx.flt, group_by=g),
+            q.group_by,
         )
         targets = []
         year = f.year_fraction(q.period)
@@ -351,13 +358,11 @@ async def inflow(db: Database, principal: Principal, q: KpiQuery, *, now: dateti
     async with db.read() as conn:
         ctx = await _prepare(db, conn, q)
         sub = ctx.flt.subregion_id
-        rows = await queries.inflow(
-            conn, q.period, age_min=q.age_min, subregion_id=sub, group_by=q.group_by
-        )
-        totals = (
-            rows
-            if q.group_by is None
-            else await queries.inflow(conn, q.period, age_min=q.age_min, subregion_id=sub)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.inflow(
+                conn, q.period, age_min=q.age_min, subregion_id=sub, group_by=g
+            ),
+            q.group_by,
         )
         targets = []
         year = f.year_fraction(q.period)
@@ -434,11 +439,8 @@ async def lead_times(
     await _calendar(db, q.period)
     async with db.read() as conn:
         ctx = await _prepare(db, conn, q)
-        rows = await queries.lead_times(conn, q.period, flt=ctx.flt, group_by=q.group_by)
-        totals = (
-            rows
-            if q.group_by is None
-            else await queries.lead_times(conn, q.period, flt=ctx.flt, group_by=None)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.lead_times(conn, q.period, flt=ctx.flt, group_by=g), q.group_by
         )
     reads = [_lead_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
     total = _lead_read(totals[0] if totals else _EMPTY_LEAD, None, suppress)
@@ -488,11 +490,8 @@ async def escalations(
     await _calendar(db, q.period)
     async with db.read() as conn:
         ctx = await _prepare(db, conn, q)
-        rows = await queries.escalations(conn, q.period, flt=ctx.flt, group_by=q.group_by)
-        totals = (
-            rows
-            if q.group_by is None
-            else await queries.escalations(conn, q.period, flt=ctx.flt, group_by=None)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.escalations(conn, q.period, flt=ctx.flt, group_by=g), q.group_by
         )
     reads = [_esc_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
     total = _esc_read(totals[0] if totals else f.EscalationRow(None), None, suppress)
@@ -541,11 +540,8 @@ async def capacity(
             "subregion_id": ctx.flt.subregion_id,
             "care_type": ctx.flt.care_type,
         }
-        rows = await queries.capacity(conn, q.period, group_by=q.group_by, **kw)
-        totals = (
-            rows
-            if q.group_by is None
-            else await queries.capacity(conn, q.period, group_by=None, **kw)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.capacity(conn, q.period, group_by=g, **kw), q.group_by
         )
     return CapacityAnswer(
         kpi="capacity",
@@ -593,13 +589,11 @@ async def ggz_crisis_within_norm(
     async with db.read() as conn:
         ctx = await _prepare(db, conn, q)
         sub = ctx.flt.subregion_id
-        rows = await queries.ggz_crisis_within_norm(
-            conn, q.period, now=now, subregion_id=sub, group_by=q.group_by
-        )
-        totals = (
-            rows
-            if q.group_by is None
-            else await queries.ggz_crisis_within_norm(conn, q.period, now=now, subregion_id=sub)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.ggz_crisis_within_norm(
+                conn, q.period, now=now, subregion_id=sub, group_by=g
+            ),
+            q.group_by,
         )
     reads = [_ggz_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
     total = _ggz_read(totals[0] if totals else f.GgzRow(None), None, suppress)
