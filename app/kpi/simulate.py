@@ -140,7 +140,9 @@ async def _world(db: Database) -> _World:
                 .join(Location, Location.id == Unit.location_id)
                 .join(Subregion, Subregion.id == Location.subregion_id)
                 .where(Unit.active)
-                .order_by(Unit.name, Unit.id)
+                # Unit names repeat across locations and ids are random per load: order by
+                # names only, so a seed shuffles the same list on every run.
+                .order_by(Location.name, Unit.name, Unit.staffed_capacity, Unit.care_type)
             )
         ).all()
     first: dict[uuid.UUID, tuple[str, str | None]] = {}
