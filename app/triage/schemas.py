@@ -199,7 +199,10 @@ class TriageRequest(Schema):
         default=None, description="Required with an override_care_type that was not advised"
     )
     search: StrictBool = Field(default=False, description="Also return the matching free places")
-    subregion: Annotated[str | None, Field(max_length=64, description="id or code")] = None
+    subregion: Annotated[
+        str | None,
+        Field(max_length=64, description="id or code; default: the placement's subregion"),
+    ] = None
     near: Annotated[
         str | None,
         Field(
@@ -210,10 +213,16 @@ class TriageRequest(Schema):
     ] = None
     escalate: StrictBool = False
     include_stale: StrictBool = False
-    sex: Sex | None = Field(default=None, description="For the room-sex match of the search")
+    sex: Sex | None = Field(
+        default=None,
+        description="For the room-sex match of the search; default: the placement's patient",
+    )
     features: Annotated[list[Feature], Field(max_length=len(Feature))] = Field(
         default_factory=list,
-        description="Needed unit features (isolation, closed_ward, ...): required in the search",
+        description=(
+            "Needed unit features (isolation, closed_ward, ...): required in the search, "
+            "together with the placement's"
+        ),
     )
     limit: Annotated[int, Field(ge=1, le=200, strict=True)] = 50
 

@@ -35,6 +35,7 @@ from app.db import Database
 from app.enums import CareType, Feature, Role, TargetGroup
 from app.errors import Conflict, DomainError, InvalidInput, NotFound
 from app.placement import service as placement_service
+from app.placement.schemas import PlacementRead
 from app.triage.checks import CheckReport, check_ruleset
 from app.triage.models import TriageRecord, TriageRuleSet
 from app.triage.rules import (
@@ -631,20 +632,31 @@ async def _search(
     body: TriageRequest,
     care_types: tuple[CareType, ...],
     target_group: str | None,
+    placement: PlacementRead | None,
     *,
     now: datetime,
     settings: Settings,
 ) -> AvailabilityResult:
+    """The free places for the advice; a triaged placement lends the search its patient's
+    subregion, sex and needed features where the request leaves them out (a triagist searches
+    for this patient, not for anyone)."""
     if not care_types:  # hospital, home advice, ...: nothing to search
         return AvailabilityResult(
             items=[], count=0, escalated=False, searched_subregions=[], generated_at=now
         )
+    features = list(body.features)
+    subregion, sex = body.subregion, body.sex
+    if placement is not None:
+        features += [f for f in placement.features if f not in features]
+        if subregion is None and placement.subregion_id is not None:
+            subregion = str(placement.subregion_id)
+        sex = sex or placement.sex
     query = capacity_service.SearchQuery(
         care_types=care_types,
         target_groups=() if target_group is None else (TargetGroup(target_group),),
-        sex=body.sex,
-        features=tuple(body.features),
-        subregion=body.subregion,
+        sex=sex,
+        features=tuple(features),
+        subregion=subregion,
         near=body.near,
         include_stale=body.include_stale,
         escalate=body.escalate,
@@ -681,6 +693,7 @@ async def triage(
     active = await active_rule_set(session, now=now)
     answers = _answers(active.ruleset, body.answers)
     placement_group = None
+    placement = None
     if body.placement_id is not None:
         # Access check, 404 and the placement's own urgency before anything is computed.
         placement = await placement_service.get_placement(session, ctx, body.placement_id)
@@ -714,6 +727,7 @@ async def triage(
             body,
             (care_type,) if care_type is not None else tuple(advised),
             target_group or placement_group,
+            placement,
             now=now,
             settings=settings,
         )

@@ -525,6 +525,36 @@ async def test_placement_triage_checks_access_and_existence(
         assert (await session.scalars(select(TriageRecord.id))).all() == []
 
 
+async def test_placement_search_is_for_its_patient_subregion_sex_and_features(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    """A triage on a placement searches for that patient: its subregion, sex and needed
+    features, unless the request names others."""
+    triagist = seed.keys["triagist"]
+
+    async def search(placement: dict[str, object], **request: object) -> list[str]:
+        pid = await _requested_placement(client, seed.keys["referrer"], **placement)
+        body = {"answers": ELV_HIGH, "placement_id": pid, "search": True, **request}
+        r = await _triage(client, triagist, body)
+        assert r.status_code == 200, r.text
+        return [hit["unit_name"] for hit in r.json()["availability"]["items"]]
+
+    gouda_man = {"subregion": "gouda", "sex": "male"}
+    # Gouda's only ELV unit is for women: nothing in the man's own subregion.
+    assert await search(gouda_man) == []
+    assert sorted(await search(gouda_man, escalate=True)) == ["ELV HC Den Haag", "ELV HC Leiden"]
+    assert await search({"subregion": "gouda", "sex": "female"}) == ["ELV HC Gouda"]
+    # Isolation needed: only the Den Haag unit has it, found when escalating from Leiden.
+    isolated = {"subregion": "leiden", "features": ["isolation"]}
+    assert await search(isolated) == []
+    assert await search(isolated, escalate=True) == ["ELV HC Den Haag"]
+    # The request's own subregion and extra features win over the placement's.
+    assert await search(gouda_man, subregion="leiden") == ["ELV HC Leiden"]
+    assert await search(gouda_man, subregion="den-haag", features=["isolation"]) == [
+        "ELV HC Den Haag"
+    ]
+
+
 # --- questionnaire -----------------------------------------------------------------------------
 
 
