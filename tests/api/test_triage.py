@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -532,7 +533,7 @@ async def test_placement_search_is_for_its_patient_subregion_sex_and_features(
     features, unless the request names others."""
     triagist = seed.keys["triagist"]
 
-    async def search(placement: dict[str, object], **request: object) -> list[str]:
+    async def search(placement: Mapping[str, object], **request: object) -> list[str]:
         pid = await _requested_placement(client, seed.keys["referrer"], **placement)
         body = {"answers": ELV_HIGH, "placement_id": pid, "search": True, **request}
         r = await _triage(client, triagist, body)
