@@ -22,6 +22,7 @@ from app.auth.schemas import ApiKeyCreate
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.enums import Role
+from app.registry.models import Organisation
 
 cli = typer.Typer(
     help="JuistePlek: regional capacity coordination for acute follow-up care.",
@@ -72,7 +73,8 @@ def serve(
     )
 
 
-async def _issue_demo_keys(db: Database) -> dict[str, str]:
+async def _issue_demo_keys(db: Database) -> dict[str, tuple[str, str]]:
+    """One fresh key per role: role -> (key, the organisation it acts for)."""
     from app.registry.demo import demo_organisation_ids
 
     async with db.sessionmaker() as session:
@@ -93,6 +95,9 @@ async def _issue_demo_keys(db: Database) -> dict[str, str]:
             Role.TRIAGIST: orgs["rap"],
             Role.ANALYST: orgs["rap"],
         }
+        names = dict(
+            (await session.execute(select(Organisation.id, Organisation.name))).tuples().all()
+        )
         keys = {}
         for role, org in owners.items():
             issued = await auth_service.issue_key(
@@ -101,12 +106,12 @@ async def _issue_demo_keys(db: Database) -> dict[str, str]:
                     name=f"{DEMO_KEY_PREFIX}{role.value}", organisation_id=org, roles=[role]
                 ),
             )
-            keys[role.value] = issued.key
+            keys[role.value] = (issued.key, "all organisations" if org is None else names[org])
         await session.commit()
     return keys
 
 
-async def _prepare_demo(settings: Settings) -> dict[str, str]:
+async def _prepare_demo(settings: Settings) -> dict[str, tuple[str, str]]:
     from app.registry.demo import is_loaded, load_demo
 
     db = Database.from_url(settings.database_url)
@@ -154,10 +159,10 @@ def demo(
     _echo(f"  OpenAPI:    {base}/openapi.json")
     _echo(f"  database:   {database.resolve()}")
     _echo("  API keys (one per role; new keys on every start):")
-    for role, key in keys.items():
-        _echo(f"    {role:<9} {key}")
+    for role, (key, organisation) in keys.items():
+        _echo(f"    {role:<9} {key}  ({organisation})")
     _echo(
-        f"  try: curl -H 'Authorization: Bearer {keys['triagist']}' "
+        f"  try: curl -H 'Authorization: Bearer {keys['triagist'][0]}' "
         f"'{base}/v1/availability?care_type=elv_high&subregion=leiden&escalate=true'"
     )
     sys.stdout.flush()

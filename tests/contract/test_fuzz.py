@@ -44,7 +44,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         text=True,
         cwd=ROOT,
     ).stdout
-    admin = re.search(r"^\s+admin\s+(\S+)$", out, re.MULTILINE)
+    admin = re.search(r"^\s+admin\s+(\S+)", out, re.MULTILINE)
     assert admin is not None, out
     port = free_port()
     env = {
