@@ -15,7 +15,7 @@ from app.capacity.service import ScopeResolver
 from app.config import Settings
 from app.db import Database
 from app.errors import DomainError
-from app.uow import ReplayedResponse, Write, find_replay, request_fingerprint
+from app.uow import FINGERPRINT_HEADERS, ReplayedResponse, Write, find_replay, request_fingerprint
 
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by POST /v1/api-keys")
 
@@ -83,7 +83,13 @@ async def get_write(
     # Read directly, not as a DbDep: one dependency fewer for FastAPI to solve on every write.
     db: Database = request.app.state.db
     body = await request.body()
-    fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
+    fingerprint = request_fingerprint(
+        request.method,
+        request.url.path,
+        request.url.query,
+        body,
+        [request.headers.get(name, "") for name in FINGERPRINT_HEADERS],
+    )
     async with db.sessionmaker() as session:
         if idempotency_key is not None:
             replay = await find_replay(session, principal.key_id, idempotency_key, fingerprint)

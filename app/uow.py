@@ -34,9 +34,17 @@ class ReplayedResponse(Exception):
         self.response = response
 
 
-def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+# Headers that change what a write means: whom the access log names as responsible and the
+# purpose it records. A retry that differs in them is another request, not a retry.
+FINGERPRINT_HEADERS = ("x-on-behalf-of", "x-purpose-of-use")
+
+
+def request_fingerprint(
+    method: str, path: str, query: str, body: bytes, headers: Sequence[str] = ()
+) -> str:
+    """What makes two requests with one Idempotency-Key the same request."""
     digest = hashlib.sha256()
-    for part in (method.encode(), path.encode(), query.encode(), body):
+    for part in (method.encode(), path.encode(), query.encode(), body, *map(str.encode, headers)):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
@@ -67,7 +75,7 @@ async def find_replay(
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different request; use a new key.",
-            errors=[{"pointer": "header:Idempotency-Key", "detail": "reused for another body"}],
+            errors=[{"pointer": "header:Idempotency-Key", "detail": "reused for another request"}],
         )
     return _replay(record)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from app.enums import CareType, Feature, Sex, SexPolicy, TargetGroup
 from app.placement.states import Action, EventType, State
@@ -82,6 +82,26 @@ class TriageIn(Schema):
 
 
 class PlacementCreate(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "origin_setting": "hospital_ward",
+                    "patient_identifier": "999990123",
+                    "birth_year": 1941,
+                    "sex": "female",
+                    "target_group": "somatic",
+                    "care_type": "elv_high",
+                    "urgency": {"system": "nts", "code": "U4"},
+                    "medically_ready_at": "2026-11-23T08:00:00Z",
+                    "subregion": "leiden",
+                    "consent_given_at": "2026-11-23T09:00:00Z",
+                    "triage": {"care_type": "elv_high", "rule_set": "west-2026.1"},
+                }
+            ]
+        }
+    )
+
     referrer_organisation_id: uuid.UUID | None = Field(
         default=None, description="Default: the key's organisation (required for admin keys)"
     )
@@ -119,6 +139,8 @@ class HoldCreate(OccurredIn):
 
 
 class DeclineIn(OccurredIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "staff_shortage"}]})
+
     reason: DeclineReason
     reason_text: Annotated[Text | None, Field(max_length=500)] = None
 
@@ -130,6 +152,8 @@ class DeclineIn(OccurredIn):
 
 
 class CancelIn(OccurredIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "recovered"}]})
+
     reason: CancelReason
     reason_text: Annotated[Text | None, Field(max_length=500)] = None
 
@@ -142,6 +166,15 @@ class CancelIn(OccurredIn):
 
 class EventIn(OccurredIn):
     """A clinical event, consent, or a manual escalation (domain.md §8, §13)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"type": "medically_ready"},
+                {"type": "escalated", "level": "region", "reason": "no place in subregion"},
+            ]
+        }
+    )
 
     type: Literal[
         "medically_ready", "ready_revoked", "hospital_admitted", "consent_given", "escalated"

@@ -17,6 +17,7 @@ from app.db import Database, utcnow
 from app.placement import sweeper
 from tests.conftest import auth
 from tests.factories import Seed, placement_body
+from tests.helpers import assert_problem
 
 
 async def held(db: Database, unit_id: uuid.UUID) -> int:
@@ -487,6 +488,36 @@ async def test_idempotent_hold(client: httpx.AsyncClient, seed: Seed, db: Databa
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
     assert again.headers["idempotent-replayed"] == "true"
+    assert await held(db, unit) == 1
+
+
+async def test_a_retry_must_name_the_same_responsible_user_and_purpose(
+    client: httpx.AsyncClient, seed: Seed, db: Database
+) -> None:
+    """The access-log headers are part of the request: a retry that changes them is not a
+    retry (422), and an invalid one is refused, never answered with the first response."""
+    pid = (await create(client, seed))["id"]
+    unit = seed.units["leiden-grz"]
+    headers = auth(seed.keys["triagist"]) | {
+        "Idempotency-Key": "hold-2",
+        "X-On-Behalf-Of": "nurse J. de Vries",
+        "X-Purpose-Of-Use": "treatment",
+    }
+    path, body = f"/v1/placements/{pid}/holds", {"unit_id": str(unit)}
+    first = await client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    for name, value in [
+        ("X-Purpose-Of-Use", "AAA"),
+        ("X-Purpose-Of-Use", "research"),
+        ("X-On-Behalf-Of", "nurse P. Jansen"),
+    ]:
+        again = await client.post(path, json=body, headers=headers | {name: value})
+        assert_problem(again, 422)
+        assert "idempotent-replayed" not in again.headers
+    retry = await client.post(path, json=body, headers=headers)
+    assert retry.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == first.json()
     assert await held(db, unit) == 1
 
 
