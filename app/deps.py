@@ -88,7 +88,7 @@ async def get_write(
         request.url.path,
         request.url.query,
         body,
-        [request.headers.get(name, "") for name in FINGERPRINT_HEADERS],
+        [request.headers.get(name) for name in FINGERPRINT_HEADERS],
     )
     async with db.sessionmaker() as session:
         if idempotency_key is not None:

@@ -40,11 +40,13 @@ FINGERPRINT_HEADERS = ("x-on-behalf-of", "x-purpose-of-use")
 
 
 def request_fingerprint(
-    method: str, path: str, query: str, body: bytes, headers: Sequence[str] = ()
+    method: str, path: str, query: str, body: bytes, headers: Sequence[str | None] = ()
 ) -> str:
-    """What makes two requests with one Idempotency-Key the same request."""
+    """What makes two requests with one Idempotency-Key the same request (an absent header
+    differs from an empty one)."""
+    marked = [b"-" if value is None else b"+" + value.encode() for value in headers]
     digest = hashlib.sha256()
-    for part in (method.encode(), path.encode(), query.encode(), body, *map(str.encode, headers)):
+    for part in (method.encode(), path.encode(), query.encode(), body, *marked):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()

@@ -508,6 +508,7 @@ async def test_a_retry_must_name_the_same_responsible_user_and_purpose(
     assert first.status_code == 201, first.text
     for name, value in [
         ("X-Purpose-Of-Use", "AAA"),
+        ("X-Purpose-Of-Use", ""),
         ("X-Purpose-Of-Use", "research"),
         ("X-On-Behalf-Of", "nurse P. Jansen"),
     ]:
@@ -519,6 +520,15 @@ async def test_a_retry_must_name_the_same_responsible_user_and_purpose(
     assert retry.headers["idempotent-replayed"] == "true"
     assert retry.json() == first.json()
     assert await held(db, unit) == 1
+    # Absent is not empty: a retry adding an empty header is refused, not replayed.
+    plain = auth(seed.keys["referrer"]) | {"Idempotency-Key": "create-2"}
+    referral = placement_body()
+    created = await client.post("/v1/placements", json=referral, headers=plain)
+    assert created.status_code == 201, created.text
+    empty = plain | {"X-Purpose-Of-Use": ""}
+    assert_problem(await client.post("/v1/placements", json=referral, headers=empty), 422)
+    replayed = await client.post("/v1/placements", json=referral, headers=plain)
+    assert replayed.headers["idempotent-replayed"] == "true"
 
 
 async def test_no_patient_identifier_stored(
