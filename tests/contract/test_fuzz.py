@@ -1,7 +1,7 @@
 """Schema-driven fuzzing (schemathesis) of the running service: no 5xx, no response off-schema.
 
 The service runs as a real uvicorn process on loopback with the demo region loaded; the run is
-seeded and bounded (about two minutes). Besides single requests it runs the stateful phase, which
+seeded and bounded (about three minutes). Besides single requests it runs the stateful phase, which
 chains operations through the links schemathesis infers from the schema (an id a POST returns,
 used in the operations on that resource).
 """
@@ -35,7 +35,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """The demo on loopback: its base URL and one key per role."""
     database = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
     out = subprocess.run(
         [str(BIN / "juisteplek"), "demo", "--database", str(database), "--no-serve"],
@@ -44,8 +45,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         text=True,
         cwd=ROOT,
     ).stdout
-    admin = re.search(r"^\s+admin\s+(\S+)", out, re.MULTILINE)
-    assert admin is not None, out
+    keys = dict(re.findall(r"^\s+(admin|referrer)\s+(jp_\S+)", out, re.MULTILINE))
+    assert set(keys) == {"admin", "referrer"}, out
     port = free_port()
     env = {
         **os.environ,
@@ -68,39 +69,66 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield base, admin.group(1)
+        yield base, keys
     finally:
         server.terminate()
         server.wait(10)
 
 
-def test_schemathesis_finds_no_server_error_or_schema_violation(
-    demo_server: tuple[str, str], tmp_path: Path
-) -> None:
-    base, admin_key = demo_server
+def _schemathesis(base: str, key: str, cwd: Path, *options: str) -> None:
     result = subprocess.run(
         [
             str(BIN / "schemathesis"),
             "run",
             f"{base}/openapi.json",
             "-H",
-            f"Authorization: Bearer {admin_key}",
+            f"Authorization: Bearer {key}",
             *CHECKS,
-            "--max-examples",
-            os.environ.get("JUISTEPLEK_FUZZ_EXAMPLES", "10"),
             "--seed",
             "1",
-            "--phases",
-            "examples,coverage,fuzzing,stateful",
-            "--max-time",
-            "120",
             "--exclude-path-regex",
             "^/v1/stream$",
+            *options,
         ],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
         timeout=300,
     )
-    summary = result.stdout[-6000:]
-    assert result.returncode == 0, summary
+    assert result.returncode == 0, result.stdout[-6000:]
+
+
+def test_schemathesis_finds_no_server_error_or_schema_violation(
+    demo_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    base, keys = demo_server
+    _schemathesis(
+        base,
+        keys["admin"],
+        tmp_path,
+        "--max-examples",
+        os.environ.get("JUISTEPLEK_FUZZ_EXAMPLES", "10"),
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-time",
+        "120",
+    )
+
+
+def test_schemathesis_walks_placements_as_a_transfer_desk(
+    demo_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """With the hospital's referrer key the documented request examples are valid, so the
+    stateful phase chains real placements through holds, events, cancel and the other actions."""
+    base, keys = demo_server
+    _schemathesis(
+        base,
+        keys["referrer"],
+        tmp_path,
+        "--include-path-regex",
+        "^/v1/placements",
+        "--phases",
+        "examples,stateful",
+        "--max-time",
+        "45",
+    )
