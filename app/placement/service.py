@@ -846,6 +846,7 @@ class PlacementQuery:
     care_types: tuple[CareType, ...] = ()
     referrer: uuid.UUID | None = None
     subregion: str | None = None
+    patient_key: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
     cursor: str | None = None
@@ -904,6 +905,8 @@ async def list_placements(
                 exc.detail, errors=[{"pointer": "query:subregion", "detail": "unknown"}]
             ) from None
         stmt = stmt.where(Placement.subregion_id == sub.id)
+    if q.patient_key is not None:
+        stmt = stmt.where(Placement.patient_key == q.patient_key)
     if q.created_from is not None:
         stmt = stmt.where(Placement.created_at >= q.created_from)
     if q.created_to is not None:
@@ -941,6 +944,7 @@ async def list_placements(
         "care_type": [c.value for c in q.care_types] or None,
         "referrer": q.referrer,
         "subregion": q.subregion,
+        "patient_key": q.patient_key,
         "created_from": q.created_from,
         "created_to": q.created_to,
     }

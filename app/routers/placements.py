@@ -178,6 +178,13 @@ async def list_placements(
     care_type: Annotated[list[CareType], Query(max_length=len(CareType))] = [],  # noqa: B006
     referrer: Annotated[uuid.UUID | None, Query(description="referring organisation")] = None,
     subregion: Annotated[str | None, Query(max_length=64, description="id or code")] = None,
+    patient_key: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9a-f]{64}$",
+            description="one patient's placements (the pseudonymous key of a placement answer)",
+        ),
+    ] = None,
     created_from: IsoDateTimeQ | None = None,
     created_to: IsoDateTimeQ | None = None,
     cursor: CursorQ = None,
@@ -193,6 +200,7 @@ async def list_placements(
             care_types=tuple(care_type),
             referrer=referrer,
             subregion=subregion,
+            patient_key=patient_key,
             created_from=created_from,
             created_to=created_to,
             cursor=cursor,

@@ -17,7 +17,7 @@ from app.db import Database, utcnow
 from app.placement import sweeper
 from tests.conftest import auth
 from tests.factories import Seed, placement_body
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, pointers
 
 
 async def held(db: Database, unit_id: uuid.UUID) -> int:
@@ -441,6 +441,22 @@ async def test_list_filters_and_cursor(client: httpx.AsyncClient, seed: Seed) ->
     assert r.status_code == 422
     r = await client.get("/v1/placements", params={"state": "nope"}, headers=tri)
     assert r.status_code == 422
+
+
+async def test_list_one_patients_placements_by_patient_key(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    """A triagist sees whether a patient was referred twice (by the pseudonymous key)."""
+    first = await create(client, seed, patient_identifier="mrn-77")
+    again = await create(client, seed, patient_identifier="mrn-77", care_type="grz", triage=None)
+    await create(client, seed, patient_identifier="mrn-78")
+    assert first["patient_key"] == again["patient_key"]
+    tri = auth(seed.keys["triagist"])
+    same = {"patient_key": first["patient_key"]}
+    r = await client.get("/v1/placements", params=same, headers=tri)
+    assert sorted(p["id"] for p in r.json()["items"]) == sorted([again["id"], first["id"]])
+    r = await client.get("/v1/placements", params={"patient_key": "ABC"}, headers=tri)
+    assert pointers(assert_problem(r, 422)) == ["query:patient_key"]
 
 
 async def test_sweeper_expires_holds_and_escalates(
