@@ -775,16 +775,23 @@ async def _hold_orgs(session: AsyncSession, placement_id: uuid.UUID) -> set[uuid
 
 
 async def get_placement(
-    session: AsyncSession, ctx: AuditContext, placement_id: uuid.UUID
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
 ) -> PlacementRead:
-    """One placement; the read is logged (NEN 7513) and committed before it is returned."""
+    """One placement; the read is logged (NEN 7513) and committed before it is returned.
+
+    ``now``: the request's clock when the read is part of a write logged at that time (default:
+    the wall clock), so one request's log rows never run backwards in time."""
     p = await _load(session, placement_id)
     access.require_view(
         ctx.principal, p.referrer_organisation_id, p.region_id, await _hold_orgs(session, p.id)
     )
     hold = await _current_hold(session, p)
     result = placement_read(p, hold)
-    await _audit(session, ctx, p, "placement.read", "R", now=None)
+    await _audit(session, ctx, p, "placement.read", "R", now=now)
     await session.commit()
     return result
 

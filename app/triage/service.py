@@ -696,7 +696,7 @@ async def triage(
     placement = None
     if body.placement_id is not None:
         # Access check, 404 and the placement's own urgency before anything is computed.
-        placement = await placement_service.get_placement(session, ctx, body.placement_id)
+        placement = await placement_service.get_placement(session, ctx, body.placement_id, now=now)
         placement_group = placement.target_group.value
         if unified is None:
             u = placement.urgency

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from app.audit.models import AuditLog
 from app.auth import service as auth_service
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
@@ -474,6 +475,18 @@ async def test_triage_on_a_placement_moves_it_to_triaged_with_an_event(
         record = await session.get(TriageRecord, uuid.UUID(advice["id"]))
     assert record is not None
     assert record.placement_id == uuid.UUID(pid)
+    # The read and the write of one request are logged in time order.
+    async with db.sessionmaker() as session:
+        logged = (
+            await session.execute(
+                select(AuditLog.action, AuditLog.occurred_at)
+                .where(AuditLog.object_id == pid)
+                .order_by(AuditLog.id)
+            )
+        ).all()
+    assert [action for action, _ in logged][:3] == ["C", "R", "U"]
+    times = [at for _, at in logged]
+    assert times == sorted(times)
     # Triaging again is not a legal transition from triaged.
     again = await _triage(client, seed.keys["triagist"], {"answers": ELV_HIGH, "placement_id": pid})
     body = assert_problem(again, 409, type_slug="invalid-transition")
