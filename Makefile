@@ -44,7 +44,7 @@ pytest: setup
 # The pure domain modules (triage rules, state machine, KPI formulas, ranking) are covered by their
 # unit tests alone, every line and branch.
 PURE := app.triage.rules app.triage.checks app.triage.urgency app.placement.states \
-	app.kpi.formulas app.capacity.ranking
+	app.kpi.formulas app.capacity.ranking app.placement.suitability
 pure-coverage: setup
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit --cov-branch $(addprefix --cov=,$(PURE)) \
 	  --cov-report=term-missing:skip-covered --cov-fail-under=100

@@ -35,6 +35,7 @@ from app.db import Database, utcnow
 from app.enums import Role
 from app.placement import service as placement_service
 from app.placement.schemas import PlacementCreate
+from app.placement.suitability import hold_misfits
 from app.registry.models import Region
 from bench.seed_national import build
 
@@ -74,6 +75,9 @@ async def seed_registry(url: str, *, units: int, seed: int) -> dict[str, Any]:
             tables: list[tuple[Table, list[dict[str, Any]]]] = data["tables"]
             for table, rows in tables:
                 await conn.execute(table.insert(), rows)
+            # The national seed gives some units held places without hold rows (the search
+            # benchmark needs only the numbers); here every held place is an active hold.
+            await conn.execute(text("UPDATE unit_capacity SET held = 0"))
             if db.dialect == "postgresql":
                 await conn.execute(
                     text(
@@ -92,7 +96,19 @@ async def seed_registry(url: str, *, units: int, seed: int) -> dict[str, Any]:
     finally:
         await db.dispose()
     unit_rows = next(rows for table, rows in data["tables"] if table.name == "unit")
-    active = [str(u["id"]) for u in unit_rows if u["active"]]
+    # The units a hold may go to: active ones that can take placement_body()'s patient.
+    body = placement_body()
+    active = [
+        str(u["id"])
+        for u in unit_rows
+        if u["active"]
+        and not hold_misfits(
+            care_type=body["care_type"],
+            sex=body["sex"],
+            unit_care_type=u["care_type"],
+            unit_sex_policy=u["sex_policy"],
+        )
+    ]
     return {
         "key": issued.key,
         "units": active,

@@ -205,6 +205,13 @@ async def seed_region(db: Database, settings: Settings) -> Seed:
 # --- placements (issue 3) ----------------------------------------------------------------------
 
 
+# Overrides for a placement triaged for GRZ: it fits the seed's "leiden-grz" unit (4 places).
+GRZ: dict[str, object] = {
+    "care_type": "grz",
+    "triage": {"care_type": "grz", "rule_set": "west-2026.1"},
+}
+
+
 def placement_body(**overrides: object) -> dict[str, object]:
     """A valid ``POST /v1/placements`` body: a hospital in-patient with consent, triaged."""
     body: dict[str, object] = {

@@ -32,6 +32,7 @@ from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_
 from app.errors import Conflict, InvalidInput, NotFound, StaleReport
 from app.kpi import episodes
 from app.placement import service as placement_service
+from app.placement.suitability import ROOM_POLICIES
 from app.realtime.outbox import publish
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
 from app.registry.service import resolve_subregion, unit_with_location
@@ -303,14 +304,6 @@ class ScopeResolver:
         return scope
 
 
-_SEX_POLICIES = {
-    Sex.MALE: ("any", "male"),
-    Sex.FEMALE: ("any", "female"),
-    Sex.OTHER: ("any",),
-    Sex.UNKNOWN: ("any",),
-}
-
-
 async def search_availability(
     db: Database,
     principal: Principal,
@@ -335,7 +328,7 @@ async def search_availability(
         care_types=tuple(c.value for c in q.care_types),
         target_group_mask=mask_of(q.target_groups, TargetGroup),
         feature_mask=mask_of(q.features, Feature),
-        sex_policies=None if q.sex is None else _SEX_POLICIES[q.sex],
+        sex_policies=None if q.sex is None else ROOM_POLICIES[q.sex],
         subregion_ids=None if scope is None else scope.subregion_ids,
         fresh_bed_after=None if q.include_stale else now - settings.stale_after("elv_low"),
         fresh_district_nursing_after=(

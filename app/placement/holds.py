@@ -25,19 +25,23 @@ from app.placement import access, events
 from app.placement.errors import ConcurrentChange, ConsentRequired, InvalidTransition, NoCapacity
 from app.placement.schemas import HoldCreate, HoldRead
 from app.placement.states import Action, EventType, IllegalTransition, State, next_state
+from app.placement.suitability import hold_misfits
 from app.realtime.outbox import publish
 from app.triage.urgency import hold_expiry
 
 _UUID = Uuid()
 _TS = UTCDateTime()
 
-# What a hold needs to know of the placement and the unit's organisation, in one read.
+# What a hold needs to know of the placement and of the unit (when active), in one read.
 _SELECT_PLACEMENT = (
     "SELECT p.state, p.version, p.region_id, p.referrer_organisation_id, p.consent_given_at,"
-    " p.urgency_level, p.last_event_at, p.event_seq, p.patient_key,"
-    " (SELECT l.organisation_id FROM unit u JOIN location l ON l.id = u.location_id"
-    "   WHERE u.id = :unit_id AND u.active) AS unit_org"
-    " FROM placement p WHERE p.id = :placement_id"
+    " p.urgency_level, p.last_event_at, p.event_seq, p.patient_key, p.care_type, p.sex,"
+    " u.unit_org, u.unit_care_type, u.unit_sex_policy"
+    " FROM placement p LEFT JOIN (SELECT l.organisation_id AS unit_org,"
+    "   unit.care_type AS unit_care_type, unit.sex_policy AS unit_sex_policy"
+    "   FROM unit JOIN location l ON l.id = unit.location_id"
+    "   WHERE unit.id = :unit_id AND unit.active) u ON true"
+    " WHERE p.id = :placement_id"
 )
 _PLACEMENT_COLUMNS: dict[str, TypeEngine[Any] | type[TypeEngine[Any]]] = {
     "state": String,
@@ -49,7 +53,11 @@ _PLACEMENT_COLUMNS: dict[str, TypeEngine[Any] | type[TypeEngine[Any]]] = {
     "last_event_at": _TS,
     "event_seq": Integer,
     "patient_key": String,
+    "care_type": String,
+    "sex": String,
     "unit_org": _UUID,
+    "unit_care_type": String,
+    "unit_sex_policy": String,
 }
 _LOAD = (
     text(_SELECT_PLACEMENT)
@@ -189,6 +197,17 @@ async def place_hold(
         raise InvalidInput(
             f"Unit {body.unit_id} does not exist or is deactivated.",
             errors=[{"pointer": "#/unit_id", "detail": "unknown or inactive unit"}],
+        )
+    misfits = hold_misfits(
+        care_type=p.care_type,
+        sex=p.sex,
+        unit_care_type=p.unit_care_type,
+        unit_sex_policy=p.unit_sex_policy,
+    )
+    if misfits:
+        raise InvalidInput(
+            f"Unit {body.unit_id} cannot take this patient: {'; '.join(misfits)}.",
+            errors=[{"pointer": "#/unit_id", "detail": misfit} for misfit in misfits],
         )
     at = events.occurred_at(
         body.occurred_at,

@@ -233,7 +233,10 @@ async def place_hold(
     write: WriteDep,
     ctx: AuditCtx,
 ) -> Response:
-    """Hold one place on a unit (atomic; 409 ``no-capacity`` when none is left): -> offered."""
+    """Hold one place on a unit (atomic; 409 ``no-capacity`` when none is left): -> offered.
+
+    The unit must be of the care type the placement was triaged for, with rooms that take the
+    patient's sex (422 naming each misfit)."""
     # The write hot path: settings read from the app, not a SettingsDep (one dependency fewer).
     settings: Settings = request.app.state.settings
     hold = await placement_service.place_hold(

@@ -18,14 +18,14 @@ from app.cli import cli
 from app.config import get_settings
 from app.db import Database
 from tests.conftest import auth
-from tests.factories import Seed, placement_body
+from tests.factories import GRZ, Seed, placement_body
 
 Call = Callable[[httpx.AsyncClient, Seed, str], Awaitable[httpx.Response]]
 
 
 async def _placement(client: httpx.AsyncClient, seed: Seed, *, state: str = "triaged") -> str:
     r = await client.post(
-        "/v1/placements", json=placement_body(), headers=auth(seed.keys["referrer"])
+        "/v1/placements", json=placement_body(**GRZ), headers=auth(seed.keys["referrer"])
     )
     pid: str = r.json()["id"]
     unit = {"unit_id": str(seed.units["leiden-grz"])}

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.placement import sweeper
 from tests.conftest import auth
-from tests.factories import Seed, placement_body
+from tests.factories import GRZ, Seed, placement_body
 from tests.helpers import assert_problem, pointers
 
 
@@ -194,7 +194,7 @@ async def test_illegal_transitions_name_state_and_allowed(
     )
     assert_illegal(r, "requested", requested_allowed)
 
-    triaged = (await create(client, seed))["id"]
+    triaged = (await create(client, seed, **GRZ))["id"]
     triaged_allowed = ["hold", "cancel", "escalate", "record_clinical", "give_consent"]
     for path, body in [
         ("accept", None),
@@ -282,7 +282,7 @@ async def test_decline_releases_hold_and_returns_to_triaged(
 
 
 async def test_consent_required_before_hold(client: httpx.AsyncClient, seed: Seed) -> None:
-    pid = (await create(client, seed, consent_given_at=None))["id"]
+    pid = (await create(client, seed, consent_given_at=None, **GRZ))["id"]
     unit = str(seed.units["leiden-grz"])
     r = await post(client, seed.keys["triagist"], f"/v1/placements/{pid}/holds", {"unit_id": unit})
     assert r.status_code == 409
@@ -377,7 +377,7 @@ async def test_create_validation(
 
 
 async def test_roles_and_visibility(client: httpx.AsyncClient, seed: Seed) -> None:
-    own = (await create(client, seed))["id"]
+    own = (await create(client, seed, **GRZ))["id"]
     r = await client.post(
         "/v1/placements", json=placement_body(), headers=auth(seed.keys["provider"])
     )
@@ -492,7 +492,7 @@ async def test_sweeper_expires_holds_and_escalates(
 
 
 async def test_idempotent_hold(client: httpx.AsyncClient, seed: Seed, db: Database) -> None:
-    pid = (await create(client, seed))["id"]
+    pid = (await create(client, seed, **GRZ))["id"]
     unit = seed.units["leiden-grz"]
     headers = auth(seed.keys["triagist"]) | {"Idempotency-Key": "hold-1"}
     first = await client.post(
@@ -512,7 +512,7 @@ async def test_a_retry_must_name_the_same_responsible_user_and_purpose(
 ) -> None:
     """The access-log headers are part of the request: a retry that changes them is not a
     retry (422), and an invalid one is refused, never answered with the first response."""
-    pid = (await create(client, seed))["id"]
+    pid = (await create(client, seed, **GRZ))["id"]
     unit = seed.units["leiden-grz"]
     headers = auth(seed.keys["triagist"]) | {
         "Idempotency-Key": "hold-2",
@@ -551,7 +551,7 @@ async def test_no_patient_identifier_stored(
     client: httpx.AsyncClient, seed: Seed, db: Database
 ) -> None:
     secret_id = "123456782"
-    pid = (await create(client, seed, patient_identifier=secret_id))["id"]
+    pid = (await create(client, seed, patient_identifier=secret_id, **GRZ))["id"]
     await client.get(f"/v1/placements/{pid}", headers=auth(seed.keys["referrer"]))
     await post(
         client,

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from app.config import Settings
 from app.db import Database, utcnow
-from app.enums import CareType
+from app.enums import CareType, SexPolicy
 from tests.conftest import auth
 from tests.factories import Seed, add_unit, create_placements
 
@@ -49,11 +49,21 @@ async def test_refused_holds_change_nothing(
     full = await add_unit(
         db, settings, seed.locations["leiden"], name="Full", care_type=CareType.ELV_HIGH, free=0
     )
-    (pid,) = await create_placements(db, settings, seed, 1)
+    men = await add_unit(
+        db,
+        settings,
+        seed.locations["leiden"],
+        name="Men",
+        care_type=CareType.ELV_HIGH,
+        free=1,
+        sex_policy=SexPolicy.MALE,
+    )
+    (pid,) = await create_placements(db, settings, seed, 1)  # a woman, triaged for elv_high
     path = f"/v1/placements/{pid}/holds"
     triagist = auth(seed.keys["triagist"])
     before = await _snapshot(db, pid, unit)
     before_full = await _snapshot(db, pid, full)
+    unsuitable = {u: await _snapshot(db, pid, u) for u in (men, seed.units["leiden-grz"])}
 
     # Not a case owner: 403.
     r = await client.post(path, json={"unit_id": str(unit)}, headers=auth(seed.other_provider_key))
@@ -73,6 +83,15 @@ async def test_refused_holds_change_nothing(
     r = await client.post(path, json={"unit_id": str(uuid.uuid4())}, headers=triagist)
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["pointer"] == "#/unit_id"
+    # A unit that cannot take her (men's rooms; another care type than triaged): 422.
+    for other, detail in [
+        (men, "the unit's rooms are for male patients, the patient is female"),
+        (seed.units["leiden-grz"], "the unit offers grz, the placement was triaged for elv_high"),
+    ]:
+        r = await client.post(path, json={"unit_id": str(other)}, headers=triagist)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == [{"pointer": "#/unit_id", "detail": detail}]
+        assert await _snapshot(db, pid, other) == unsuitable[other]
     # No place left: 409 no-capacity, and the placement stays triaged.
     r = await client.post(path, json={"unit_id": str(full)}, headers=triagist)
     assert r.status_code == 409, r.text
