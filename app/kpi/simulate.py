@@ -141,7 +141,7 @@ async def _world(db: Database) -> _World:
                 .join(Subregion, Subregion.id == Location.subregion_id)
                 .where(Unit.active)
                 # Unit names repeat across locations and ids are random per load: order by
-                # names only, so a seed shuffles the same list on every run.
+                # the demo data's own values, never ids, so a seed shuffles the same list.
                 .order_by(Location.name, Unit.name, Unit.staffed_capacity, Unit.care_type)
             )
         ).all()
