@@ -95,9 +95,7 @@ async def _issue_demo_keys(db: Database) -> dict[str, tuple[str, str]]:
             Role.TRIAGIST: orgs["rap"],
             Role.ANALYST: orgs["rap"],
         }
-        names = dict(
-            (await session.execute(select(Organisation.id, Organisation.name))).tuples().all()
-        )
+        names = dict((await session.execute(select(Organisation.id, Organisation.name))).all())
         keys = {}
         for role, org in owners.items():
             issued = await auth_service.issue_key(

@@ -80,6 +80,13 @@ class AvailabilityHit(Schema):
     age_minutes: int
     stale: bool
     matched_because: list[str]
+    earlier_hold: Literal["declined", "expired"] | None = Field(
+        default=None,
+        description=(
+            "Searches for a placement only: how its last hold on this unit ended (it was "
+            "declined or expired), or null"
+        ),
+    )
 
 
 class AvailabilityResult(Schema):

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.service import AuditContext
 from app.auth.principal import Principal
 from app.capacity import ranking
 from app.capacity.models import CapacityReport, UnitCapacity
@@ -32,6 +33,8 @@ from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_
 from app.errors import Conflict, InvalidInput, NotFound, StaleReport
 from app.kpi import episodes
 from app.placement import service as placement_service
+from app.placement.models import PlacementHold
+from app.placement.schemas import PlacementRead
 from app.placement.suitability import ROOM_POLICIES
 from app.realtime.outbox import publish
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
@@ -347,6 +350,56 @@ async def search_availability(
         "searched_subregions": [] if scope is None else [str(s) for s in scope.subregion_ids],
         "generated_at": now,
     }
+
+
+def for_placement(q: SearchQuery, placement: PlacementRead) -> SearchQuery:
+    """The search for one placement's patient: its care type, subregion, sex and target group
+    where the query leaves them out, and its needed features added to the query's."""
+    subregion = q.subregion
+    if subregion is None and placement.subregion_id is not None:
+        subregion = str(placement.subregion_id)
+    return replace(
+        q,
+        care_types=q.care_types or (placement.care_type,),
+        target_groups=q.target_groups or (placement.target_group,),
+        sex=q.sex or placement.sex,
+        features=q.features + tuple(f for f in placement.features if f not in q.features),
+        subregion=subregion,
+    )
+
+
+async def search_for_placement(
+    db: Database,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    q: SearchQuery,
+    *,
+    now: datetime,
+    settings: Settings,
+    scopes: ScopeResolver | None = None,
+) -> dict[str, Any]:
+    """Free places for one placement's patient (``for_placement``), each hit with
+    ``earlier_hold``: how this placement's last hold on that unit ended (declined, expired), so a
+    triagist looking again after a decline sees which providers were asked. The placement read
+    is logged (NEN 7513)."""
+    async with db.sessionmaker() as session:
+        placement = await placement_service.get_placement(session, ctx, placement_id, now=now)
+        ended = await session.execute(
+            select(PlacementHold.unit_id, PlacementHold.status)
+            .where(
+                PlacementHold.placement_id == placement_id,
+                PlacementHold.status.in_(("declined", "expired")),
+            )
+            .order_by(PlacementHold.created_at)
+        )
+        earlier: dict[uuid.UUID, str] = dict(ended.all())
+    # The session is closed before searching: on SQLite the search reads on its own connection.
+    found = await search_availability(
+        db, ctx.principal, for_placement(q, placement), now=now, settings=settings, scopes=scopes
+    )
+    for hit in found["items"]:
+        hit["earlier_hold"] = earlier.get(uuid.UUID(str(hit["unit_id"])))
+    return found
 
 
 def _hit(

@@ -18,7 +18,7 @@ from app.capacity.schemas import (
 from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
-from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ
+from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ, NearQ
 from app.schemas import Page, UtcDateTime
 
 router = APIRouter(prefix="/v1", tags=["capacity"])
@@ -87,14 +87,7 @@ async def search_availability(
     sex: Sex | None = None,
     features: Annotated[list[Feature], Query(max_length=len(Feature))] = [],  # noqa: B006
     subregion: Annotated[str | None, Query(max_length=64, description="id or code")] = None,
-    near: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            pattern=r"^-?[0-9]{1,2}(\.[0-9]+)?,-?[0-9]{1,3}(\.[0-9]+)?$",
-            description="latitude,longitude in degrees, e.g. 52.1601,4.4970",
-        ),
-    ] = None,
+    near: NearQ = None,
     include_stale: bool = False,
     escalate: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

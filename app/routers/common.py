@@ -14,6 +14,14 @@ CursorQ = Annotated[
     Query(max_length=200, description="next_cursor of the previous page"),
 ]
 LimitQ = Annotated[int, Query(ge=1, le=500, description="Page size")]
+NearQ = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        pattern=r"^-?[0-9]{1,2}(\.[0-9]+)?,-?[0-9]{1,3}(\.[0-9]+)?$",
+        description="latitude,longitude in degrees, e.g. 52.1601,4.4970",
+    ),
+]
 IfMatchH = Annotated[
     str | None,
     Header(alias="If-Match", max_length=200, description="ETag from a previous read"),

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BeforeValidator
@@ -18,10 +19,12 @@ from pydantic import BeforeValidator
 from app.audit import service as audit_service
 from app.audit.service import AuditContext
 from app.auth.principal import Principal
+from app.capacity import service as capacity_service
+from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
 from app.db import utcnow
-from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
-from app.enums import CareType
+from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
+from app.enums import CareType, Feature, Sex, TargetGroup
 from app.errors import Forbidden, domain_error_response
 from app.placement import service as placement_service
 from app.placement.schemas import (
@@ -36,7 +39,7 @@ from app.placement.schemas import (
     TransferEventRead,
 )
 from app.placement.states import State
-from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ
+from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, NearQ
 from app.schemas import Page, UtcDateTime
 
 _ON_BEHALF = "X-On-Behalf-Of"
@@ -243,6 +246,64 @@ async def place_hold(
         write.session, ctx, placement_id, body, now=utcnow(), settings=settings
     )
     return await write.commit(hold, status_code=201)
+
+
+@router.get(
+    "/placements/{placement_id}/availability",
+    response_model=AvailabilityResult,
+    responses=READ_PROBLEMS,
+)
+async def placement_availability(
+    placement_id: uuid.UUID,
+    db: DbDep,
+    ctx: AuditCtx,
+    settings: SettingsDep,
+    scopes: ScopesDep,
+    care_type: Annotated[
+        list[CareType],
+        Query(max_length=len(CareType), description="default: the placement's care type"),
+    ] = [],  # noqa: B006
+    target_group: Annotated[
+        list[TargetGroup],
+        Query(max_length=len(TargetGroup), description="default: the placement's"),
+    ] = [],  # noqa: B006
+    sex: Annotated[Sex | None, Query(description="default: the patient's")] = None,
+    features: Annotated[
+        list[Feature],
+        Query(max_length=len(Feature), description="added to the placement's needed features"),
+    ] = [],  # noqa: B006
+    subregion: Annotated[
+        str | None, Query(max_length=64, description="id or code; default: the placement's")
+    ] = None,
+    near: NearQ = None,
+    include_stale: bool = False,
+    escalate: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    """Free places for this placement's patient, ranked as ``GET /v1/availability`` ranks them;
+    each hit says whether an earlier hold of this placement on it was declined or expired."""
+    result = await capacity_service.search_for_placement(
+        db,
+        ctx,
+        placement_id,
+        capacity_service.SearchQuery(
+            care_types=tuple(care_type),
+            target_groups=tuple(target_group),
+            sex=sex,
+            features=tuple(features),
+            subregion=subregion,
+            near=near,
+            include_stale=include_stale,
+            escalate=escalate,
+            limit=limit,
+        ),
+        now=utcnow(),
+        settings=settings,
+        scopes=scopes,
+    )
+    return Response(
+        orjson.dumps(result, default=str, option=orjson.OPT_UTC_Z), media_type="application/json"
+    )
 
 
 OptionalOccurred = Annotated[OccurredIn | None, Body()]

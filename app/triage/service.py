@@ -644,24 +644,19 @@ async def _search(
         return AvailabilityResult(
             items=[], count=0, escalated=False, searched_subregions=[], generated_at=now
         )
-    features = list(body.features)
-    subregion, sex = body.subregion, body.sex
-    if placement is not None:
-        features += [f for f in placement.features if f not in features]
-        if subregion is None and placement.subregion_id is not None:
-            subregion = str(placement.subregion_id)
-        sex = sex or placement.sex
     query = capacity_service.SearchQuery(
         care_types=care_types,
         target_groups=() if target_group is None else (TargetGroup(target_group),),
-        sex=sex,
-        features=tuple(features),
-        subregion=subregion,
+        sex=body.sex,
+        features=tuple(body.features),
+        subregion=body.subregion,
         near=body.near,
         include_stale=body.include_stale,
         escalate=body.escalate,
         limit=body.limit,
     )
+    if placement is not None:
+        query = capacity_service.for_placement(query, placement)
     try:
         found = await capacity_service.search_availability(
             db, principal, query, now=now, settings=settings

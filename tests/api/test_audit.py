@@ -60,6 +60,7 @@ ROUTES: dict[tuple[str, str], tuple[str | None, str, dict[str, Any] | None]] = {
         {"type": "hospital_admitted"},
     ),
     ("get", "/v1/placements/{placement_id}/events"): ("triaged", "triagist", None),
+    ("get", "/v1/placements/{placement_id}/availability"): ("triaged", "triagist", None),
 }
 
 

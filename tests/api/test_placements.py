@@ -459,6 +459,57 @@ async def test_list_one_patients_placements_by_patient_key(
     assert pointers(assert_problem(r, 422)) == ["query:patient_key"]
 
 
+async def test_placement_availability_searches_for_the_patient_and_marks_earlier_holds(
+    client: httpx.AsyncClient, seed: Seed, db: Database
+) -> None:
+    """After a decline the triagist searches again for the same patient: the placement's care
+    type, subregion and sex apply, and the unit that declined is marked."""
+    pid = (await create(client, seed, subregion="gouda", sex="male"))["id"]
+    tri = auth(seed.keys["triagist"])
+    path = f"/v1/placements/{pid}/availability"
+
+    async def search(**params: Any) -> list[tuple[str, str | None]]:
+        r = await client.get(path, params=params, headers=tri)
+        assert r.status_code == 200, r.text
+        return sorted((hit["unit_name"], hit["earlier_hold"]) for hit in r.json()["items"])
+
+    # Gouda's only ELV unit has rooms for women: nothing for him in his own subregion.
+    assert await search() == []
+    assert await search(escalate="true") == [("ELV HC Den Haag", None), ("ELV HC Leiden", None)]
+    leiden = str(seed.units["leiden-elv-high"])
+    r = await post(
+        client, seed.keys["triagist"], f"/v1/placements/{pid}/holds", {"unit_id": leiden}
+    )
+    assert r.status_code == 201, r.text
+    r = await post(
+        client, seed.keys["provider"], f"/v1/placements/{pid}/decline", {"reason": "staff_shortage"}
+    )
+    assert r.status_code == 200, r.text
+    assert await search(escalate="true") == [
+        ("ELV HC Den Haag", None),
+        ("ELV HC Leiden", "declined"),
+    ]
+    # The request's own values win; GRZ is not the placement's care type but may be asked for.
+    assert await search(care_type="grz", subregion="leiden") == [("GRZ Leiden", None)]
+    async with db.engine.connect() as conn:
+        reads: int = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM audit_log WHERE event_code = 'placement.read'"
+                    " AND object_id = :pid"
+                ),
+                {"pid": pid},
+            )
+        ).scalar_one()
+    assert reads == 4  # every search for the placement is a logged read
+    r = await client.get(f"/v1/placements/{uuid.uuid4()}/availability", headers=tri)
+    assert_problem(r, 404)
+    r = await client.get(path, headers=auth(seed.other_provider_key))
+    assert_problem(r, 403)
+    r = await client.get(path, params={"near": "north"}, headers=tri)
+    assert pointers(assert_problem(r, 422)) == ["query:near"]
+
+
 async def test_sweeper_expires_holds_and_escalates(
     client: httpx.AsyncClient, seed: Seed, db: Database
 ) -> None:
