@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Body, Query, Response
 
 from app.capacity import service as capacity_service
@@ -18,7 +17,7 @@ from app.capacity.schemas import (
 from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
-from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ, NearQ
+from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ, NearQ, json_response
 from app.schemas import Page, UtcDateTime
 
 router = APIRouter(prefix="/v1", tags=["capacity"])
@@ -111,7 +110,4 @@ async def search_availability(
         settings=settings,
         scopes=scopes,
     )
-    # default=str: asyncpg returns its own UUID subclass, which orjson does not know.
-    return Response(
-        orjson.dumps(result, default=str, option=orjson.OPT_UTC_Z), media_type="application/json"
-    )
+    return json_response(result)

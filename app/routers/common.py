@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Header, Query
+import orjson
+from fastapi import Header, Query, Response
 
 from app.registry.service import Listing
 from app.schemas import problem_responses
@@ -33,3 +34,11 @@ WRITE_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422)
 
 def listing(cursor: str | None, limit: int) -> Listing:
     return Listing(cursor=cursor, limit=limit)
+
+
+def json_response(document: Any) -> Response:
+    """Plain data as a JSON response: the search answers skip building their response models."""
+    # default=str: asyncpg returns its own UUID subclass, which orjson does not know.
+    return Response(
+        orjson.dumps(document, default=str, option=orjson.OPT_UTC_Z), media_type="application/json"
+    )

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BeforeValidator
@@ -39,7 +38,7 @@ from app.placement.schemas import (
     TransferEventRead,
 )
 from app.placement.states import State
-from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, NearQ
+from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, NearQ, json_response
 from app.schemas import Page, UtcDateTime
 
 _ON_BEHALF = "X-On-Behalf-Of"
@@ -301,9 +300,7 @@ async def placement_availability(
         settings=settings,
         scopes=scopes,
     )
-    return Response(
-        orjson.dumps(result, default=str, option=orjson.OPT_UTC_Z), media_type="application/json"
-    )
+    return json_response(result)
 
 
 OptionalOccurred = Annotated[OccurredIn | None, Body()]
