@@ -299,7 +299,11 @@ class TriageAdvice(Schema):
     needs_urgency: bool = Field(description="The care type depends on an urgency not given")
     deciding_inputs: dict[str, bool | str]
     open_questions: list[QuestionRead] = Field(
-        description="Questions that could still change the advice, in asking order"
+        description=(
+            "Exactly the unanswered questions some answer to which could change the advice (the "
+            "rule that fires and, when a place is needed, the target group), in asking order: "
+            "ask the first one next"
+        )
     )
     sets: dict[str, bool | str] = Field(description="Answers the outcome implies")
     actions: list[ActionRead] = Field(description="Follow-up tasks")
