@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int)
     parser.add_argument("--instances", type=int, choices=(1, 2), default=1)
     parser.add_argument("--changes", type=int)
-    parser.add_argument("--rate", type=float, default=5.0, help="changes per second")
+    parser.add_argument("--rate", type=float, default=2.0, help="changes per second")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to wait after writes")
     parser.add_argument("--heartbeat", type=float, default=15.0, help="stream heartbeat seconds")
     parser.add_argument("--keep", action="store_true", help="leave the work dir (logs, data)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection
@@ -47,14 +48,27 @@ class Subscriber:
     shared frame bytes and one future to wake the stream, no queue object or task of its own.
     """
 
-    __slots__ = ("_waiter", "closed", "frames", "overflowed", "principal", "topics")
+    __slots__ = (
+        "_waiter",
+        "closed",
+        "frames",
+        "next_ping",
+        "overflowed",
+        "ping_due",
+        "principal",
+        "topics",
+    )
 
-    def __init__(self, principal: Principal, topics: frozenset[str] | None) -> None:
+    def __init__(
+        self, principal: Principal, topics: frozenset[str] | None, *, next_ping: float
+    ) -> None:
         self.principal = principal
         self.topics = topics
         self.frames: deque[tuple[int, bytes]] = deque()
         self.overflowed = False  # fell too far behind: resumes from the outbox on reconnect
         self.closed = False  # its key was revoked or the client went away
+        self.next_ping = next_ping  # loop time of its next heartbeat
+        self.ping_due = False
         self._waiter: asyncio.Future[None] | None = None
 
     def wants(self, event: StreamEvent) -> bool:
@@ -81,24 +95,25 @@ class Subscriber:
         self.closed = True
         self._wake()
 
+    def ping(self) -> None:
+        self.ping_due = True
+        self._wake()
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def wait(self, within: float) -> bool:
-        """Wait up to ``within`` seconds for a frame or the end; False when the time ran out."""
-        if self.frames or self.overflowed or self.closed:
-            return True
+    async def wait(self) -> None:
+        """Until there is a frame, a heartbeat due or the end (no timer per stream: the hub's
+        heartbeat round wakes the streams whose ping is due)."""
+        if self.frames or self.overflowed or self.closed or self.ping_due:
+            return
         self._waiter = asyncio.get_running_loop().create_future()
         try:
-            async with asyncio.timeout(within):
-                await self._waiter
-        except TimeoutError:
-            return False
+            await self._waiter
         finally:
             self._waiter = None
-        return True
 
     @property
     def ended(self) -> bool:
@@ -115,6 +130,7 @@ class Hub:
         poll_seconds: float,
         listen: bool = True,
         lookback: int = LOOKBACK,
+        heartbeat_seconds: float = 15.0,
         revalidate_seconds: float = 10.0,
         revoked_keys: Callable[[Collection[uuid.UUID]], Awaitable[set[uuid.UUID]]] | None = None,
     ) -> None:
@@ -132,6 +148,8 @@ class Hub:
         self._listener: PgListener | None = None
         self._unsubscribe_bus: Callable[[], None] | None = None
         self._start_lock = asyncio.Lock()
+        self._heartbeat = heartbeat_seconds
+        self._heartbeats: asyncio.Task[None] | None = None
         # Revoked keys end their streams: at once on this instance (revoke()), and on the others
         # by one query per period for all keys with an open stream, not a check per event.
         self._revalidate_seconds = revalidate_seconds
@@ -172,18 +190,21 @@ class Hub:
                 )
                 await self._listener.start()
             self._task = asyncio.create_task(self._run(), name="juisteplek-realtime-hub")
+            self._heartbeats = asyncio.create_task(
+                self._beat(), name="juisteplek-realtime-heartbeat"
+            )
             if self._revoked_keys is not None:
                 self._revalidator = asyncio.create_task(
                     self._revalidate(), name="juisteplek-realtime-keys"
                 )
 
     async def stop(self) -> None:
-        for task in (self._task, self._revalidator):
+        for task in (self._task, self._heartbeats, self._revalidator):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._task = self._revalidator = None
+        self._task = self._heartbeats = self._revalidator = None
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
@@ -193,7 +214,9 @@ class Hub:
 
     async def subscribe(self, principal: Principal, topics: frozenset[str] | None) -> Subscriber:
         await self.start()
-        sub = Subscriber(principal=principal, topics=topics)
+        # A random phase per stream: streams opened together do not all ping in one instant.
+        phase = random.uniform(0, self._heartbeat)  # noqa: S311 - not a secret
+        sub = Subscriber(principal, topics, next_ping=asyncio.get_running_loop().time() + phase)
         self._subscribers.add(sub)
         return sub
 
@@ -207,6 +230,17 @@ class Hub:
         for sub in ended:
             sub.close()
         return len(ended)
+
+    async def _beat(self) -> None:
+        """Wake the streams whose heartbeat is due: one round per fraction of the interval."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self._heartbeat / 4))
+            now = loop.time()
+            for sub in self._subscribers:
+                if sub.next_ping <= now:
+                    sub.next_ping = max(sub.next_ping + self._heartbeat, now)
+                    sub.ping()
 
     async def _revalidate(self) -> None:
         assert self._revoked_keys is not None

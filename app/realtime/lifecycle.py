@@ -22,6 +22,7 @@ async def background(db: Database, settings: Settings) -> AsyncIterator[Hub]:
         database_url=settings.database_url,
         poll_seconds=settings.outbox_poll_seconds,
         listen=settings.realtime_listen_enabled,
+        heartbeat_seconds=settings.stream_heartbeat_seconds,
         revalidate_seconds=max(1.0, settings.api_key_cache_seconds),
         revoked_keys=functools.partial(revoked_key_ids, db),
     )

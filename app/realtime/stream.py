@@ -5,15 +5,14 @@ during the replay is either replayed or queued live (and then skipped as already
 falls between the two.
 
 An instance may hold 10,000 streams, so a stream is one coroutine and a small watcher: frames are
-encoded once by the hub and shared, frames that queued up together go out in one write, and
-heartbeats run on a schedule of their own with a random phase per stream, so streams opened
-together (or woken by the same event) do not all ping in the same instant.
+encoded once by the hub and shared, frames that queued up together go out in one write, and a
+waiting stream holds no timer: the hub's heartbeat round wakes the streams whose ping is due, each
+with a random phase, so streams opened together (or woken by one event) do not all ping at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 from starlette.responses import Response
@@ -42,14 +41,12 @@ class EventStream:
         *,
         last_event_id: int | None,
         topics: frozenset[str] | None,
-        heartbeat_seconds: float,
     ) -> None:
         self._db = db
         self._hub = hub
         self._principal = principal
         self._last_event_id = last_event_id
         self._topics = topics
-        self._heartbeat = heartbeat_seconds
         self._sub: Subscriber | None = None
         self._closed = False
 
@@ -73,8 +70,6 @@ class EventStream:
                     replayed.add(ident)
                     if frame:
                         yield frame
-            loop = asyncio.get_running_loop()
-            next_ping = loop.time() + random.uniform(0, self._heartbeat)  # noqa: S311 - a phase
             while not sub.closed:
                 if sub.frames:
                     batch = []
@@ -87,12 +82,11 @@ class EventStream:
                     continue
                 if sub.ended:
                     return
-                now = loop.time()
-                if now >= next_ping:
-                    next_ping = max(next_ping + self._heartbeat, now)
+                if sub.ping_due:
+                    sub.ping_due = False
                     yield PING
                     continue
-                await sub.wait(next_ping - now)
+                await sub.wait()
         finally:
             self._hub.unsubscribe(sub)
 

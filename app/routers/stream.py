@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 
-from app.deps import DbDep, PrincipalDep, SettingsDep
+from app.deps import DbDep, PrincipalDep
 from app.realtime.hub import Hub
 from app.realtime.stream import EventStream, EventStreamResponse
 from app.routers.common import READ_PROBLEMS
@@ -46,7 +46,6 @@ async def stream(
     request: Request,
     db: DbDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -75,6 +74,5 @@ async def stream(
             principal,
             last_event_id=resume,
             topics=frozenset(topic) if topic else None,
-            heartbeat_seconds=settings.stream_heartbeat_seconds,
         )
     )
