@@ -52,6 +52,7 @@ pure-coverage: setup
 bench-smoke: setup
 	CI=true $(BIN)/python -m bench.run_search --smoke
 	CI=true $(BIN)/python -m bench.run_holds --smoke
+	CI=true $(BIN)/python -m bench.run_stream --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db*

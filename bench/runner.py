@@ -599,7 +599,8 @@ def machine_info(pg: PgCluster | None) -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    wrk_path = shutil.which("wrk")
+    wrk = subprocess.run([wrk_path or "true", "-v"], capture_output=True, text=True, check=False)
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -613,7 +614,7 @@ def machine_info(pg: PgCluster | None) -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "postgresql": pg.psql("SHOW server_version") if pg is not None else None,
-        "wrk": (wrk.stdout or wrk.stderr).split(" [")[0].strip(),
+        "wrk": (wrk.stdout or wrk.stderr).split(" [")[0].strip() if wrk_path else None,
         "packages": versions,
         "git_commit": commit.stdout.strip() or None,
     }

@@ -30,4 +30,5 @@ async def revoke_key(key_id: uuid.UUID, write: WriteDep, request: Request) -> Re
     revoked = await auth_service.revoke_key(write.session, key_id)
     response = await write.commit(revoked)
     request.app.state.key_resolver.forget()
+    request.app.state.hub.revoke([key_id])
     return response
