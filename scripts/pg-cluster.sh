@@ -2,6 +2,8 @@
 # Throw-away PostgreSQL for tests and benchmarks: 127.0.0.1:$PGPORT, data under $PGROOT, trust auth.
 #   scripts/pg-cluster.sh start   -> prints the postgresql:// URL of database $PGDB
 #   scripts/pg-cluster.sh stop
+#   scripts/pg-cluster.sh pause | resume   -> stop the server keeping its data / start it again
+#   scripts/pg-cluster.sh restart          -> pause, wait $PGDOWN seconds (default 2), resume
 # Installs Debian's postgresql when no server binaries are present (CI on a clean machine).
 set -euo pipefail
 PGROOT=${PGROOT:-/tmp/jppg}
@@ -31,16 +33,27 @@ case "${1:-start}" in
     if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PGROOT"; fi
     "${as_pg[@]}" "$bin/initdb" -D "$PGROOT/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
       >"$PGROOT/initdb.log" 2>&1
+    echo "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGROOT -c max_connections=300 ${PGEXTRA:-}" \
+      >"$PGROOT/server.opts"
     "${as_pg[@]}" "$bin/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGROOT -c max_connections=300 ${PGEXTRA:-}" \
-      start >/dev/null
+      -o "$(cat "$PGROOT/server.opts")" start >/dev/null
     "${as_pg[@]}" "$bin/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres "$PGDB"
     echo "postgresql+asyncpg://postgres@127.0.0.1:$PGPORT/$PGDB"
+    ;;
+  pause)
+    "${as_pg[@]}" "$(pgbin)/pg_ctl" -D "$PGROOT/data" -m fast -w stop >/dev/null
+    ;;
+  resume)
+    "${as_pg[@]}" "$(pgbin)/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 60 \
+      -o "$(cat "$PGROOT/server.opts")" start >/dev/null
+    ;;
+  restart)
+    "$0" pause; sleep "${PGDOWN:-2}"; "$0" resume
     ;;
   stop)
     bin=$(pgbin)
     [ -n "$bin" ] && [ -d "$PGROOT/data" ] && \
       "${as_pg[@]}" "$bin/pg_ctl" -D "$PGROOT/data" -m fast -w stop >/dev/null 2>&1 || true
     ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|pause|resume|restart" >&2; exit 2 ;;
 esac
