@@ -18,6 +18,7 @@ from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.placement import sweeper as placement_sweeper
 from app.realtime.lifecycle import background
+from app.registry import demo_ticker
 from app.routers import (
     audit,
     auth,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             async with (
                 background(db, settings) as hub,
                 placement_sweeper.running(db, settings),
+                demo_ticker.running(db, settings),
             ):
                 app.state.hub = hub
                 yield
