@@ -16,7 +16,12 @@ pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
 install_if_missing() {
   if [ -z "$(pgbin)" ]; then
-    [ "$(id -u)" = 0 ] || { echo "PostgreSQL is not installed and we are not root" >&2; exit 1; }
+    [ "$(id -u)" = 0 ] || {
+      echo "PostgreSQL is not installed and installing it needs root: run 'apt-get install" \
+        "postgresql' as root, or point JUISTEPLEK_TEST_POSTGRES_URL at a server of yours" >&2
+      exit 1
+    }
+    echo "installing Debian's postgresql (apt-get) for a throw-away test cluster" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
   fi
