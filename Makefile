@@ -62,4 +62,4 @@ bench-smoke: setup
 	CI=true $(BIN)/python -m bench.run_holds --smoke
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db* juisteplek-demo.env

@@ -289,9 +289,58 @@ def demo(
         f"  try: curl -H 'Authorization: Bearer {keys['triagist'][0]}' "
         f"'{base}/v1/availability?care_type=elv_high&subregion=leiden&escalate=true'"
     )
+    env_file = database.resolve().with_suffix(".env")
+    provider_org = asyncio.run(_demo_provider_organisation(settings))
+    write_demo_env(env_file, base=base, keys=keys, provider_organisation=provider_org)
+    _echo(f"  for a shell: . {_relative(env_file)}   (B = the URL, A P R T N = the keys, PO = the")
+    _echo("               provider key's organisation)")
     sys.stdout.flush()
     if not no_serve:
         serve(host=host, port=port, workers=1)
+
+
+# Shell variable per demo key in the file `juisteplek demo` writes (docs/placements.md uses them).
+DEMO_ENV_NAMES = {"admin": "A", "provider": "P", "referrer": "R", "triagist": "T", "analyst": "N"}
+
+
+def write_demo_env(
+    path: Path,
+    *,
+    base: str,
+    keys: dict[str, tuple[str, str]],
+    provider_organisation: uuid.UUID,
+) -> None:
+    """The demo's URL and keys as shell assignments, readable by the owner only."""
+    lines = [
+        "# Written by `juisteplek demo` (new keys on every start). Use: . ./<this file>",
+        f"B={base}",
+    ]
+    for role, name in DEMO_ENV_NAMES.items():
+        lines.append(f"{name}={keys[role][0]}  # {role}, {keys[role][1]}")
+    lines.append(f"PO={provider_organisation}  # the provider key's organisation")
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return "./" + str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+async def _demo_provider_organisation(settings: Settings) -> uuid.UUID:
+    from app.registry.demo import demo_organisation_ids
+
+    db = Database.from_url(settings.database_url)
+    try:
+        async with db.sessionmaker() as session:
+            org: uuid.UUID = (await demo_organisation_ids(session))["vvt"]
+            return org
+    finally:
+        await db.dispose()
 
 
 @cli.command()

@@ -39,6 +39,10 @@ from tests.factories import placement_body, seed_region
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs PostgreSQL"),
+    pytest.mark.skipif(
+        not list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")),
+        reason="needs PostgreSQL's server binaries for a cluster of its own",
+    ),
 ]
 
 CLUSTER = ROOT / "scripts" / "pg-cluster.sh"
