@@ -43,8 +43,9 @@ def test_nothing_refers_to_files_a_clone_does_not_have() -> None:
     for name in files:
         for number, line in enumerate((ROOT / name).read_text("utf-8").splitlines(), start=1):
             for match in FOREIGN.finditer(line):
-                if line[: match.start()].endswith("docs/"):
-                    continue  # docs/domain.md is the repository's own
+                before = line[: match.start()]
+                if before.endswith("docs/") or (name.startswith("docs/") and before.endswith("](")):
+                    continue  # docs/domain.md is the repository's own (linked from docs/ as such)
                 hits.append(f"{name}:{number}: {line.strip()[:120]}")
     assert hits == [], "\n".join(hits[:40]) + f"\n({len(hits)} references)"
 
