@@ -175,6 +175,15 @@ def serve(
 
     if migrate_first:
         migrate()
+    else:
+        url = get_settings().database_url
+        _note(f"database: {shown_url(url)}")
+        path = _sqlite_file(url)
+        if path is not None and not path.exists():
+            _fail(
+                f"there is no database at {path.resolve()}: run `juisteplek migrate` first, "
+                "pass --migrate, or set JUISTEPLEK_DATABASE_URL"
+            )
 
     uvicorn.run(
         "app.main:create_app",
@@ -418,9 +427,7 @@ def audit_verify() -> None:
         raise typer.Exit(1)
 
 
-triage_cli = typer.Typer(
-    help="Triage rule sets (the format: docs/domain.md, triage).", no_args_is_help=True
-)
+triage_cli = typer.Typer(help="Triage rule sets (docs/domain.md §4, §12.1).", no_args_is_help=True)
 cli.add_typer(triage_cli, name="triage")
 
 # The command line acts as an admin without a key: loaded_by_key_id is the nil UUID.

@@ -49,6 +49,14 @@ def test_a_command_without_a_database_says_so_and_creates_none(workdir: Path) ->
     assert list(workdir.iterdir()) == [], "no empty database file left behind"
 
 
+def test_serve_without_a_database_refuses_and_creates_none(workdir: Path) -> None:
+    result = _invoke("serve", "--port", "1")
+    assert result.exit_code == 1
+    [error] = _error_lines(result)
+    assert "juisteplek migrate" in error
+    assert list(workdir.iterdir()) == []
+
+
 def test_commands_find_the_database_the_demo_made(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
