@@ -27,14 +27,14 @@ class Settings(BaseSettings):
     patient_key_secret: SecretStr = SecretStr(DEMO_PATIENT_KEY_SECRET)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
-    # Staleness TTLs (domain.md §6.4): beds are stale after 4 h, district-nursing intake after 24 h.
+    # Staleness TTLs (docs/domain.md §3): beds are stale after 4 h, district nursing after 24 h.
     stale_after_bed_minutes: Annotated[int, Field(ge=1, le=10_080)] = 240
     stale_after_district_nursing_minutes: Annotated[int, Field(ge=1, le=10_080)] = 1_440
     max_body_bytes: Annotated[int, Field(ge=1_024, le=64 * 1024 * 1024)] = 1_048_576
     clock_skew_seconds: Annotated[int, Field(ge=0, le=3_600)] = 120
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 10.0
     access_log: bool = True
-    # Real-time (DESIGN.md §2): outbox safety-net poll, SSE heartbeat, PostgreSQL LISTEN/NOTIFY.
+    # Real-time: outbox safety-net poll, SSE heartbeat, PostgreSQL LISTEN/NOTIFY.
     outbox_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     stream_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
     realtime_listen_enabled: bool = True
@@ -51,10 +51,13 @@ class Settings(BaseSettings):
     webhook_batch_size: Annotated[int, Field(ge=1, le=1_000)] = 50
     # None = private/loopback targets allowed except with env=production (SSRF guard).
     webhook_allow_private_targets: bool | None = None
-    # Placement sweeper (domain.md §8, §12.6): hold expiry and auto-escalation.
+    # Placement sweeper (docs/domain.md §8, §12.6): hold expiry and auto-escalation.
     # None = on, except with env=test (tests call app.placement.sweeper.sweep with an explicit now).
     placement_sweeper_enabled: bool | None = None
     placement_sweep_seconds: Annotated[float, Field(gt=0, le=3_600)] = 15.0
+    # The demo's providers keep reporting (app/registry/demo_ticker.py): minutes between rounds,
+    # 0 = off. `juisteplek demo` turns it on.
+    demo_report_minutes: Annotated[float, Field(ge=0, le=1_440)] = 0
 
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:

@@ -18,6 +18,7 @@ from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.placement import sweeper as placement_sweeper
 from app.realtime.lifecycle import background
+from app.registry import demo_ticker
 from app.routers import (
     audit,
     auth,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             async with (
                 background(db, settings) as hub,
                 placement_sweeper.running(db, settings),
+                demo_ticker.running(db, settings),
             ):
                 app.state.hub = hub
                 yield
@@ -89,7 +91,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         return exc.response
 
     app.add_exception_handler(ReplayedResponse, _replay)
-    # 403s on placement and audit routes are written to the NEN 7513 access log (domain §10.1).
+    # 403s on placement and audit routes go to the NEN 7513 access log (docs/domain.md §10.1).
     app.add_exception_handler(Forbidden, placements.on_forbidden)
     for module in (ops, auth, registry, capacity, placements, audit, webhooks, stream, kpis):
         app.include_router(module.router)

@@ -1,4 +1,4 @@
-"""Bare baseline for GET /v1/availability: Starlette + asyncpg pool + orjson (perf-notes.md §8).
+"""Bare baseline for GET /v1/availability: Starlette + asyncpg pool + orjson.
 
 Sends the exact SQL text the service sends (compiled once per query shape from
 ``app.capacity.queries``) and does the same per-row shaping, so its JSON equals the service's.

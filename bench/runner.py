@@ -1,4 +1,4 @@
-"""Shared machinery for paired benchmarks (perf-notes.md §8): PostgreSQL, servers, wrk, CPU, gates.
+"""Shared machinery for paired benchmarks: PostgreSQL, servers, wrk, CPU, gates.
 
 A benchmark module (``bench.run_search``; a holds benchmark can be added the same way) builds two
 :class:`Target` s, a service and its bare baseline, and calls :func:`run_paired` with its own wrk
@@ -417,7 +417,7 @@ def run_paired(
 
 @dataclass(frozen=True)
 class Goals:
-    """Service/baseline targets (DESIGN.md §6) and validity gates (perf-notes.md §8.5)."""
+    """Service/baseline targets (bench/README.md) and validity gates."""
 
     rps_ratio_min: float = 0.5
     app_cpu_ratio_max: float = 3.0
@@ -568,7 +568,7 @@ def markdown(summary: dict[str, Any], labels: dict[str, str] | None = None) -> s
         lines.append(f"| {goal} | {value:.2f} | {target} | {'yes' if met else '**no**'} |")
     lines.append("")
     lines.append(
-        "Run valid (perf-notes §8.5 gates): "
+        "Run valid (validity gates): "
         + ("yes" if summary["valid"] else "**no**: " + "; ".join(summary["flags"]))
     )
     return "\n".join(lines)

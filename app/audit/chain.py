@@ -1,4 +1,4 @@
-"""The access-log hash chain (domain.md §10.1): pure, so the writer and the verifier share it."""
+"""The access-log hash chain (docs/domain.md §10.1): pure; the writer and verifier share it."""
 
 from __future__ import annotations
 

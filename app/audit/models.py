@@ -1,4 +1,4 @@
-"""The NEN 7513 access log (domain.md §10.1): append-only rows chained by SHA-256."""
+"""The NEN 7513 access log (docs/domain.md §10.1): append-only rows chained by SHA-256."""
 
 from __future__ import annotations
 

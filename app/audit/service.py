@@ -1,4 +1,4 @@
-"""NEN 7513 access log (domain.md §10.1): append in the audited transaction, list, verify.
+"""NEN 7513 access log (docs/domain.md §10.1): append in the audited transaction, list, verify.
 
 Appends are serialised so the rows form one hash chain in id order: on PostgreSQL by a
 transaction-scoped advisory lock taken just before the append (the last lock any transaction

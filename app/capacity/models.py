@@ -39,7 +39,8 @@ class UnitCapacity(Base):
 
     Derived data, kept in the same transaction as every report and hold, so the search reads one
     row per unit and a hold is one conditional UPDATE (``free - held > 0``) on both backends.
-    ``held`` counts holds still active plus holds admitted after the latest report (DESIGN.md §3).
+    ``held`` counts holds still active plus holds admitted after the latest report
+    (docs/domain.md §3.1).
     """
 
     __tablename__ = "unit_capacity"

@@ -1,4 +1,4 @@
-"""Availability search SQL, hand-written for the hot path (perf-notes.md §3).
+"""Availability search SQL, hand-written for the hot path.
 
 One row per unit from ``unit_capacity`` (latest report and held places), filtered and ordered in
 the database by the same key as ``capacity.ranking.rank_key``. LIMIT is a literal so PostgreSQL

@@ -66,7 +66,9 @@ class AvailabilityHit(Schema):
     sex_policy: SexPolicy
     features: list[Feature]
     staffed_capacity: int
-    available: int = Field(description="Free in the latest report minus held places (DESIGN §3)")
+    available: int = Field(
+        description="Free in the latest report minus held places (docs/domain.md §3.1)"
+    )
     reported_free: int
     held: int
     expected_free_24h: int | None

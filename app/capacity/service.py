@@ -1,6 +1,6 @@
 """Capacity service: report capacity (single and all-or-nothing bulk), history, availability search.
 
-Rules (DESIGN.md §3, issue acceptance): reports are append-only; ``free`` lies in
+Rules (docs/domain.md §3.1, issue acceptance): reports are append-only; ``free`` lies in
 [0, staffed capacity]; ``reported_at`` is not in the future beyond the clock skew and not older
 than the unit's latest report; only the unit's own organisation (or an admin) may report.
 """
@@ -68,7 +68,7 @@ async def report_capacity(
     source: ReportSource = "api",
     pointer_prefix: str = "#",
 ) -> CapacityReportRead:
-    """Append a capacity report and make it the unit's current capacity (DESIGN.md §3)."""
+    """Append a capacity report and make it the unit's current capacity (docs/domain.md §3.1)."""
     principal.require(Role.PROVIDER)
     unit, location = await unit_with_location(session, unit_id)
     principal.require_organisation(location.organisation_id, "capacity")
@@ -138,7 +138,8 @@ async def report_capacity(
     state.free = report.free
     state.expected_free_24h = report.expected_free_24h
     state.reported_at = reported_at
-    # DESIGN.md §3: the new report counts places physically free, so holds are recounted against
+    # docs/domain.md §3.1: the new report counts places physically free, so holds are recounted
+    # against
     # it: still active, or admitted after it was taken. Under the row lock taken above.
     state.held = await placement_service.recount_held(session, unit_id, reported_at)
     await session.flush()
@@ -316,10 +317,10 @@ async def search_availability(
     settings: Settings,
     scopes: ScopeResolver | None = None,
 ) -> dict[str, Any]:
-    """Free places matching the query, ranked as DESIGN.md §4 and domain.md §8 describe.
+    """Free places matching the query, ranked as docs/domain.md §8 describes.
 
     Returns the ``AvailabilityResult`` document as plain data: this is the hot read path, and
-    building models only to serialise them again would double its CPU cost (perf-notes.md §3).
+    building models only to serialise them again would double its CPU cost.
     """
     principal.require(Role.TRIAGIST, Role.REFERRER, Role.PROVIDER)
     if scopes is not None:

@@ -1,4 +1,4 @@
-"""KPI reference definitions (domain.md §6): pure Python over plain data; no I/O, no clock.
+"""KPI reference definitions (docs/domain.md §6): pure Python over plain data; no I/O, no clock.
 
 This module *is* the definition. ``app.kpi.queries`` computes the same numbers in SQL for the API,
 and the property tests require both to agree exactly on random transfer logs. Every function
@@ -7,7 +7,7 @@ takes ``now`` (or census moments) as an argument; nothing here reads the clock o
 Time conventions used by every KPI:
 
 * Timestamps are timezone-aware UTC instants; ``occurred_at`` (the clinical time) is used
-  everywhere, ``recorded_at`` only to flag back-dated events (domain.md §5, §13).
+  everywhere, ``recorded_at`` only to flag back-dated events (docs/domain.md §5, §13).
 * A period ``P = [start, end)`` is a half-open range of *local* dates in Europe/Amsterdam. An
   instant belongs to the local date it falls on; a local midnight belongs to the day it starts.
 * Durations are exact integer microseconds (``duration_us``) so SQL and Python compare exactly.
@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 TZ = ZoneInfo("Europe/Amsterdam")
 DEFINITION_VERSION = "west-kpi-2026.1"
 EPOCH = date(2000, 1, 1)  # day numbers count local dates from here (kpi_calendar.day_no)
-BACKDATED_AFTER = timedelta(hours=48)  # domain.md §6.1: flag if recorded_at - occurred_at > 48 h
+# docs/domain.md §6.1: flag an event as back-dated if recorded_at - occurred_at > 48 h
+BACKDATED_AFTER = timedelta(hours=48)
 AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
     ("0-17", 0, 17),
     ("18-64", 18, 64),
@@ -33,7 +34,7 @@ AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
     ("75-84", 75, 84),
     ("85+", 85, None),
 )
-WLZ_PREFIX = "wlz_"  # narrow definition: the awaited care type is a Wlz one (domain.md §6.1)
+WLZ_PREFIX = "wlz_"  # narrow definition: the awaited care type is a Wlz one (docs/domain.md §6.1)
 UNKNOWN = "unknown"  # group value when the attribute is missing (e.g. no subregion)
 
 # Transfer-log event types the KPIs read (app.placement.states.EventType values; repeated here
@@ -167,7 +168,7 @@ def bands_from(age_min: int) -> tuple[str, ...]:
 
 
 def midnight_count(start: datetime, end: datetime, first: date, last_excl: date) -> int:
-    """Midnight census (domain.md §6.1): the number of local midnights ``m`` with
+    """Midnight census (docs/domain.md §6.1): the number of local midnights ``m`` with
     ``start < m <= end`` whose date lies in ``[first, last_excl)``.
 
     ``local_day(t)`` numbers the midnights at or before ``t``, so the midnights in
@@ -202,7 +203,7 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class Stay:
     """A placement with its transfer log: one patient's referral, and for hospital in-patients
-    their hospital stay while waiting (domain.md §5)."""
+    their hospital stay while waiting (docs/domain.md §5)."""
 
     id: str
     patient_key: str
@@ -221,7 +222,7 @@ class Stay:
         return next((e for e in self.ordered() if e.type == event_type), None)
 
     def age_at(self, t: datetime) -> int:
-        """Age fixed at an instant from the birth year only (domain.md §6.1, [A])."""
+        """Age fixed at an instant from the birth year only (docs/domain.md §6.1, [A])."""
         return local_date(t).year - self.birth_year
 
 
@@ -246,7 +247,7 @@ EndKind = Literal["revoked", "hospital_transfer", "transferred", "died", "cancel
 
 @dataclass(frozen=True, slots=True)
 class ReadyInterval:
-    """A period in which a hospital in-patient was medically ready (domain.md §6.1)."""
+    """A period in which a hospital in-patient was medically ready (docs/domain.md §6.1)."""
 
     stay: Stay
     start: datetime
@@ -310,7 +311,7 @@ def _end_kind(event: Event) -> EndKind:
 
 @dataclass(frozen=True, slots=True)
 class StayFilter:
-    """Filters of domain.md §6.1 (age at the ready moment; narrow = awaited care type Wlz)."""
+    """Filters of docs/domain.md §6.1 (age at the ready moment; narrow = awaited care type Wlz)."""
 
     age_min: int | None = None
     definition: Literal["broad", "narrow"] = "broad"
@@ -335,7 +336,7 @@ class StayFilter:
 class WrongBedRow:
     """Wrong-bed figures of one group.
 
-    ``days``: VBD, the midnight census of domain.md §6.1. ``patients``: distinct patients with
+    ``days``: VBD, the midnight census of docs/domain.md §6.1. ``patients``: distinct patients with
     at least one counted day. ``intervals``: ready intervals with at least one counted day, of
     which ``backdated`` have a back-dated start or end event. ``hospital_transfers`` and
     ``deaths``: intervals that *ended* in the group's dates by a hospital-to-hospital transfer
@@ -421,7 +422,7 @@ def wrong_bed_days(
 # --- 6.2 75+ inflow ----------------------------------------------------------------------------
 
 INFLOW_SOURCES = ("seh", "hap", "rav")
-# contact types a source may report, and which of them count (domain.md §6.2)
+# contact types a source may report, and which of them count (docs/domain.md §6.2)
 CONTACT_TYPES: Mapping[str, tuple[str, ...]] = {
     "seh": ("registration", "secondary_transfer"),
     "hap": ("telephone_consult", "consult", "home_visit", "information_call"),
@@ -435,7 +436,7 @@ COUNTED_CONTACTS: Mapping[str, frozenset[str]] = {
 URGENCY_CODES: Mapping[str, tuple[str, ...]] = {
     "seh": ("U0", "U1", "U2", "U3", "U4", "U5", "red", "orange", "yellow", "green", "blue", "-"),
     "hap": ("U0", "U1", "U2", "U3", "U4", "U5", "-"),
-    # 2024 ambulance scale plus the old A1/A2/B of RAV Hollands Midden (domain.md §7)
+    # 2024 ambulance scale plus the old A1/A2/B of RAV Hollands Midden (docs/domain.md §7)
     "rav": ("A0", "A1", "A2", "B", "B1", "B2", "C1", "C2"),
 }
 COUNTED_RAV_URGENCY = frozenset({"A0", "A1", "A2", "B", "B1", "B2"})  # C1/C2: no ambulance sent
@@ -458,7 +459,7 @@ class InflowLine:
 
 
 def inflow_counts(line: InflowLine) -> bool:
-    """Whether a line counts towards X75 (domain.md §6.2)."""
+    """Whether a line counts towards X75 (docs/domain.md §6.2)."""
     if line.contact_type not in COUNTED_CONTACTS.get(line.source, frozenset()):
         return False
     return line.source != "rav" or line.urgency_native in COUNTED_RAV_URGENCY
@@ -550,7 +551,8 @@ class LeadTimeRow:
     """Lead times of the placements *requested* in the group (request_created in the period).
 
     ``time_to_triage`` = first ``triaged`` − ``request_created``; ``time_to_placement`` =
-    first ``offer_accepted`` − ``request_created`` (domain.md §6.4), in microseconds; placements
+    first ``offer_accepted`` − ``request_created`` (docs/domain.md §6.4), in microseconds;
+    placements
     not (yet) triaged or accepted are counted in ``requests`` only.
     """
 
@@ -600,7 +602,7 @@ def _cohort(
     stays: Iterable[Stay], period: Period, flt: StayFilter, group_by: str | None
 ) -> Iterator[tuple[str | None, Stay, Event]]:
     """Placements requested in the period passing the filter, with their group label; age is
-    taken at the request (domain.md §6.1 convention, applied to the request moment)."""
+    taken at the request (docs/domain.md §6.1 convention, applied to the request moment)."""
     for stay in stays:
         created = stay.first(REQUEST_CREATED)
         if created is None or not period.contains(local_date(created.occurred_at)):
@@ -672,7 +674,7 @@ def escalations(
     flt: StayFilter | None = None,
     group_by: str | None = None,
 ) -> list[EscalationRow]:
-    """escalation_rate, escalations by level and decline-reason counts (domain.md §6.4, §8)."""
+    """escalation_rate, escalations by level and decline-reason counts (docs/domain.md §6.4, §8)."""
     rows: dict[str | None, EscalationRow] = {}
     for label, stay, _ in _cohort(stays, period, flt or StayFilter(), group_by):
         target = rows.setdefault(label, EscalationRow(label))
@@ -806,7 +808,7 @@ GGZ_CARE_TYPE = "ggz_crisis"
 
 
 def ggz_norm(urgency_level: int) -> timedelta:
-    """domain.md §12.4: UUL 2 -> 1 h, 3 -> 4 h, 4 -> 24 h. Levels 0-1 (more urgent than 2) take
+    """docs/domain.md §12.4: UUL 2 -> 1 h, 3 -> 4 h, 4 -> 24 h. Levels 0-1 (more urgent than 2) take
     the 1 h norm, level 5 the 24 h norm [A]."""
     if urgency_level <= 2:
         return timedelta(hours=1)
@@ -863,7 +865,7 @@ def ggz_crisis_within_norm(
     subregion_id: str | None = None,
     group_by: str | None = None,
 ) -> list[GgzRow]:
-    """domain.md §6.3 over placements of care type ``ggz_crisis`` with t0 in the period."""
+    """docs/domain.md §6.3 over placements of care type ``ggz_crisis`` with t0 in the period."""
     rows: dict[str | None, GgzRow] = {}
     for stay in stays:
         if stay.care_type != GGZ_CARE_TYPE or stay.first(REQUEST_CREATED) is None:
@@ -895,7 +897,7 @@ def ggz_crisis_within_norm(
     return sorted(rows.values(), key=lambda r: r.group or "")
 
 
-# --- targets (domain.md §6, §12.2) --------------------------------------------------------------
+# --- targets (docs/domain.md §6, §12.2) -------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -957,7 +959,7 @@ def inflow_target(
     measured: float,
     target_year: int = 2030,
 ) -> Target:
-    """X75(Y) ≤ X75(2022) for each source (domain.md §6.2)."""
+    """X75(Y) ≤ X75(2022) for each source (docs/domain.md §6.2)."""
     value = baseline_value * fraction
     return Target(
         kpi="inflow",
@@ -974,7 +976,7 @@ def inflow_target(
 
 
 def ggz_target(measured: float | None, *, threshold: float = 0.90) -> Target:
-    """Crisis-service wait within norm in ≥ 90 % of cases (domain.md §6)."""
+    """Crisis-service wait within norm in ≥ 90 % of cases (docs/domain.md §6)."""
     return Target(
         kpi="ggz_crisis_within_norm",
         scope="region",

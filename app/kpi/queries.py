@@ -9,8 +9,8 @@ zone database, or the ``kpi_calendar`` table on SQLite, which has none), ``_us``
 integer microseconds, so durations are exact) and ``_max/_min`` (GREATEST/LEAST). Everything else
 is the same SQL text, except how lead times rank durations (``_ranks_sql``). Wrong-bed days (from
 the ready intervals), the cohort KPIs (lead times, escalations, GGZ) and the capacity census read
-the summaries ``app.kpi.episodes`` keeps with every write, so they pair no events at query time
-(perf-notes.md §5). Cohorts select on UTC bounds of the local period
+the summaries ``app.kpi.episodes`` keeps with every write, so they pair no events at query time.
+Cohorts select on UTC bounds of the local period
 (``local_midnight``), which is exact.
 """
 

@@ -1,4 +1,4 @@
-"""KPI answers, baselines and inflow reports (domain.md §6, DESIGN.md §4): aggregates only."""
+"""KPI answers, baselines and inflow reports (docs/domain.md §6): aggregates only."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class PeriodRead(Schema):
 
 
 class TargetRead(Schema):
-    """A regional target for the period and whether the region is on track (domain.md §6)."""
+    """A regional target for the period and whether the region is on track (docs/domain.md §6)."""
 
     kpi: str
     scope: str
@@ -203,7 +203,7 @@ class InflowLineIn(Schema):
 
 
 class InflowReportIn(Schema):
-    """Aggregated acute contacts of one organisation (domain.md §6.2); no persons.
+    """Aggregated acute contacts of one organisation (docs/domain.md §6.2); no persons.
 
     Idempotent per (source, organisation, period, age band, native urgency, contact type): a
     re-sent line *replaces* the stored count (upsert); lines not re-sent are kept.

@@ -1,4 +1,4 @@
-"""Who may see and change a placement (DESIGN.md §4 roles): pure checks raising 403."""
+"""Who may see and change a placement (docs/domain.md §14 roles): pure checks raising 403."""
 
 from __future__ import annotations
 

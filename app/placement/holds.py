@@ -1,8 +1,8 @@
-"""Holds on units (domain.md §12.6, DESIGN.md §3): the hot reservation path and the ``held`` count.
+"""Holds on units (docs/domain.md §3.1, §12.6): the hot reservation path and the ``held`` count.
 
 A hold is ONE conditional UPDATE ``held = held + 1 WHERE free - held > 0`` on the unit's capacity
 row: atomic on PostgreSQL (row lock, re-checked after waiting) and on SQLite (``BEGIN IMMEDIATE``);
-never read-then-write, which SQLite would silently let overbook (perf-notes.md §4). The path is
+never read-then-write, which SQLite would silently let overbook. The path is
 hand-written SQL through the engine, not ORM entities, because it is the write hot path.
 """
 
@@ -139,7 +139,7 @@ _RELEASE = text(
 _UNHOLD = text(
     "UPDATE unit_capacity SET held = held - 1 WHERE unit_id = :unit_id AND held > 0"
 ).bindparams(bindparam("unit_id", type_=_UUID))
-# An admitted patient stays counted until a report taken after the arrival (DESIGN.md §3); a
+# An admitted patient stays counted until a report taken after the arrival (docs/domain.md §3.1); a
 # report already taken at or after the (clinical) arrival time counted the patient itself.
 _ADMIT_UNHOLD = text(
     "UPDATE unit_capacity SET held = held - 1"
@@ -191,7 +191,7 @@ async def place_hold(
     if p.consent_given_at is None:
         raise ConsentRequired(
             "The patient's consent to share with follow-up care is not recorded; post a "
-            "consent_given event first (domain.md §10)."
+            "consent_given event first (docs/domain.md §10)."
         )
     if p.unit_org is None:
         raise InvalidInput(
@@ -332,7 +332,8 @@ async def admitted(conn: AsyncConnection, unit_id: uuid.UUID, admitted_at: datet
 
 
 async def recount_held(session: AsyncSession, unit_id: uuid.UUID, reported_at: datetime) -> int:
-    """``held`` as DESIGN.md §3 defines it for a report taken at ``reported_at``: active holds
+    """``held`` as docs/domain.md §3.1 defines it for a report taken at ``reported_at``: active
+    holds
     plus holds admitted after that report."""
     conn = await session.connection()
     value = (

@@ -1,4 +1,4 @@
-"""Placement service (domain.md §5, §7, §8, §10, §12, §13): referrals, actions, transfer log.
+"""Placement service (docs/domain.md §5, §7, §8, §10, §12, §13): referrals, actions, transfer log.
 
 Every change writes its transfer event, its outbox message (topic ``placement``) and its NEN 7513
 access-log row in the caller's transaction; reads write their access-log row and commit it here
@@ -82,7 +82,7 @@ recount_held = holds.recount_held
 
 
 def patient_key(identifier: str, secret: str) -> str:
-    """Pseudonymous patient key: HMAC-SHA256 of the referrer's identifier (domain.md §10)."""
+    """Pseudonymous patient key: HMAC-SHA256 of the referrer's identifier (docs/domain.md §10)."""
     return hmac.new(
         secret.encode("utf-8"), identifier.strip().encode("utf-8"), hashlib.sha256
     ).hexdigest()
@@ -231,7 +231,7 @@ async def create_placement(
     now: datetime,
     settings: Settings,
 ) -> PlacementRead:
-    """A referral (domain.md §13 ``requested``; ``triaged`` at once when a triage is embedded)."""
+    """A referral (docs/domain.md §13 ``requested``; ``triaged`` at once with a triage in it)."""
     principal = ctx.principal
     principal.require(Role.REFERRER, Role.TRIAGIST)
     org_id = body.referrer_organisation_id or principal.organisation_id
@@ -461,7 +461,7 @@ async def _triage(
     p.triage_outcome = outcome
     p.care_type = care_type.value
     p.triaged_at = now
-    # Auto-escalation clock (domain.md §8) starts when the placement can be offered.
+    # Auto-escalation clock (docs/domain.md §8) starts when the placement can be offered.
     p.escalation_due_at = now + escalation_window(p.urgency_level)
     await _transition(
         session,
@@ -492,7 +492,7 @@ async def record_triage(
     settings: Settings,
     details: dict[str, Any] | None = None,
 ) -> PlacementRead:
-    """Record a triage result on a placement: requested -> triaged (domain.md §13).
+    """Record a triage result on a placement: requested -> triaged (docs/domain.md §13).
 
     For ``POST /v1/triage`` with ``placement_id``; the caller commits. ``details`` (added for the
     triage service: triage id, advised care types, an override and its reason) goes into the
@@ -554,7 +554,7 @@ async def accept(
     now: datetime,
     settings: Settings,
 ) -> PlacementRead:
-    """The receiving provider accepts the offer: offered -> accepted (domain.md §13)."""
+    """The receiving provider accepts the offer: offered -> accepted (docs/domain.md §13)."""
     p, hold, at = await _load_with_hold(
         session,
         ctx,
@@ -628,7 +628,8 @@ async def admit(
     now: datetime,
     settings: Settings,
 ) -> PlacementRead:
-    """The patient arrived: accepted -> transferred; the hold becomes admitted (§13, DESIGN §3)."""
+    """The patient arrived: accepted -> transferred; the hold becomes admitted
+    (docs/domain.md §3.1, §13)."""
     p, hold, at = await _load_with_hold(
         session, ctx, placement_id, Action.ADMIT, body.occurred_at, now=now, settings=settings
     )
@@ -706,7 +707,7 @@ async def record_event(
     now: datetime,
     settings: Settings,
 ) -> TransferEventRead:
-    """Clinical events, consent and manual escalation (domain.md §8, §10, §13): no state change."""
+    """Clinical events, consent, manual escalation (docs/domain.md §8, §10, §13); no new state."""
     p = await _load(session, placement_id)
     access.require_manage(ctx.principal, p.referrer_organisation_id, p.region_id)
     _next(p, _EVENT_ACTION[body.type])

@@ -1,4 +1,4 @@
-"""Background sweep (domain.md §8, §12.6): release expired holds, auto-escalate overdue placements.
+"""Background sweep (docs/domain.md §8, §12.6): release expired holds, escalate overdue placements.
 
 Expiry and escalation deadlines are columns, so the sweep is stateless: any instance may run it,
 after a restart too, and two instances racing are safe (each change is version-checked). Tests call

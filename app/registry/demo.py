@@ -1,4 +1,4 @@
-"""Loads the demo region West (``demo_west.yaml``, domain.md §11) through the services.
+"""Loads the demo region West (``demo_west.yaml``, docs/domain.md §11) through the services.
 
 The data goes through the same service functions as the API, so the demo obeys every rule.
 """

@@ -1,4 +1,4 @@
-"""Registry tables (DESIGN.md §3). Nothing referenced is ever hard-deleted: rows are deactivated."""
+"""Registry tables (docs/domain.md §3). Nothing referenced is hard-deleted: rows are deactivated."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Region(Base):
 
 
 class Subregion(Base):
-    """Subregion (verzorgingsgebied); escalation starts here (domain.md §8)."""
+    """Subregion (verzorgingsgebied); escalation starts here (docs/domain.md §8)."""
 
     __tablename__ = "subregion"
 
@@ -106,7 +106,7 @@ class Location(Base):
 
 
 class Unit(Base):
-    """A bookable capacity pool at a location (DESIGN.md §3).
+    """A bookable capacity pool at a location (docs/domain.md §3.1).
 
     Target groups and features are stored as bitmasks over their enums (``app.enums``) so that
     ``(feature_mask & :wanted) = :wanted`` filters identically on SQLite and PostgreSQL.

@@ -1,6 +1,7 @@
 """Registry service: regions and subregions (read), organisations, locations and units (CRUD).
 
-Permission rule (DESIGN.md §4): admins manage everything; a provider key manages the locations and
+Permission rule (docs/domain.md §14): admins manage everything; a provider key manages the
+locations and
 units of its own organisation; every key may read the registry.
 """
 

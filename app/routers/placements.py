@@ -1,4 +1,4 @@
-"""Placement endpoints (DESIGN.md §4, domain.md §13): referrals, holds, actions, transfer log.
+"""Placement endpoints (docs/domain.md §13, §14): referrals, holds, actions, transfer log.
 
 Every route is an ``AuditedRoute``: a request refused with 403 is written to the NEN 7513 access
 log in its own transaction, because the request's own transaction rolls back.

@@ -1,4 +1,4 @@
-"""Static checks on a triage rule set (domain.md §4, §12.1); a set with errors may not go live.
+"""Static checks on a triage rule set (docs/domain.md §4, §12.1); a set with errors may not go live.
 
 Reachability is decided exhaustively: we walk the decision tree of the first-match table, branching
 only on inputs the rules still need, which covers every answer set without enumerating them all.

@@ -1,4 +1,6 @@
-"""Triage rule sets as versioned data and their pure first-match evaluator (domain.md §4, §12.1).
+"""Triage rule sets as versioned data and their pure first-match evaluator.
+
+The table and its rules: docs/domain.md §4, §12.1.
 
 Evaluation uses three-valued logic: partial answers never claim an outcome a missing answer could
 change.
@@ -452,7 +454,7 @@ def _vocabulary(info: ValidationInfo) -> _Vocabulary:
 
 
 class RuleSet(_Vocabulary):
-    """A versioned triage table (domain.md §12.1): questions, outcomes and ordered rules."""
+    """A versioned triage table (docs/domain.md §12.1): questions, outcomes and ordered rules."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -723,7 +725,7 @@ class TriageResult(BaseModel):
 def evaluate(
     ruleset: RuleSet, answers: Mapping[str, Answer], unified_urgency: int | None = None
 ) -> TriageResult:
-    """Triage advice for (possibly partial) answers under one rule set (domain.md §4)."""
+    """Triage advice for (possibly partial) answers under one rule set (docs/domain.md §4)."""
     for name, value in answers.items():
         question = ruleset.question_map.get(name)
         if question is None:

@@ -125,7 +125,7 @@ class UrgencyIn(Schema):
 class UnifiedUrgencyRead(Schema):
     system: str | None = Field(description="Native system, kept as sent (null: level given)")
     code: str | None = Field(description="Native code, kept as sent")
-    level: int = Field(description="Unified urgency level 0-5 (domain.md §7)")
+    level: int = Field(description="Unified urgency level 0-5 (docs/domain.md §7)")
     meaning_nl: str
     meaning_en: str
 

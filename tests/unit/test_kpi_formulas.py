@@ -1,4 +1,5 @@
-"""Hand-written cases for the KPI reference (app.kpi.formulas), one per edge case of domain.md §6.
+"""Hand-written cases for the KPI reference (app.kpi.formulas), one per edge case of
+docs/domain.md §6.
 
 Times are written in local Amsterdam time (``loc``) where the census depends on it.
 """

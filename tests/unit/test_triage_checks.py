@@ -1,4 +1,4 @@
-"""Rule-set validation on load and the static checks (domain.md §12.1); refusals name the rule
+"""Rule-set validation on load and the static checks (docs/domain.md §12.1); refusals name the rule
 and the line."""
 
 import pytest

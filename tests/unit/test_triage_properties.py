@@ -1,4 +1,5 @@
-"""Properties of the triage evaluator on west-2026.1 (domain.md §4): one outcome per complete answer
+"""Properties of the triage evaluator on west-2026.1 (docs/domain.md §4): one outcome per complete
+answer
 set, explanations that replay, and partial answers that never claim what a completion would change.
 """
 

@@ -1,4 +1,5 @@
-"""Rule set west-2026.1 as a table (domain.md §4): each rule, first-match order, partial answers."""
+"""Rule set west-2026.1 as a table (docs/domain.md §4): each rule, first-match order, partial
+answers."""
 
 from pathlib import Path
 
