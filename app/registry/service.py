@@ -306,6 +306,7 @@ def unit_read(unit: Unit, location: Location) -> UnitRead:
         features=codes_of(unit.feature_mask, Feature),
         staffed_capacity=unit.staffed_capacity,
         label=unit.label,
+        external_id=unit.external_id,
         active=unit.active,
         version=unit.version,
         created_at=unit.created_at,
