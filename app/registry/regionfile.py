@@ -32,7 +32,9 @@ CbsCode = Annotated[
 ]
 Digits8 = Annotated[str, Field(pattern=r"^[0-9]{8}$")]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{6,25}$")]
-MAX_ITEMS = 20_000
+# Per list; a region's file stays well inside the API's body limit (a list one longer than this
+# is refused with 422, not 413).
+MAX_ITEMS = 2_000
 
 
 class MunicipalityEntry(Schema):
@@ -46,7 +48,7 @@ class SubregionEntry(Schema):
     neighbours: list[Code] = Field(
         default_factory=list, max_length=100, description="Escalation order: first = first step"
     )
-    municipalities: list[MunicipalityEntry] = Field(min_length=1, max_length=1_000)
+    municipalities: list[MunicipalityEntry] = Field(min_length=1, max_length=500)
 
 
 class UnitEntry(Schema):
@@ -87,7 +89,7 @@ class LocationEntry(Schema):
     latitude: Latitude
     longitude: Longitude
     phone: Phone | None = None
-    units: list[UnitEntry] = Field(default_factory=list, max_length=1_000)
+    units: list[UnitEntry] = Field(default_factory=list, max_length=500)
 
 
 class OrganisationEntry(Schema):
@@ -97,7 +99,7 @@ class OrganisationEntry(Schema):
     agb_code: Digits8 | None = Field(default=None, description="AGB code (8 digits)")
     ura_number: Digits8 | None = Field(default=None, description="URA number (8 digits)")
     kvk_number: Digits8 | None = Field(default=None, description="KvK number (8 digits)")
-    locations: list[LocationEntry] = Field(default_factory=list, max_length=1_000)
+    locations: list[LocationEntry] = Field(default_factory=list, max_length=500)
 
 
 class RegionEntry(Schema):
