@@ -3,7 +3,8 @@
 Every change is an append-only ``unit_status`` row (the history); the current status is copied
 onto the unit's ``unit_capacity`` row in the same transaction, under the row lock that orders
 reports and holds, so the hold refuses a closed unit in its one reservation statement. A closed
-unit reopens by itself at ``until``: the status is derived from the time, no job writes it.
+unit reopens by itself at ``until``: the status is derived from the time, so nothing has to
+run for that; the sweep (``reopen_due``) only records the reopening and announces it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.capacity.models import UnitCapacity, UnitStatus
 from app.capacity.schemas import UnitStatusCurrent, UnitStatusIn, UnitStatusRead
+from app.db import Database
 from app.enums import NotAcceptingReason, Role
 from app.errors import Conflict, InvalidInput
 from app.realtime.outbox import publish
@@ -169,3 +171,71 @@ async def status_history(
     rows = (await session.scalars(stmt.order_by(UnitStatus.id.desc()).limit(limit + 1))).all()
     nxt = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
     return [_read(r) for r in rows[:limit]], nxt
+
+
+async def reopen_due(db: Database, *, now: datetime, batch: int = 200) -> int:
+    """Record the reopening of every unit whose closure ended at its ``until`` by ``now``.
+
+    The unit is open from ``until`` on whether or not this runs (the status is derived from the
+    time); this appends the ``accepting`` row at ``until`` to the history and publishes
+    ``unit.status_changed`` so the stream and webhooks hear of it. Safe to run on several app
+    instances at once: each unit is re-checked under its row lock."""
+    done = 0
+    while True:
+        async with db.read() as conn:
+            due = (
+                await conn.scalars(
+                    select(UnitCapacity.unit_id)
+                    .where(
+                        UnitCapacity.closed_reason.is_not(None),
+                        UnitCapacity.closed_until <= now,
+                    )
+                    .order_by(UnitCapacity.closed_until)
+                    .limit(batch)
+                )
+            ).all()
+        reopened = 0
+        for unit_id in due:
+            reopened += await _reopen(db, unit_id, now=now)
+        done += reopened
+        if len(due) < batch or reopened == 0:
+            return done
+
+
+async def _reopen(db: Database, unit_id: uuid.UUID, *, now: datetime) -> bool:
+    async with db.sessionmaker() as session:
+        state = await session.scalar(
+            select(UnitCapacity).where(UnitCapacity.unit_id == unit_id).with_for_update()
+        )
+        if (
+            state is None
+            or state.closed_reason is None
+            or state.closed_until is None
+            or state.closed_until > now
+        ):
+            return False
+        unit, location = await unit_with_location(session, unit_id)
+        at = state.closed_until
+        session.add(
+            UnitStatus(unit_id=unit_id, accepting=True, changed_at=at, changed_by_key_id=None)
+        )
+        state.closed_reason = state.closed_detail = state.closed_until = None
+        state.status_changed_at = at
+        await session.flush()
+        result = current(state, unit_id, now)
+        await publish(
+            session,
+            topic="capacity",
+            event_type=STATUS_EVENT,
+            payload={
+                **result.model_dump(mode="json"),
+                "automatic": True,
+                "care_type": unit.care_type,
+                "location_id": str(location.id),
+                "organisation_id": str(location.organisation_id),
+                "subregion_id": str(location.subregion_id),
+            },
+            organisation_ids=[location.organisation_id],
+        )
+        await session.commit()
+        return True

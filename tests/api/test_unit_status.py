@@ -326,3 +326,47 @@ async def test_status_change_reaches_stream_and_webhooks(
     assert [h["juisteplek-event-type"] for h, _ in receiver.requests] == ["unit.status_changed"]
     delivered = orjson.loads(receiver.requests[0][1])
     assert delivered["data"]["not_accepting_reason"] == "full"
+
+
+async def test_the_sweep_records_and_announces_a_reopening_at_until(
+    client: httpx.AsyncClient, seed: Seed, db: Database
+) -> None:
+    unit = seed.units[UNIT]
+    now = utcnow()
+    until = now - timedelta(minutes=30)
+    await set_status_at(
+        db,
+        unit,
+        UnitStatusIn(accepting=False, reason=NotAcceptingReason.FULL, until=until),
+        now - timedelta(hours=2),
+    )
+    # Another unit closed until later: not due.
+    await set_status_at(
+        db,
+        seed.units["leiden-grz"],
+        UnitStatusIn(
+            accepting=False, reason=NotAcceptingReason.OUTBREAK, until=now + timedelta(hours=1)
+        ),
+        now - timedelta(hours=1),
+    )
+    assert await status_service.reopen_due(db, now=now) == 1
+    assert await status_service.reopen_due(db, now=now) == 0  # recorded once
+    r = await client.get(f"/v1/units/{unit}/status-history", headers=auth(seed.keys["triagist"]))
+    changes = r.json()["items"]
+    assert [(c["accepting"], c["reason"]) for c in changes] == [(True, None), (False, "full")]
+    assert datetime.fromisoformat(changes[0]["changed_at"]) == until
+    async with db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT payload FROM outbox_event WHERE event_type = 'unit.status_changed'"
+                    " ORDER BY id"
+                )
+            )
+        ).all()
+    last = orjson.loads(rows[-1][0])
+    assert (last["unit_id"], last["accepting"], last["automatic"]) == (str(unit), True, True)
+    r = await client.get(
+        f"/v1/units/{seed.units['leiden-grz']}/status", headers=auth(seed.keys["triagist"])
+    )
+    assert r.json()["accepting"] is False
