@@ -125,6 +125,15 @@ async def test_close_refuses_holds_and_marks_search_until_reopened_by_hand(
     assert await held(db, unit) == 0
     placement = await client.get(f"/v1/placements/{pid}", headers=auth(seed.keys["triagist"]))
     assert placement.json()["state"] == "triaged"
+    # The search for this placement's patient marks it the same way.
+    path = f"/v1/placements/{pid}/availability"
+    for include, want in (("false", []), ("true", [(False, "outbreak")])):
+        r = await client.get(
+            path, params={"include_not_accepting": include}, headers=auth(seed.keys["triagist"])
+        )
+        assert r.status_code == 200, r.text
+        marked = [h for h in r.json()["items"] if h["unit_id"] == str(unit)]
+        assert [(h["accepting"], h["not_accepting_reason"]) for h in marked] == want
 
     # Reopened by hand: the hold goes through.
     r = await close(client, seed, {"accepting": True})
