@@ -130,14 +130,16 @@ async def test_import_through_the_api(client: httpx.AsyncClient, db: Database) -
     data["units"] = []
     data["organisations"][2]["locations"][0]["name"] = "Zorgcentrum Middelburg-Noord (voorbeeld)"
     data["subregions"][0]["neighbours"].reverse()
+    data["subregions"][0]["municipalities"].pop()  # Veere (GM0717), where no location is
     r = await client.post("/v1/regions/import?dry_run=true", json=data, headers=admin)
     changed = r.json()
-    assert changed["changes"] == 3
+    assert changed["changes"] == 4
+    assert changed["municipalities"]["deactivated"] == ["GM0717"]
     assert changed["units"]["deactivated"] == ["zl-zz-hulst-wijkverpleging"]
     assert changed["locations"]["updated"] == [{"code": "zl-zw-middelburg", "fields": ["name"]}]
     assert changed["subregions"]["updated"] == [{"code": "zl-walcheren", "fields": ["neighbours"]}]
     r = await client.post("/v1/regions/import", json=data, headers=admin)
-    assert r.json()["changes"] == 3
+    assert r.json()["changes"] == 4
     gone = await client.get("/v1/units", params={"active": "false", "limit": 100}, headers=admin)
     assert [u["external_id"] for u in gone.json()["items"]] == ["zl-zz-hulst-wijkverpleging"]
     assert (await table_counts(db))["unit"] == 10  # deactivated, not deleted
@@ -147,11 +149,14 @@ async def test_import_through_the_api(client: httpx.AsyncClient, db: Database) -
         "zl-zeeuws-vlaanderen",
         "zl-bevelanden",
     ]
+    assert walcheren["municipalities"] == ["Middelburg", "Vlissingen"]
     # Back to the example: the unit is active again.
     r = await client.post("/v1/regions/import", json=example(), headers=admin)
-    assert r.json()["units"]["updated"] == [
+    back = r.json()
+    assert back["units"]["updated"] == [
         {"code": "zl-zz-hulst-wijkverpleging", "fields": ["active"]}
     ]
+    assert back["municipalities"]["updated"] == [{"code": "GM0717", "fields": ["active"]}]
 
 
 def five_problems() -> dict[str, Any]:
