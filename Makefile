@@ -49,10 +49,11 @@ openapi-check: setup
 pytest: setup
 	$(BIN)/pytest -q
 
-# The pure domain modules (triage rules, state machine, KPI formulas, ranking) are covered by their
-# unit tests alone, every line and branch. They need no database: no PostgreSQL is started.
+# The pure domain modules (triage rules, state machine, KPI formulas, ranking, region file) are
+# covered by their unit tests alone, every line and branch. They need no database: no PostgreSQL
+# is started.
 PURE := app.triage.rules app.triage.checks app.triage.urgency app.placement.states \
-	app.kpi.formulas app.capacity.ranking app.placement.suitability
+	app.kpi.formulas app.capacity.ranking app.placement.suitability app.registry.regionfile
 pure-coverage: setup
 	JUISTEPLEK_TEST_BACKENDS=sqlite $(BIN)/pytest -q -p no:cacheprovider tests/unit --cov-branch $(addprefix --cov=,$(PURE)) \
 	  --cov-report=term-missing:skip-covered --cov-fail-under=100

@@ -1,4 +1,4 @@
-"""The ``juisteplek`` command: serve, migrate, demo, create-key, export-openapi."""
+"""The ``juisteplek`` command: serve, migrate, demo, create-key, export-openapi, import-region."""
 
 from __future__ import annotations
 
@@ -509,6 +509,43 @@ def triage_list() -> None:
     listing = _triage_command(lambda session: triage_service.list_rule_sets(session, now=utcnow()))
     for item in listing.items:
         _echo_rule_set(item)
+
+
+@cli.command("import-region")
+def import_region(
+    file: Annotated[Path, typer.Argument(help="Region file (YAML or JSON)", dir_okay=False)],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only print what would change; write nothing")
+    ] = False,
+) -> None:
+    """Create or update a region from a region file (docs/exchange.md) and print the diff;
+    an inconsistent file is refused with every problem named (exit 1), nothing written."""
+    from app.errors import DomainError
+    from app.registry import importer
+
+    async def run() -> Any:
+        settings = get_settings()
+        db = Database.from_url(settings.database_url)
+        try:
+            return await importer.import_file(
+                db, CLI_ADMIN, file, dry_run=dry_run, settings=settings
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        diff = asyncio.run(run())
+    except DomainError as exc:
+        errors = exc.errors or []
+        if len(errors) > 1:
+            _echo(f"refused: the region file has {len(errors)} problems; nothing was imported")
+        else:
+            _echo(f"refused: {exc.detail}")
+        for error in errors:
+            _echo(f"  {error['pointer']}: {error['detail']}")
+        raise typer.Exit(1) from None
+    for line in importer.describe(diff):
+        _echo(line)
 
 
 def main() -> None:

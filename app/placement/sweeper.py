@@ -16,6 +16,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy import select
 
+from app.capacity import status as unit_status
 from app.config import Settings
 from app.db import Database, utcnow
 from app.placement import holds
@@ -152,9 +153,14 @@ async def run_forever(db: Database, settings: Settings) -> None:
     """The lifespan task: sweep every ``placement_sweep_seconds``; errors are logged, not fatal."""
     while True:
         try:
-            result = await sweep(db, now=utcnow())
+            now = utcnow()
+            result = await sweep(db, now=now)
             if result.expired_holds or result.escalated:
                 log.info("placement_sweep", **result.model_dump())
+            # Units whose closure ended at its ``until``: record and announce the reopening.
+            reopened = await unit_status.reopen_due(db, now=now)
+            if reopened:
+                log.info("units_reopened", count=reopened)
         except asyncio.CancelledError:
             raise
         except Exception:

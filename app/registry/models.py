@@ -39,6 +39,7 @@ class Subregion(Base):
     region_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("region.id"), index=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class SubregionNeighbour(Base):
@@ -62,6 +63,9 @@ class Municipality(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     subregion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subregion.id"), index=True)
+    # CBS gemeentecode (GM + 4 digits): the municipality's identifier in a region file.
+    cbs_code: Mapped[str | None] = mapped_column(String(6), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Organisation(Base):
@@ -72,6 +76,10 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     agb_code: Mapped[str | None] = mapped_column(String(8))
+    ura_number: Mapped[str | None] = mapped_column(String(8))
+    kvk_number: Mapped[str | None] = mapped_column(String(8))
+    # Stable identifier from the region file (``juisteplek import-region``); unique everywhere.
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -97,6 +105,7 @@ class Location(Base):
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     phone: Mapped[str | None] = mapped_column(String(40))
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -127,6 +136,7 @@ class Unit(Base):
     sex_policy: Mapped[str] = mapped_column(String(10), default="any")
     staffed_capacity: Mapped[int] = mapped_column(Integer)
     label: Mapped[str | None] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

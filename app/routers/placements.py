@@ -278,6 +278,10 @@ async def placement_availability(
     include_stale: bool = False,
     escalate: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    include_not_accepting: Annotated[
+        bool,
+        Query(description="Also list units closed to admissions, marked, after the open ones"),
+    ] = False,
 ) -> Response:
     """Free places for this placement's patient, ranked as ``GET /v1/availability`` ranks them;
     each hit says whether an earlier hold of this placement on it was declined or expired."""
@@ -295,6 +299,7 @@ async def placement_availability(
             include_stale=include_stale,
             escalate=escalate,
             limit=limit,
+            include_not_accepting=include_not_accepting,
         ),
         now=utcnow(),
         settings=settings,

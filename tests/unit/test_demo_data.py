@@ -344,7 +344,11 @@ def _units(data: Node) -> Iterator[tuple[Node, Node, Node]]:
 
 def _subregion_of(data: Node) -> dict[str, str]:
     """Municipality name -> subregion code."""
-    return {m: sub["code"] for sub in data["subregions"] for m in sub["municipalities"]}
+    return {m["name"]: sub["code"] for sub in data["subregions"] for m in sub["municipalities"]}
+
+
+def _names(sub: Node) -> list[str]:
+    return [m["name"] for m in sub["municipalities"]]
 
 
 def _is_int(value: object) -> bool:
@@ -416,10 +420,13 @@ def test_neighbours_are_all_other_subregions_once(data: Node) -> None:
 
 
 def test_27_municipalities_each_in_exactly_one_subregion(data: Node) -> None:
-    listed = [m for sub in data["subregions"] for m in sub["municipalities"]]
+    listed = [m for sub in data["subregions"] for m in _names(sub)]
     assert len(listed) == 27
     assert len(set(listed)) == 27, [m for m, n in Counter(listed).items() if n > 1]
-    assert {s["code"]: s["municipalities"] for s in data["subregions"]} == MUNICIPALITIES
+    assert {s["code"]: _names(s) for s in data["subregions"]} == MUNICIPALITIES
+    codes = [m["cbs_code"] for sub in data["subregions"] for m in sub["municipalities"]]
+    assert len(set(codes)) == 27
+    assert all(re.fullmatch(r"GM[0-9]{4}", c) for c in codes)
     assert set(listed) == set(MUNICIPALITY_CENTRES) == set(POSTCODE_RANGES)
 
 
