@@ -334,18 +334,11 @@ async def create_placement(
             "consent": p.consent_given_at is not None,
         },
     )
-    if body.medically_ready_at is not None:
-        p.event_seq += 1
-        await _flush(session)
-        await _log_event(
-            session,
-            p,
-            ctx=ctx,
-            event_type=EventType.MEDICALLY_READY,
-            from_state=p.state,
-            at=body.medically_ready_at,
-            now=now,
-        )
+    # Ready before the referral: recorded right after it. Ready later than the referral's
+    # clinical time: recorded last, and no later event may be dated before it.
+    ready = body.medically_ready_at
+    if ready is not None and ready <= at:
+        await _log_ready(session, ctx, p, ready, now=now)
     if body.triage is not None:
         await _triage(
             session,
@@ -357,8 +350,27 @@ async def create_placement(
             at=at,
             now=now,
         )
+    if ready is not None and ready > at:
+        p.last_event_at = ready
+        await _log_ready(session, ctx, p, ready, now=now)
     await _audit(session, ctx, p, "placement.create", "C", now=now)
     return placement_read(p, None)
+
+
+async def _log_ready(
+    session: AsyncSession, ctx: AuditContext, p: Placement, at: datetime, *, now: datetime
+) -> None:
+    p.event_seq += 1
+    await _flush(session)
+    await _log_event(
+        session,
+        p,
+        ctx=ctx,
+        event_type=EventType.MEDICALLY_READY,
+        from_state=p.state,
+        at=at,
+        now=now,
+    )
 
 
 async def _audit(
