@@ -103,6 +103,17 @@ class UnsupportedMediaType(DomainError):
     title = "Unsupported content type"
 
 
+class TooManyRequests(DomainError):
+    status = 429
+    type_slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(
+            detail, extra={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)}
+        )
+
+
 class IdempotencyKeyReused(DomainError):
     status = 422
     type_slug = "idempotency-key-reused"

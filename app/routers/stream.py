@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse
+from starlette.types import Receive, Scope, Send
 
 from app.auth.service import KeyResolver
 from app.deps import DbDep, PrincipalDep, SettingsDep
 from app.errors import Unauthenticated
 from app.realtime.hub import Hub
+from app.realtime.limits import StreamSlots
 from app.realtime.stream import event_stream
 from app.routers.common import READ_PROBLEMS
 
@@ -19,6 +22,14 @@ router = APIRouter(prefix="/v1", tags=["realtime"])
 
 class SSEResponse(EventSourceResponse):
     media_type = "text/event-stream"  # class-level, so OpenAPI documents the 200 content type
+    release: Callable[[], None] | None = None  # frees the stream's slot when the response ends
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.release is not None:
+                self.release()
 
 
 STREAM_DOC = """Server-sent events (`text/event-stream`), one per committed change:
@@ -34,6 +45,10 @@ Capacity events go to every key. Placement events go to admin keys, triagists of
 region, and provider/referrer/triagist keys of an organisation the placement concerns; analysts
 get none. Reconnect with `Last-Event-ID` (browsers do this by themselves) to replay what was
 missed; a comment line is sent every 15 s as a heartbeat.
+
+One server keeps a limited number of streams open per key and in all (settings
+`STREAM_MAX_PER_KEY`, `STREAM_MAX_PER_INSTANCE`); beyond them the answer is a 429 problem with
+`Retry-After`.
 """
 
 
@@ -84,7 +99,7 @@ async def stream(
             return False
         return True
 
-    return SSEResponse(
+    response = SSEResponse(
         event_stream(
             db,
             hub,
@@ -95,3 +110,6 @@ async def stream(
         ),
         ping=settings.stream_heartbeat_seconds,
     )
+    slots: StreamSlots = request.app.state.stream_slots
+    response.release = slots.acquire(principal.key_id)
+    return response
