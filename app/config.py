@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     outbox_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     stream_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
     realtime_listen_enabled: bool = True
+    # Open event streams one instance serves, per API key and in all (429 beyond).
+    stream_max_per_key: Annotated[int, Field(ge=1, le=10_000)] = 10
+    stream_max_per_instance: Annotated[int, Field(ge=1, le=100_000)] = 10_000
+    # Failed authentications (a key that is unknown or revoked) one client address may make per
+    # window before its requests get 429 until the window ends; 0 switches the throttle off.
+    auth_failure_limit: Annotated[int, Field(ge=0, le=1_000_000)] = 20
+    auth_failure_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 60
     # Webhooks (docs/webhooks.md). None = on, except with env=test (tests call dispatch_once).
     webhook_dispatch_enabled: bool | None = None
     webhook_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0

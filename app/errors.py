@@ -163,6 +163,17 @@ def database_unavailable_problem() -> ServiceUnavailable:
     )
 
 
+class TooManyRequests(DomainError):
+    status = 429
+    type_slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(
+            detail, extra={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)}
+        )
+
+
 class IdempotencyKeyReused(DomainError):
     status = 422
     type_slug = "idempotency-key-reused"

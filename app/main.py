@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from app.auth.service import KeyResolver, ensure_admin_key
+from app.auth.throttle import AuthThrottle
 from app.capacity.service import ScopeResolver
 from app.config import Settings, get_settings
 from app.db import Database
@@ -18,6 +19,7 @@ from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.placement import sweeper as placement_sweeper
 from app.realtime.lifecycle import background
+from app.realtime.limits import StreamSlots
 from app.registry import demo_ticker
 from app.routers import (
     audit,
@@ -84,6 +86,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
+    app.state.auth_throttle = AuthThrottle(
+        limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds
+    )
+    app.state.stream_slots = StreamSlots(
+        per_key=settings.stream_max_per_key, per_instance=settings.stream_max_per_instance
+    )
     install_problem_handlers(app)
 
     async def _replay(_: Request, exc: Exception) -> Response:

@@ -33,6 +33,7 @@ from app.db import Database
 from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
 from app.errors import Conflict, InvalidInput, NotFound, StaleReport
 from app.kpi import episodes
+from app.pagination import cursor_int
 from app.placement import service as placement_service
 from app.placement.models import PlacementHold
 from app.placement.schemas import PlacementRead
@@ -40,7 +41,7 @@ from app.placement.suitability import ROOM_POLICIES
 from app.realtime.outbox import publish
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
 from app.registry.service import resolve_subregion, unit_with_location
-from app.schemas import decode_cursor, encode_cursor
+from app.schemas import encode_cursor
 
 ReportSource = str  # "api", "bulk", "csv", "web"
 
@@ -219,14 +220,7 @@ async def capacity_history(
     if until is not None:
         stmt = stmt.where(CapacityReport.reported_at < until)
     if cursor is not None:
-        try:
-            before = int(decode_cursor(cursor))
-        except ValueError as exc:
-            raise InvalidInput(
-                "The pagination cursor is not valid.",
-                errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
-            ) from exc
-        stmt = stmt.where(CapacityReport.id < before)
+        stmt = stmt.where(CapacityReport.id < cursor_int(cursor))
     reports = (
         await session.scalars(stmt.order_by(CapacityReport.id.desc()).limit(limit + 1))
     ).all()

@@ -25,6 +25,7 @@ from app.audit.service import AuditContext, AuditEntry
 from app.config import Settings
 from app.enums import CareType, Feature, Role, codes_of, mask_of
 from app.errors import Forbidden, InvalidInput, NotFound
+from app.pagination import cursor_int, cursor_time_id
 from app.placement import access, events, holds
 from app.placement.errors import ConcurrentChange, InvalidTransition
 from app.placement.models import Placement, PlacementHold, TransferEvent
@@ -52,7 +53,7 @@ from app.placement.states import (
 from app.realtime.outbox import publish
 from app.registry.models import Organisation
 from app.registry.service import resolve_subregion
-from app.schemas import decode_cursor, encode_cursor
+from app.schemas import encode_cursor
 from app.triage.urgency import (
     UnknownUrgencyCode,
     UnknownUrgencySystem,
@@ -333,18 +334,11 @@ async def create_placement(
             "consent": p.consent_given_at is not None,
         },
     )
-    if body.medically_ready_at is not None:
-        p.event_seq += 1
-        await _flush(session)
-        await _log_event(
-            session,
-            p,
-            ctx=ctx,
-            event_type=EventType.MEDICALLY_READY,
-            from_state=p.state,
-            at=body.medically_ready_at,
-            now=now,
-        )
+    # Ready before the referral: recorded right after it. Ready later than the referral's
+    # clinical time: recorded last, and no later event may be dated before it.
+    ready = body.medically_ready_at
+    if ready is not None and ready <= at:
+        await _log_ready(session, ctx, p, ready, now=now)
     if body.triage is not None:
         await _triage(
             session,
@@ -356,8 +350,27 @@ async def create_placement(
             at=at,
             now=now,
         )
+    if ready is not None and ready > at:
+        p.last_event_at = ready
+        await _log_ready(session, ctx, p, ready, now=now)
     await _audit(session, ctx, p, "placement.create", "C", now=now)
     return placement_read(p, None)
+
+
+async def _log_ready(
+    session: AsyncSession, ctx: AuditContext, p: Placement, at: datetime, *, now: datetime
+) -> None:
+    p.event_seq += 1
+    await _flush(session)
+    await _log_event(
+        session,
+        p,
+        ctx=ctx,
+        event_type=EventType.MEDICALLY_READY,
+        from_state=p.state,
+        at=at,
+        now=now,
+    )
 
 
 async def _audit(
@@ -832,14 +845,7 @@ async def list_events(
     )
     stmt = select(TransferEvent).where(TransferEvent.placement_id == placement_id)
     if cursor is not None:
-        try:
-            after = int(decode_cursor(cursor))
-        except ValueError as exc:
-            raise InvalidInput(
-                "The pagination cursor is not valid.",
-                errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
-            ) from exc
-        stmt = stmt.where(TransferEvent.seq > after)
+        stmt = stmt.where(TransferEvent.seq > cursor_int(cursor))
     rows = (await session.scalars(stmt.order_by(TransferEvent.seq).limit(limit + 1))).all()
     nxt = encode_cursor(str(rows[limit - 1].seq)) if len(rows) > limit else None
     items = [event_read(r) for r in rows[:limit]]
@@ -883,17 +889,6 @@ def _visible(stmt: Select[Any], ctx: AuditContext) -> Select[Any]:
     return stmt.where(or_(*ors))
 
 
-def _list_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        at, _, pid = decode_cursor(cursor).partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(pid)
-    except ValueError as exc:
-        raise InvalidInput(
-            "The pagination cursor is not valid.",
-            errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
-        ) from exc
-
-
 async def list_placements(
     session: AsyncSession, ctx: AuditContext, q: PlacementQuery
 ) -> tuple[list[PlacementRead], str | None]:
@@ -920,7 +915,7 @@ async def list_placements(
     if q.created_to is not None:
         stmt = stmt.where(Placement.created_at < q.created_to)
     if q.cursor is not None:
-        at, pid = _list_cursor(q.cursor)
+        at, pid = cursor_time_id(q.cursor)
         stmt = stmt.where(
             or_(Placement.created_at < at, and_(Placement.created_at == at, Placement.id < pid))
         )

@@ -13,7 +13,7 @@ with a random phase, so streams opened together (or woken by one event) do not a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -118,8 +118,11 @@ class EventStreamResponse(Response):
         stream: EventStream,
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
+        *,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.stream = stream
+        self.on_close = on_close  # e.g. frees the stream's slot, however the response ends
         self.status_code = status_code
         self.background = None
         self.init_headers(
@@ -127,12 +130,20 @@ class EventStreamResponse(Response):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._stream(receive, send)
+        finally:
+            if self.on_close is not None:
+                self.on_close()
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
         async def watch() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
             self.stream.close()
 
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
         watcher = asyncio.ensure_future(watch())
         frames = self.stream.frames()
         try:

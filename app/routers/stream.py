@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 
 from app.deps import DbDep, PrincipalDep
 from app.realtime.hub import Hub
+from app.realtime.limits import StreamSlots
 from app.realtime.stream import EventStream, EventStreamResponse
 from app.routers.common import READ_PROBLEMS
 
@@ -27,6 +28,10 @@ Capacity events go to every key. Placement events go to admin keys, triagists of
 region, and provider/referrer/triagist keys of an organisation the placement concerns; analysts
 get none. Reconnect with `Last-Event-ID` (browsers do this by themselves) to replay what was
 missed; a comment line is sent every 15 s as a heartbeat.
+
+One server keeps a limited number of streams open per key and in all (settings
+`STREAM_MAX_PER_KEY`, `STREAM_MAX_PER_INSTANCE`); beyond them the answer is a 429 problem with
+`Retry-After`.
 """
 
 
@@ -65,6 +70,8 @@ async def stream(
 ) -> EventStreamResponse:
     hub: Hub = request.app.state.hub
     resume = int(last_event_id) if last_event_id is not None else after
+    slots: StreamSlots = request.app.state.stream_slots
+    release = slots.acquire(principal.key_id)
     # A revoked key's stream ends at once on this instance and within a few seconds on others
     # (the hub checks the keys of its open streams periodically, not before every event).
     return EventStreamResponse(
@@ -74,5 +81,6 @@ async def stream(
             principal,
             last_event_id=resume,
             topics=frozenset(topic) if topic else None,
-        )
+        ),
+        on_close=release,
     )

@@ -418,6 +418,10 @@ def _require_unique(ids: Sequence[str], what: str) -> None:
         seen.add(item)
 
 
+# A questionnaire longer than this is not a triage a desk can ask; the built-in set has 19.
+MAX_QUESTIONS = 40
+
+
 class _Vocabulary(BaseModel):
     """Questions and outcomes: validated first, so rules can be checked against them."""
 
@@ -429,6 +433,11 @@ class _Vocabulary(BaseModel):
     @field_validator("questions")
     @classmethod
     def _unique_questions(cls, questions: tuple[Question, ...]) -> tuple[Question, ...]:
+        if len(questions) > MAX_QUESTIONS:
+            raise _located(
+                f"at most {MAX_QUESTIONS} questions (this set has {len(questions)}): the static "
+                "checks walk every combination of answers the rules depend on"
+            )
         _require_unique([q.id for q in questions], "question id")
         return questions
 

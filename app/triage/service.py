@@ -8,6 +8,7 @@ no other rule set is, so a fresh database always has exactly one active rule set
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
 import uuid
@@ -126,6 +127,11 @@ def parse_rule_set(source: str) -> RuleSet:
     if problems:
         raise RuleSetError(problems)
     return ruleset
+
+
+def _parse_and_check(source: str) -> tuple[RuleSet, CheckReport]:
+    ruleset = parse_rule_set(source)
+    return ruleset, check_ruleset(ruleset)
 
 
 def _alias_problem(source: str) -> RuleSetProblem | None:
@@ -354,7 +360,9 @@ async def load_rule_set(
     """
     principal.require(Role.ADMIN)
     try:
-        ruleset = parse_rule_set(body.source)
+        # Parsing and the exhaustive checks are CPU work: off the event loop, so other requests
+        # (and /healthz) are answered meanwhile.
+        ruleset, report = await asyncio.to_thread(_parse_and_check, body.source)
     except RuleSetError as exc:
         raise refusal(exc) from None
     await _ensure_builtin(session, now)
@@ -367,7 +375,6 @@ async def load_rule_set(
             "give the new text a new version.",
             errors=[{"pointer": "#/source", "detail": f"version {ruleset.version} exists"}],
         )
-    report = check_ruleset(ruleset)
     sha = _sha256(body.source)
     _PARSED[(ruleset.version, sha)] = ruleset
     row = TriageRuleSet(

@@ -19,6 +19,7 @@ from app.auth.principal import Principal
 from app.config import Settings
 from app.enums import Role
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.pagination import cursor_time_id
 from app.realtime.models import OutboxEvent
 from app.registry.models import Organisation
 from app.schemas import decode_cursor, encode_cursor
@@ -163,17 +164,7 @@ async def list_subscriptions(
 
 
 def _decode_pair(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, _, ident = decode_cursor(cursor).partition("|")
-        at = datetime.fromisoformat(created)
-        if at.tzinfo is None:
-            raise ValueError("naive timestamp in cursor")
-        return at, uuid.UUID(ident)
-    except ValueError as exc:
-        raise InvalidInput(
-            "The pagination cursor is not valid; use next_cursor from a previous page.",
-            errors=[{"pointer": "query:cursor", "detail": "not a cursor issued by this service"}],
-        ) from exc
+    return cursor_time_id(cursor)
 
 
 async def get_subscription(
