@@ -1,7 +1,9 @@
 """Webhook subscriptions and their delivery log (docs/webhooks.md).
 
 Rules: a key with any role but analyst manages its own organisation's subscriptions, admin keys
-all of them; the signing secret is generated here and returned once; a subscription receives
+all of them; the signing secret is generated here, returned once and stored encrypted; the URL
+must pass ``policy.target_problem`` (the addresses it resolves to are checked again at every
+delivery); a subscription receives
 events created after it whose ``organisation_ids`` contain its organisation.
 """
 
@@ -89,7 +91,11 @@ async def create_subscription(
             "Unknown organisation.",
             errors=[{"pointer": "#/organisation_id", "detail": "no such organisation"}],
         )
-    problem = target_problem(body.url, allow_private=settings.allow_private_webhook_targets)
+    problem = target_problem(
+        body.url,
+        allow_hosts=settings.webhook_allow_hosts,
+        require_https=settings.webhook_require_https,
+    )
     if problem is not None:
         raise InvalidInput(
             f"The webhook URL {problem}.", errors=[{"pointer": "#/url", "detail": problem}]
@@ -109,19 +115,20 @@ async def create_subscription(
         )
     # Events committed before now are not this subscription's business.
     after = await session.scalar(select(func.max(OutboxEvent.id)))
+    secret = generate_secret()
     sub = WebhookSubscription(
         organisation_id=organisation_id,
         url=body.url,
         event_types=",".join(dict.fromkeys(body.event_types)),
         description=body.description,
-        secret=generate_secret(),
+        secret=settings.secret_box().seal(secret),
         after_outbox_id=int(after or 0),
         created_at=now,
         created_by_key_id=principal.key_id,
     )
     session.add(sub)
     await session.flush()
-    return WebhookSubscriptionCreated(**subscription_read(sub).model_dump(), secret=sub.secret)
+    return WebhookSubscriptionCreated(**subscription_read(sub).model_dump(), secret=secret)
 
 
 async def list_subscriptions(
