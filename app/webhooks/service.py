@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.config import Settings
+from app.db import Database
 from app.enums import Role
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.realtime.models import OutboxEvent
@@ -34,6 +36,7 @@ from app.webhooks.schemas import (
     WebhookSubscriptionCreated,
     WebhookSubscriptionRead,
 )
+from app.webhooks.secretbox import SecretBox, SecretUnreadable
 from app.webhooks.signing import generate_secret
 
 MANAGER_ROLES = (Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)
@@ -319,3 +322,47 @@ async def redeliver(
     delivery.updated_at = now
     await session.flush()
     return (await _delivery_reads(session, [delivery]))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ReencryptResult:
+    subscriptions: int
+    reencrypted: int
+    unreadable: list[uuid.UUID]
+
+
+async def reencrypt_secrets(db: Database, box: SecretBox, *, batch: int = 500) -> ReencryptResult:
+    """Encrypt every stored webhook secret under ``box``'s current key (key rotation).
+
+    Plaintext secrets from before encryption are encrypted; secrets under an old key are
+    re-encrypted; a secret no configured key decrypts is left alone and reported. Each batch is
+    its own transaction, so the command can be run again after an interruption.
+    """
+    total = changed = 0
+    unreadable: list[uuid.UUID] = []
+    after = uuid.UUID(int=0)
+    while True:
+        async with db.sessionmaker() as session:
+            subs = (
+                await session.scalars(
+                    select(WebhookSubscription)
+                    .where(WebhookSubscription.id > after)
+                    .order_by(WebhookSubscription.id)
+                    .limit(batch)
+                    .with_for_update()
+                )
+            ).all()
+            if not subs:
+                return ReencryptResult(total, changed, unreadable)
+            for sub in subs:
+                total += 1
+                if box.is_current(sub.secret):
+                    continue
+                try:
+                    sub.secret = box.reseal(sub.secret)
+                except SecretUnreadable:
+                    unreadable.append(sub.id)
+                    continue
+                changed += 1
+            after = subs[-1].id
+            await session.commit()
