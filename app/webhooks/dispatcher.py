@@ -24,12 +24,12 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import ColumnElement, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -116,6 +116,7 @@ class _Job:
     delivery_id: uuid.UUID
     token: uuid.UUID
     attempt: int
+    subscription_id: uuid.UUID
     url: str
     secret: str | None  # None: it does not decrypt with the configured keys
     event: StreamEvent
@@ -196,11 +197,22 @@ async def fan_out(db: Database, *, now: datetime, limit: int) -> tuple[int, int]
         return len(events), len(rows)
 
 
-async def _claim(session: AsyncSession, *, now: datetime, config: DispatchConfig) -> list[_Job]:
-    is_due = (
+async def _claim(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    config: DispatchConfig,
+    limit: int | None = None,
+    exclude: Collection[uuid.UUID] = (),
+) -> list[_Job]:
+    """Lease up to ``limit`` due deliveries, at most ``per_subscription`` of one subscription and
+    none of the subscriptions in ``exclude`` (those with requests still in flight here)."""
+    is_due: tuple[ColumnElement[bool], ...] = (
         WebhookDelivery.status == DeliveryStatus.PENDING.value,
         WebhookDelivery.next_attempt_at <= now,
     )
+    if exclude:
+        is_due = (*is_due, WebhookDelivery.subscription_id.not_in(list(exclude)))
     ranked = (
         select(
             WebhookDelivery.id,
@@ -224,7 +236,7 @@ async def _claim(session: AsyncSession, *, now: datetime, config: DispatchConfig
                 ),
             )
             .order_by(WebhookDelivery.next_attempt_at)
-            .limit(config.batch_size)
+            .limit(config.batch_size if limit is None else limit)
             .with_for_update(skip_locked=True)
         )
     ).all()
@@ -246,6 +258,7 @@ async def _claim(session: AsyncSession, *, now: datetime, config: DispatchConfig
             select(
                 WebhookDelivery.id.label("delivery_id"),
                 WebhookDelivery.attempts,
+                WebhookDelivery.subscription_id,
                 WebhookSubscription.url,
                 WebhookSubscription.secret,
                 OutboxEvent.id,
@@ -274,6 +287,7 @@ async def _claim(session: AsyncSession, *, now: datetime, config: DispatchConfig
                 delivery_id=r.delivery_id,
                 token=token,
                 attempt=r.attempts,
+                subscription_id=r.subscription_id,
                 url=r.url,
                 secret=secret,
                 event=to_event(r),
@@ -413,28 +427,95 @@ async def dispatch_once(
     return summary
 
 
+class _Runner:
+    """The background dispatcher of one app instance.
+
+    Unlike ``dispatch_once`` it does not wait for a pass's requests before the next pass: each
+    request runs as its own task, finished results are recorded together at the start of the
+    next pass, and new deliveries are claimed while slow receivers are still answering (their
+    subscriptions are left out of the claim until their requests finish). So a receiver that
+    takes the whole timeout delays only its own subscription's events.
+    """
+
+    def __init__(self, db: Database, settings: Settings, client: WebhookClient) -> None:
+        self.db = db
+        self.client = client
+        self.config = DispatchConfig.from_settings(settings)
+        self.wake = asyncio.Event()
+        self.in_flight: dict[asyncio.Task[SendResult], _Job] = {}
+        self.finished: list[tuple[_Job, SendResult]] = []
+
+    def _done(self, task: asyncio.Task[SendResult]) -> None:
+        job = self.in_flight.pop(task)
+        if not task.cancelled() and task.exception() is None:
+            self.finished.append((job, task.result()))
+        self.wake.set()
+
+    async def step(self) -> bool:
+        """Record finished requests, fan out, claim and start requests; True when more waits."""
+        now = utcnow()
+        if self.finished:
+            results, self.finished = self.finished, []
+            await _record(
+                self.db,
+                results,
+                now=now,
+                config=self.config,
+                rand=random.random,
+                summary=DispatchSummary(),
+            )
+        if not await _has_work(self.db, now):
+            return False
+        events, _ = await fan_out(self.db, now=now, limit=self.config.fan_out_batch)
+        room = min(self.config.batch_size, MAX_PARALLEL_SENDS * 4 - len(self.in_flight))
+        jobs: list[_Job] = []
+        if room > 0:
+            busy = {job.subscription_id for job in self.in_flight.values()}
+            async with self.db.sessionmaker() as session:
+                jobs = await _claim(session, now=now, config=self.config, limit=room, exclude=busy)
+                await session.commit()
+        timestamp, timeout = int(now.timestamp()), self.config.timeout_seconds
+        for job in jobs:
+            task = asyncio.create_task(
+                _send(self.client, job, timestamp=timestamp, timeout_seconds=timeout)
+            )
+            self.in_flight[task] = job
+            task.add_done_callback(self._done)
+        return events >= self.config.fan_out_batch or (room > 0 and len(jobs) >= room)
+
+    async def stop(self) -> None:
+        tasks = list(self.in_flight)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def run_dispatcher(db: Database, settings: Settings) -> None:
-    """Background loop of one app instance (cancel the task to stop it)."""
-    config = DispatchConfig.from_settings(settings)
-    wake = asyncio.Event()
-    unsubscribe = local_bus.subscribe(lambda _ids: wake.set())
-    try:
-        async with WebhookClient(
-            allow_hosts=settings.webhook_allow_hosts,
-            require_https=settings.webhook_require_https,
-        ) as client:
+    """Background loop of one app instance (cancel the task to stop it).
+
+    Requests cut short by the stop are sent again once their lease runs out (at least once).
+    """
+    async with WebhookClient(
+        allow_hosts=settings.webhook_allow_hosts,
+        require_https=settings.webhook_require_https,
+    ) as client:
+        runner = _Runner(db, settings, client)
+        unsubscribe = local_bus.subscribe(lambda _ids: runner.wake.set())
+        try:
             while True:
-                wake.clear()
+                runner.wake.clear()
                 try:
-                    summary = await dispatch_once(db, now=utcnow(), client=client, config=config)
+                    more = await runner.step()
                 except Exception:
                     log.exception("webhook_dispatch_failed")
-                    summary = DispatchSummary()
-                if summary.full(config):  # more is waiting: go on at once
+                    more = False
+                if more:  # a full pass: go on at once
                     await asyncio.sleep(0)
                     continue
+                poll = settings.webhook_poll_seconds
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=settings.webhook_poll_seconds)
+                    await asyncio.wait_for(runner.wake.wait(), timeout=poll)
                     await asyncio.sleep(settings.webhook_coalesce_seconds)
-    finally:
-        unsubscribe()
+        finally:
+            unsubscribe()
+            await runner.stop()

@@ -5,6 +5,7 @@ connection errors, and Standard Webhooks signatures a receiver verifies with the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -271,6 +272,60 @@ async def test_one_subscriptions_backlog_does_not_take_the_whole_batch(
     assert first.attempted == 3
     assert len(busy_rec.requests) == 2
     assert len(quiet_rec.requests) == 1
+
+
+async def test_a_slow_receiver_does_not_delay_another_subscriptions_events(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    """The background dispatcher goes on sending while one receiver takes its time."""
+    release = asyncio.Event()
+    slow_arrived = asyncio.Event()
+
+    async def slow(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        slow_arrived.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), timeout=8)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    fast = Receiver()
+    live = settings.model_copy(
+        update={
+            "webhook_dispatch_enabled": True,
+            "webhook_poll_seconds": 0.1,
+            "webhook_timeout_seconds": 9.0,
+        }
+    )
+    application = create_app(live, database=db)
+    async with serve(slow) as slow_url, serve(fast) as fast_url:
+        try:
+            async with (
+                application.router.lifespan_context(application),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=application), base_url="http://t"
+                ) as c,
+            ):
+                await subscribe(c, seed.keys["provider"], slow_url, ["*"])
+                await subscribe(c, seed.other_provider_key, fast_url, ["*"])
+                await report(c, seed, "leiden-elv-high", 1)
+                async with asyncio.timeout(5):
+                    await slow_arrived.wait()
+                for n, free in enumerate((1, 2, 3), start=1):
+                    r = await c.put(
+                        f"/v1/units/{seed.units['den-haag-elv-high']}/capacity",
+                        json={"free": free},
+                        headers=auth(seed.other_provider_key),
+                    )
+                    assert r.status_code == 200, r.text
+                    async with asyncio.timeout(2):
+                        while len(fast.requests) < n:  # noqa: ASYNC110 - a plain list
+                            await asyncio.sleep(0.02)
+                assert not release.is_set()  # all three went out while the slow one waited
+        finally:
+            release.set()
+    assert [orjson.loads(b)["data"]["free"] for _, b in fast.requests] == [1, 2, 3]
 
 
 async def test_timeouts_and_statuses_are_logged_as_categories(
