@@ -137,6 +137,10 @@ def url_problem(url: str) -> str | None:
         return "must not contain credentials; the signature authenticates the sender"
     if parts.fragment:
         return "must not contain a fragment"
+    if parts.port == 0:
+        return "must not use port 0"
+    if "[" in parts.netloc and ":" not in parts.hostname:
+        return "has an IPv6 address that is not valid"
     return host_problem(parts.hostname)
 
 

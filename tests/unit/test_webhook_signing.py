@@ -128,6 +128,9 @@ def test_retry_delay_is_capped_exponential_with_equal_jitter() -> None:
         ("not a url", (), "whitespace"),
         ("example.nl/x", (), "http or https"),
         ("https://-bad-.example.nl/x", (), "not valid"),
+        ("http://[v1.fe]/x", (), "IPv6"),
+        ("http://[fe80::1%25eth0]/x", ("fe80::1",), "zone"),
+        ("https://example.nl:0/x", (), "port 0"),
     ],
 )
 def test_target_problem(url: str, allow_hosts: tuple[str, ...], problem: str | None) -> None:
