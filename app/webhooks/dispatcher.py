@@ -512,9 +512,12 @@ async def run_dispatcher(db: Database, settings: Settings) -> None:
                 if more:  # a full pass: go on at once
                     await asyncio.sleep(0)
                     continue
-                poll = settings.webhook_poll_seconds
+                # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for loses a
+                # cancellation that arrives as the event is set, and the app's shutdown, which
+                # cancels this task and waits for it, would hang.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(runner.wake.wait(), timeout=poll)
+                    async with asyncio.timeout(settings.webhook_poll_seconds):
+                        await runner.wake.wait()
                     await asyncio.sleep(settings.webhook_coalesce_seconds)
         finally:
             unsubscribe()
