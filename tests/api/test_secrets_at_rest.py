@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from app.auth.idempotency import purge_idempotency_records
-from app.auth.models import IdempotencyRecord
+from app.auth.models import ApiKey, IdempotencyRecord
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.main import create_app
 from app.models import Base
+from app.placement import sweeper as placement_sweeper
 from app.webhooks.models import WebhookSubscription
 from app.webhooks.secretbox import SecretBox, SecretUnreadable, is_sealed
 from tests.conftest import auth
@@ -103,6 +104,37 @@ async def test_idempotency_records_are_purged_after_the_retention(
     fresh = await client.put(path, json={"free": 1}, headers=headers)
     assert fresh.status_code == 200
     assert "idempotent-replayed" not in fresh.headers
+
+
+async def test_the_background_sweep_purges_old_idempotency_records(
+    db: Database, seed: Seed, settings: Settings
+) -> None:
+    async with db.sessionmaker() as session:
+        key_id = await session.scalar(select(ApiKey.id).limit(1))
+        assert key_id is not None
+        for age_hours, name in ((25, "old"), (1, "recent")):
+            session.add(
+                IdempotencyRecord(
+                    api_key_id=key_id,
+                    idempotency_key=name,
+                    request_hash="0" * 64,
+                    status_code=200,
+                    content_type="application/json",
+                    body=b"{}",
+                    created_at=utcnow() - timedelta(hours=age_hours),
+                )
+            )
+        await session.commit()
+    live = settings.model_copy(
+        update={"placement_sweeper_enabled": True, "placement_sweep_seconds": 0.05}
+    )
+    async with placement_sweeper.running(db, live), asyncio.timeout(10):
+        while True:
+            async with db.read() as conn:
+                left = (await conn.scalars(select(IdempotencyRecord.idempotency_key))).all()
+            if left == ["recent"]:
+                break
+            await asyncio.sleep(0.05)
 
 
 async def _cli(args: list[str], env: dict[str, str]) -> tuple[int, str]:
