@@ -1,4 +1,5 @@
-"""The ``juisteplek`` command: serve, migrate, demo, create-key, export-openapi, import-region."""
+"""The ``juisteplek`` command: serve, migrate, demo, create-key, export-openapi, import-region,
+audit, triage, webhooks."""
 
 from __future__ import annotations
 
@@ -546,6 +547,49 @@ def import_region(
         raise typer.Exit(1) from None
     for line in importer.describe(diff):
         _echo(line)
+
+
+webhooks_cli = typer.Typer(
+    help="Webhook signing secrets at rest (docs/webhooks.md).", no_args_is_help=True
+)
+cli.add_typer(webhooks_cli, name="webhooks")
+
+
+@webhooks_cli.command("new-key")
+def webhooks_new_key() -> None:
+    """Print a new random key for JUISTEPLEK_SECRETS_KEY."""
+    from app.webhooks.secretbox import new_key
+
+    _echo(new_key())
+
+
+@webhooks_cli.command("reencrypt")
+def webhooks_reencrypt() -> None:
+    """Encrypt every webhook secret under JUISTEPLEK_SECRETS_KEY (after a rotation or upgrade).
+
+    Old keys in JUISTEPLEK_SECRETS_OLD_KEYS decrypt; secrets stored in plain text by earlier
+    versions are encrypted. Exit 1 when a secret decrypts with none of the configured keys.
+    """
+    from app.webhooks.service import reencrypt_secrets
+
+    settings = get_settings()
+
+    async def run() -> tuple[int, int, list[uuid.UUID]]:
+        db = Database.from_url(settings.database_url)
+        try:
+            result = await reencrypt_secrets(db, settings.secret_box())
+        finally:
+            await db.dispose()
+        return result.subscriptions, result.reencrypted, result.unreadable
+
+    total, changed, unreadable = asyncio.run(run())
+    _echo(f"webhook secrets: {total} subscriptions, {changed} re-encrypted")
+    if unreadable:
+        _echo(
+            f"{len(unreadable)} secrets decrypt with no configured key (add the old key to "
+            "JUISTEPLEK_SECRETS_OLD_KEYS): " + ", ".join(str(i) for i in unreadable)
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:
