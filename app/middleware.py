@@ -20,6 +20,8 @@ log = structlog.get_logger("juisteplek.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
+# Writes that also take a body other than JSON.
+_OTHER_TYPES = {"/v1/capacity-reports": ("text/csv",)}
 
 
 class RequestContextMiddleware:
@@ -114,6 +116,7 @@ class BodyGuardMiddleware:
             body
             and scope["path"].startswith(("/v1/", "/fhir/"))
             and not _JSON_TYPE.match(content_type)
+            and content_type not in _OTHER_TYPES.get(scope["path"], ())
         ):
             await self._refuse(
                 scope,
