@@ -65,6 +65,16 @@ class OrganisationKind(StrEnum):
     GP = "gp"
 
 
+class NotAcceptingReason(StrEnum):
+    """Why a unit takes no admissions for a while (``PUT /v1/units/{id}/status``)."""
+
+    STAFF_SHORTAGE = "staff_shortage"
+    OUTBREAK = "outbreak"
+    RENOVATION = "renovation"
+    FULL = "full"
+    OTHER = "other"
+
+
 class Role(StrEnum):
     PROVIDER = "provider"
     REFERRER = "referrer"

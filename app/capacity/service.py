@@ -27,6 +27,7 @@ from app.capacity.schemas import (
     CapacityReportItem,
     CapacityReportRead,
 )
+from app.capacity.status import is_closed
 from app.config import Settings
 from app.db import Database
 from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
@@ -246,6 +247,7 @@ class SearchQuery:
     include_stale: bool = False
     escalate: bool = False
     limit: int = 50
+    include_not_accepting: bool = False
 
 
 def parse_near(near: str) -> tuple[float, float]:
@@ -339,6 +341,8 @@ async def search_availability(
         ),
         near=None if near is None else (near[0], near[1], ranking.lon_scale(near[0])),
         limit=q.limit,
+        now=now,
+        include_not_accepting=q.include_not_accepting,
     )
     async with db.read() as conn:
         rows = await search_rows(conn, f)
@@ -412,6 +416,7 @@ def _hit(
 ) -> dict[str, Any]:
     rank = 0 if scope is None else scope.rank_of(row["subregion_id"])
     stale = ranking.is_stale(row["reported_at"], now, settings.stale_after(row["care_type"]))
+    closed = is_closed(row["closed_reason"], row["closed_until"], now)
     return {
         "unit_id": row["unit_id"],
         "unit_name": row["unit_name"],
@@ -451,6 +456,10 @@ def _hit(
         "reported_at": row["reported_at"],
         "age_minutes": ranking.age_minutes(row["reported_at"], now),
         "stale": stale,
+        "accepting": not closed,
+        "not_accepting_reason": row["closed_reason"] if closed else None,
+        "not_accepting_detail": row["closed_detail"] if closed else None,
+        "not_accepting_until": row["closed_until"] if closed else None,
         "matched_because": ranking.match_reasons(
             care_type=row["care_type"],
             wanted_target_groups=[g.value for g in q.target_groups],

@@ -716,6 +716,19 @@ class Report:
     reported_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A change of a unit's admission status; ``id`` (insertion order) breaks ties between
+    equal ``changed_at``. ``until`` is when a closure ends by itself (None: when reopened)."""
+
+    id: int
+    unit_id: str
+    accepting: bool
+    reason: str | None
+    changed_at: datetime
+    until: datetime | None = None
+
+
 @dataclass(slots=True)
 class CapacityRow:
     """Capacity census of one group.
@@ -725,6 +738,11 @@ class CapacityRow:
     ``stale`` when it has no report at or before the moment, or its latest one is older than
     its care type's TTL (4 h for beds, 24 h for district nursing). Occupancy uses the latest
     report of each reported unit-moment: occupied = staffed − min(free, staffed).
+
+    ``closed`` counts the *closed unit-days* per reason: the census moments at which an active
+    unit's latest status change at or before the moment closed it to admissions with that
+    reason, and its ``until`` (if any) lies after the moment. A status change proves the unit
+    existed, so these count whether or not the unit is a unit-moment.
     """
 
     group: str | None
@@ -733,6 +751,7 @@ class CapacityRow:
     reported: int = 0
     staffed: int = 0
     occupied: int = 0
+    closed: dict[str, int] = field(default_factory=dict)
 
     @property
     def stale_share(self) -> float | None:
@@ -757,13 +776,20 @@ def capacity(
     group_by: str | None = "care_type",
     subregion_id: str | None = None,
     care_type: str | None = None,
+    statuses: Iterable[StatusChange] = (),
 ) -> list[CapacityRow]:
-    """Stale share and occupancy per group (default care type) over the census moments."""
+    """Stale share, occupancy and closed unit-days per group (default care type) over the
+    census moments."""
     history: dict[str, list[Report]] = defaultdict(list)
     for r in reports:
         history[r.unit_id].append(r)
     for items in history.values():
         items.sort(key=lambda r: (r.reported_at, r.id))
+    changes: dict[str, list[StatusChange]] = defaultdict(list)
+    for c in statuses:
+        changes[c.unit_id].append(c)
+    for changed in changes.values():
+        changed.sort(key=lambda c: (c.changed_at, c.id))
     rows: dict[str | None, CapacityRow] = {}
     for unit in units:
         if not unit.active:
@@ -773,13 +799,6 @@ def capacity(
         if care_type is not None and unit.care_type != care_type:
             continue
         for moment in moments:
-            latest = None
-            for r in history.get(unit.id, ()):
-                if r.reported_at > moment:
-                    break
-                latest = r
-            if unit.created_at > moment and latest is None:
-                continue
             if group_by in TIME_GROUPS:
                 label: str | None = time_label(local_date(moment), group_by)
             elif group_by == "subregion":
@@ -788,6 +807,26 @@ def capacity(
                 label = unit.care_type
             else:
                 label = None
+            status = None
+            for c in changes.get(unit.id, ()):
+                if c.changed_at > moment:
+                    break
+                status = c
+            if (
+                status is not None
+                and not status.accepting
+                and status.reason is not None
+                and (status.until is None or status.until > moment)
+            ):
+                closed = rows.setdefault(label, CapacityRow(label)).closed
+                closed[status.reason] = closed.get(status.reason, 0) + 1
+            latest = None
+            for r in history.get(unit.id, ()):
+                if r.reported_at > moment:
+                    break
+                latest = r
+            if unit.created_at > moment and latest is None:
+                continue
             target = rows.setdefault(label, CapacityRow(label))
             target.unit_moments += 1
             if latest is None:

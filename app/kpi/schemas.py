@@ -144,6 +144,14 @@ class CapacityRead(Schema):
     staffed: int
     occupied: int
     occupancy: float | None
+    closed_unit_days: int = Field(
+        description="Census days on which a unit was closed to admissions (all reasons)"
+    )
+    closed_staff_shortage: int
+    closed_outbreak: int
+    closed_renovation: int
+    closed_full: int
+    closed_other: int
     suppressed: bool = False
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db import Database
-from app.enums import CareType, OrganisationKind, Role
+from app.enums import CareType, NotAcceptingReason, OrganisationKind, Role
 from app.errors import Forbidden, InvalidInput
 from app.kpi import formulas as f
 from app.kpi import queries
@@ -521,6 +521,12 @@ def _cap_read(r: f.CapacityRow, label: str | None) -> CapacityRead:
         staffed=r.staffed,
         occupied=r.occupied,
         occupancy=r.occupancy,
+        closed_unit_days=sum(r.closed.values()),
+        closed_staff_shortage=r.closed.get(NotAcceptingReason.STAFF_SHORTAGE, 0),
+        closed_outbreak=r.closed.get(NotAcceptingReason.OUTBREAK, 0),
+        closed_renovation=r.closed.get(NotAcceptingReason.RENOVATION, 0),
+        closed_full=r.closed.get(NotAcceptingReason.FULL, 0),
+        closed_other=r.closed.get(NotAcceptingReason.OTHER, 0),
     )
 
 
@@ -553,7 +559,8 @@ async def capacity(
         total=_cap_read(totals[0] if totals else f.CapacityRow(None), None),
         notes=[
             "Census at each local midnight of the period; a unit is stale without a report "
-            "younger than its care type's TTL at that moment."
+            "younger than its care type's TTL at that moment.",
+            "closed_*: census days on which a unit was closed to admissions, per reason.",
         ],
         computed_at=now,
     )

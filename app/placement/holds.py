@@ -22,7 +22,13 @@ from app.config import Settings
 from app.db import UTCDateTime
 from app.errors import InvalidInput, NotFound
 from app.placement import access, events
-from app.placement.errors import ConcurrentChange, ConsentRequired, InvalidTransition, NoCapacity
+from app.placement.errors import (
+    ConcurrentChange,
+    ConsentRequired,
+    InvalidTransition,
+    NoCapacity,
+    UnitNotAccepting,
+)
 from app.placement.schemas import HoldCreate, HoldRead
 from app.placement.states import Action, EventType, IllegalTransition, State, next_state
 from app.placement.suitability import hold_misfits
@@ -74,9 +80,22 @@ _OFFER = text(
     bindparam("now", type_=_TS),
     bindparam("placement_id", type_=_UUID),
 )
+# A unit closed to admissions (a status reason whose ``closed_until`` has not passed) reserves
+# nothing: the status is checked in the reservation statement itself, under the same row lock.
 _RESERVE = text(
-    "UPDATE unit_capacity SET held = held + 1 WHERE unit_id = :unit_id AND free - held > 0"
-).bindparams(bindparam("unit_id", type_=_UUID))
+    "UPDATE unit_capacity SET held = held + 1"
+    " WHERE unit_id = :unit_id AND free - held > 0"
+    " AND (closed_reason IS NULL OR closed_until <= :now)"
+).bindparams(bindparam("unit_id", type_=_UUID), bindparam("now", type_=_TS))
+_CLOSURE = (
+    text(
+        "SELECT closed_reason, closed_detail, closed_until FROM unit_capacity"
+        " WHERE unit_id = :unit_id AND closed_reason IS NOT NULL"
+        " AND (closed_until IS NULL OR closed_until > :now)"
+    )
+    .bindparams(bindparam("unit_id", type_=_UUID), bindparam("now", type_=_TS))
+    .columns(closed_reason=String, closed_detail=String, closed_until=_TS)
+)
 _INSERT_HOLD = text(
     "INSERT INTO placement_hold (id, placement_id, unit_id, organisation_id, status, created_at,"
     " expires_at) VALUES (:id, :placement_id, :unit_id, :org, 'active', :now, :expires_at)"
@@ -121,7 +140,8 @@ _LOAD_OFFER = (
 )
 _RESERVE_HOLD = text(
     "WITH r AS (UPDATE unit_capacity SET held = held + 1"
-    " WHERE unit_id = :unit_id AND free - held > 0 RETURNING unit_id)"
+    " WHERE unit_id = :unit_id AND free - held > 0"
+    " AND (closed_reason IS NULL OR closed_until <= :now) RETURNING unit_id)"
     " INSERT INTO placement_hold (id, placement_id, unit_id, organisation_id, status, created_at,"
     " expires_at) SELECT :id, :placement_id, r.unit_id, :org, 'active', :now, :expires_at FROM r"
 ).bindparams(
@@ -164,7 +184,8 @@ async def place_hold(
 ) -> HoldRead:
     """Reserve one place on ``body.unit_id`` for the placement: triaged -> offered (§12.6, §13).
 
-    409 ``no-capacity`` when the unit has no place left; the caller's transaction then rolls back.
+    409 ``unit-not-accepting`` when the unit is closed to admissions, ``no-capacity`` when it has
+    no place left; the caller's transaction then rolls back.
     """
     conn = await session.connection()
     lean = conn.dialect.name == "postgresql"
@@ -243,8 +264,14 @@ async def place_hold(
     if lean:
         reserved = (await conn.execute(_RESERVE_HOLD, hold)).rowcount
     else:
-        reserved = (await conn.execute(_RESERVE, {"unit_id": body.unit_id})).rowcount
+        reserved = (await conn.execute(_RESERVE, {"unit_id": body.unit_id, "now": now})).rowcount
     if reserved != 1:
+        # Only a refused hold reads why: the closure or, failing that, no place left.
+        closure = (await conn.execute(_CLOSURE, {"unit_id": body.unit_id, "now": now})).first()
+        if closure is not None:
+            raise _not_accepting(
+                body.unit_id, closure.closed_reason, closure.closed_detail, closure.closed_until
+            )
         raise NoCapacity(
             f"Unit {body.unit_id} is full: no place is left to hold.",
             extra={"unit_id": str(body.unit_id)},
@@ -304,6 +331,22 @@ async def place_hold(
         status="active",
         created_at=now,
         expires_at=expires_at,
+    )
+
+
+def _not_accepting(
+    unit_id: uuid.UUID, reason: str, detail: str | None, until: datetime | None
+) -> UnitNotAccepting:
+    when = "until reopened by its provider" if until is None else f"until {until.isoformat()}"
+    because = reason if detail is None else f"{reason}: {detail}"
+    return UnitNotAccepting(
+        f"Unit {unit_id} takes no admissions ({because}), {when}.",
+        extra={
+            "unit_id": str(unit_id),
+            "reason": reason,
+            "reason_detail": detail,
+            "until": None if until is None else until.isoformat(),
+        },
     )
 
 

@@ -8,11 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from app.capacity import service as capacity_service
+from app.capacity import status as status_service
 from app.capacity.schemas import (
     AvailabilityResult,
     CapacityReportIn,
     CapacityReportItem,
     CapacityReportRead,
+    UnitStatusCurrent,
+    UnitStatusIn,
+    UnitStatusRead,
 )
 from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
@@ -97,6 +101,15 @@ async def search_availability(
     include_stale: bool = False,
     escalate: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    include_not_accepting: Annotated[
+        bool,
+        Query(
+            description=(
+                "Also list units closed to admissions (marked accepting: false, after the open "
+                "ones, whatever their free places)"
+            )
+        ),
+    ] = False,
 ) -> Response:
     """Free places, ranked: own subregion, neighbours in escalation order, distance, freshness."""
     result = await capacity_service.search_availability(
@@ -112,9 +125,46 @@ async def search_availability(
             include_stale=include_stale,
             escalate=escalate,
             limit=limit,
+            include_not_accepting=include_not_accepting,
         ),
         now=utcnow(),
         settings=settings,
         scopes=scopes,
     )
     return json_response(result)
+
+
+@router.put("/units/{unit_id}/status", response_model=UnitStatusCurrent, responses=WRITE_PROBLEMS)
+async def set_unit_status(unit_id: uuid.UUID, body: UnitStatusIn, write: WriteDep) -> Response:
+    """A provider closes one of its units to admissions (reason, detail, expected ``until``) or
+    reopens it (``accepting: true``). A closed unit reopens by itself at ``until``; holds on it
+    are refused with 409 ``unit-not-accepting`` until then."""
+    status = await status_service.set_status(
+        write.session, write.principal, unit_id, body, now=utcnow()
+    )
+    return await write.commit(status)
+
+
+@router.get("/units/{unit_id}/status", response_model=UnitStatusCurrent, responses=READ_PROBLEMS)
+async def get_unit_status(
+    unit_id: uuid.UUID, session: SessionDep, _: PrincipalDep
+) -> UnitStatusCurrent:
+    """Whether the unit takes admissions now, and if not why and until when."""
+    return await status_service.get_status(session, unit_id, utcnow())
+
+
+@router.get(
+    "/units/{unit_id}/status-history",
+    response_model=Page[UnitStatusRead],
+    responses=READ_PROBLEMS,
+)
+async def unit_status_history(
+    unit_id: uuid.UUID,
+    session: SessionDep,
+    _: PrincipalDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = 100,
+) -> Page[UnitStatusRead]:
+    """The unit's status changes (closed with reason and until, reopened), newest first."""
+    items, nxt = await status_service.status_history(session, unit_id, cursor=cursor, limit=limit)
+    return Page(items=items, next_cursor=nxt)
