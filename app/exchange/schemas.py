@@ -32,7 +32,10 @@ class SnapshotRow(Schema):
     available: int = Field(description="free - held, never below 0")
     expected_free_24h: int | None
     accepting: bool = Field(description="False while the provider has closed the unit")
-    not_accepting_reason: str | None
+    not_accepting_reason: str | None = Field(
+        description="staff_shortage, outbreak, renovation, full or other"
+    )
+    not_accepting_detail: str | None
     not_accepting_until: datetime | None
     reported_at: datetime | None = Field(description="null: the unit never reported")
     age_minutes: int | None

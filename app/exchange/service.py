@@ -79,11 +79,19 @@ def _location_view(
     )
 
 
-async def unit_statuses(
-    session: AsyncSession, unit_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, StatusView]:
-    """The current admission status of the units that have one; a unit without one accepts."""
-    return {}
+def status_view(state: UnitCapacity | None) -> StatusView | None:
+    """The unit's admission status as ``PUT /v1/units/{id}/status`` last set it (kept on its
+    capacity row); ``None`` when it was never closed. Whether a closure has ended by its
+    ``until`` is decided at read time (``views.is_accepting``)."""
+    if state is None or state.closed_reason is None:
+        return None
+    return StatusView(
+        accepting=False,
+        reason=state.closed_reason,
+        detail=state.closed_detail,
+        since=state.status_changed_at,
+        until=state.closed_until,
+    )
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,6 @@ async def unit_views(session: AsyncSession, f: UnitFilter) -> list[UnitView]:
         stmt = stmt.where(Unit.active, Location.active, Organisation.active)
     stmt = stmt.order_by(Organisation.name, Location.name, Unit.name, Unit.id)
     rows = (await session.execute(stmt)).all()
-    statuses = await unit_statuses(session, [r[0].id for r in rows])
     out = []
     for unit, loc, org, sub_code, state in rows:
         out.append(
@@ -142,7 +149,7 @@ async def unit_views(session: AsyncSession, f: UnitFilter) -> list[UnitView]:
                 expected_free_24h=None if state is None else state.expected_free_24h,
                 reported_at=None if state is None else state.reported_at,
                 external_id=_external(unit, "external_id", "code"),
-                status=statuses.get(unit.id),
+                status=status_view(state),
             )
         )
     return out
@@ -220,7 +227,7 @@ async def _units_by_external_id(
     if column is None or not values:
         return {}
     rows = await session.execute(select(column, Unit.id).where(column.in_(values)))
-    return {str(ext): unit_id for ext, unit_id in rows}
+    return {str(ext): uuid.UUID(str(unit_id)) for ext, unit_id in rows}
 
 
 # --- FHIR reads and searches ------------------------------------------------------------------
