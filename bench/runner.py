@@ -599,7 +599,12 @@ def machine_info(pg: PgCluster | None) -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    wrk = subprocess.run(
+        ["wrk", "-v"] if shutil.which("wrk") else ["true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
         capture_output=True,

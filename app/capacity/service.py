@@ -499,6 +499,20 @@ _REPORTS = cast(Table, CapacityReport.__table__)
 _STATES = cast(Table, UnitCapacity.__table__)
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A unit a bulk report is for, as the checks and the event need it."""
+
+    unit_id: uuid.UUID
+    care_type: str
+    staffed: int
+    active: bool
+    organisation_id: uuid.UUID
+    subregion_id: uuid.UUID
+    reported_at: datetime | None
+    has_state: bool
+
+
 @dataclass(frozen=True)
 class BulkItem:
     """One report of a large upload; ``pointer`` locates it in the upload (``/lines/17``) and
@@ -543,21 +557,37 @@ async def report_many(
         else:
             seen[item.unit_id] = item.pointer
     ids = list(seen)
-    found: dict[uuid.UUID, tuple[Unit, Location, UnitCapacity | None]] = {}
+    found: dict[uuid.UUID, _Target] = {}
+    columns = (
+        Unit.id,
+        Unit.care_type,
+        Unit.staffed_capacity,
+        Unit.active,
+        Location.organisation_id,
+        Location.subregion_id,
+    )
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
+        # Core rows, not ORM objects: loading thousands of instances costs more than the writes.
         # The row locks order this upload after concurrent reports and holds on these units.
-        states = await session.scalars(
-            select(UnitCapacity).where(UnitCapacity.unit_id.in_(chunk)).with_for_update()
-        )
-        by_unit = {s.unit_id: s for s in states}
-        rows = await session.execute(
-            select(Unit, Location)
+        locked_rows = await session.execute(
+            select(*columns, UnitCapacity.reported_at)
+            .join(Unit, Unit.id == UnitCapacity.unit_id)
             .join(Location, Location.id == Unit.location_id)
-            .where(Unit.id.in_(chunk))
+            .where(UnitCapacity.unit_id.in_(chunk))
+            .with_for_update(of=UnitCapacity)
         )
-        for unit, location in rows:
-            found[unit.id] = (unit, location, by_unit.get(unit.id))
+        for locked in locked_rows:
+            found[locked[0]] = _Target(*locked, has_state=True)
+        missing = [u for u in chunk if u not in found]
+        if missing:  # units without a capacity row yet (every unit gets one when created)
+            bare_rows = await session.execute(
+                select(*columns)
+                .join(Location, Location.id == Unit.location_id)
+                .where(Unit.id.in_(missing))
+            )
+            for bare in bare_rows:
+                found[bare[0]] = _Target(*bare, reported_at=None, has_state=False)
     skew = now + timedelta(seconds=settings.clock_skew_seconds)
     for index, item in enumerate(items):
         p = item.pointer
@@ -565,26 +595,25 @@ async def report_many(
         if hit is None:
             refuse(index, f"{p}/{item.unit_field}", "unknown unit")
             continue
-        unit, location, state = hit
-        if not (principal.is_admin or principal.organisation_id == location.organisation_id):
+        if not (principal.is_admin or principal.organisation_id == hit.organisation_id):
             forbidden.append(
                 {"pointer": f"{p}/{item.unit_field}", "detail": "unit of another organisation"}
             )
             continue
-        if not unit.active:
+        if not hit.active:
             refuse(index, f"{p}/{item.unit_field}", "unit is deactivated")
         body = item.report
         for name, value in (("free", body.free), ("expected_free_24h", body.expected_free_24h)):
-            if value is not None and value > unit.staffed_capacity:
-                refuse(index, f"{p}/{name}", f"exceeds staffed capacity {unit.staffed_capacity}")
+            if value is not None and value > hit.staffed:
+                refuse(index, f"{p}/{name}", f"exceeds staffed capacity {hit.staffed}")
         at = body.reported_at or now
         if at > skew:
             refuse(index, f"{p}/reported_at", "lies in the future")
-        elif state is not None and state.reported_at is not None and at < state.reported_at:
+        elif hit.reported_at is not None and at < hit.reported_at:
             refuse(
                 index,
                 f"{p}/reported_at",
-                f"older than the unit's latest report ({state.reported_at.isoformat()})",
+                f"older than the unit's latest report ({hit.reported_at.isoformat()})",
             )
     if forbidden:
         raise Forbidden(
@@ -625,7 +654,7 @@ async def report_many(
             for rid, row in zip(report_ids, report_rows, strict=True)
         ],
     )
-    missing = [u for u in ids if found[u][2] is None]
+    missing = [u for u in ids if not found[u].has_state]
     if missing:
         await conn.execute(
             insert(_STATES),
@@ -656,14 +685,10 @@ async def report_many(
             for rid, row in zip(report_ids, report_rows, strict=True)
         ],
     )
-    # The ORM copies of the states are now out of date; nothing below reads them.
-    for _, _, state in found.values():
-        if state is not None:
-            session.expire(state)
     results = []
     events: list[tuple[str, dict[str, Any], list[uuid.UUID]]] = []
     for rid, row in zip(report_ids, report_rows, strict=True):
-        unit, location, _ = found[row["unit_id"]]
+        target = found[row["unit_id"]]
         result = CapacityReportRead(
             id=rid,
             unit_id=row["unit_id"],
@@ -680,10 +705,10 @@ async def report_many(
                 "capacity.reported",
                 {
                     **result.model_dump(mode="json"),
-                    "care_type": unit.care_type,
-                    "subregion_id": str(location.subregion_id),
+                    "care_type": target.care_type,
+                    "subregion_id": str(target.subregion_id),
                 },
-                [location.organisation_id],
+                [target.organisation_id],
             )
         )
     await publish_many(session, topic="capacity", events=events)
