@@ -54,6 +54,7 @@ POPULATION_SYSTEM = f"{CANONICAL}/CodeSystem/capacity-population"
 STRATIFIER_SYSTEM = f"{CANONICAL}/CodeSystem/capacity-stratifier"
 MEASURE_ID = "juisteplek-capacity"
 MEASURE_URL = f"{CANONICAL}/Measure/{MEASURE_ID}"
+MEASURE_DATE = datetime(2026, 12, 5, tzinfo=UTC)  # when the Measure's definition last changed
 POPULATIONS = ("capacity", "occupied", "available", "held")
 MAX_COUNT = 100_000
 
@@ -624,7 +625,7 @@ class PostedCapacity:
     location_id: uuid.UUID | None
     location_identifier: tuple[str, str] | None
     care_type: str
-    unit_ref: tuple[str, str] | None
+    unit_refs: tuple[tuple[str, str], ...]
     free: int
     count_path: str
     reported_at: datetime | None
@@ -701,11 +702,12 @@ def _available(populations: Any, path: str, issues: list[Issue]) -> tuple[int, s
     return found
 
 
-def _unit_ref(value: Any) -> tuple[str, str] | None:
-    for system, code in _codes(value):
-        if system in (URI_SYSTEM, EXTERNAL_ID_SYSTEM):
-            return system, code
-    return None
+def _unit_refs(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (str(system), code)
+        for system, code in _codes(value)
+        if system in (URI_SYSTEM, EXTERNAL_ID_SYSTEM)
+    )
 
 
 def parse_measure_report(
@@ -749,6 +751,10 @@ def parse_measure_report(
     else:
         ref = subject.get("reference")
         ident = subject.get("identifier")
+        # Both may be given (the export sends both): a partner instance whose ids differ
+        # resolves the identifier (the region file's code) when the reference is not its own.
+        if isinstance(ident, Mapping) and ident.get("system") and ident.get("value"):
+            identifier = (str(ident["system"]), str(ident["value"]))
         if isinstance(ref, str):
             try:
                 if not re.search(r"(^|/)Location/[^/]+$", ref):
@@ -758,9 +764,7 @@ def parse_measure_report(
                 issues.append(
                     {"pointer": f"{path}.subject.reference", "detail": "must be Location/<id>"}
                 )
-        elif isinstance(ident, Mapping) and ident.get("system") and ident.get("value"):
-            identifier = (str(ident["system"]), str(ident["value"]))
-        else:
+        elif identifier is None:
             issues.append(
                 {"pointer": f"{path}.subject", "detail": "needs a reference or an identifier"}
             )
@@ -805,12 +809,12 @@ def parse_measure_report(
         if hit is not None:
             found.append(
                 PostedCapacity(
-                    path, location_id, identifier, care_type, None, hit[0], hit[1], reported_at
+                    path, location_id, identifier, care_type, (), hit[0], hit[1], reported_at
                 )
             )
     for spath, stratum in strata:
-        unit = _unit_ref(stratum.get("value"))
-        if unit is None:
+        unit = _unit_refs(stratum.get("value"))
+        if not unit:
             issues.append(
                 {
                     "pointer": f"{spath}.value",

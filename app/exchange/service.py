@@ -521,7 +521,7 @@ async def read(
     if resource_type == "Measure":
         if resource_id != fhir.MEASURE_ID:
             raise missing
-        return fhir.measure(updated_at=datetime(2026, 12, 5, tzinfo=now.tzinfo))
+        return fhir.measure(updated_at=fhir.MEASURE_DATE)
     if resource_type == "MeasureReport":
         key = fhir.parse_measure_report_id(resource_id)
         if key is None:
@@ -564,8 +564,11 @@ def _refuse(issues: list[dict[str, str]], status: int = 422) -> DomainError:
 
 
 async def _location_of(session: AsyncSession, posted: fhir.PostedCapacity) -> Location | None:
+    """By the reference's id, else by the subject's identifier (uuid or region-file code)."""
     if posted.location_id is not None:
-        return await session.get(Location, posted.location_id)
+        found_by_id = await session.get(Location, posted.location_id)
+        if found_by_id is not None:
+            return found_by_id
     if posted.location_identifier is None:
         return None
     system, value = posted.location_identifier
@@ -593,13 +596,13 @@ async def _unit_of(
             )
         )
     ).all()
-    if posted.unit_ref is not None:
-        system, code = posted.unit_ref
-        for unit in units:
-            if (system == fhir.URI_SYSTEM and code == f"urn:uuid:{unit.id}") or (
-                system == fhir.EXTERNAL_ID_SYSTEM and code == _external(unit, "external_id")
-            ):
-                return unit.id, None
+    if posted.unit_refs:
+        for system, code in posted.unit_refs:
+            for unit in units:
+                if (system == fhir.URI_SYSTEM and code == f"urn:uuid:{unit.id}") or (
+                    system == fhir.EXTERNAL_ID_SYSTEM and code == _external(unit, "external_id")
+                ):
+                    return unit.id, None
         return None, {
             "pointer": f"{posted.stratum_path}.value",
             "detail": f"no active {posted.care_type} unit with this identifier at the location",

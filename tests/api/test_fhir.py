@@ -488,3 +488,24 @@ async def test_round_trip_to_a_second_instance_gives_equal_availability(
     assert [population(e["resource"], "available") for e in again["entry"]] == [
         population(e["resource"], "available") for e in exported["entry"]
     ]
+
+
+async def test_subject_identifier_is_used_when_the_reference_is_not_ours(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    """A partner's export names its own Location id; the identifier finds ours."""
+    location = seed.locations["den-haag"]
+    report = measure_report(
+        uuid.uuid4(),
+        2,
+        subject={
+            "reference": f"Location/{uuid.uuid4()}",
+            "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{location}"},
+        },
+    )
+    r = await client.post("/fhir/MeasureReport", json=report, headers=auth(seed.other_provider_key))
+    assert r.status_code == 201, r.text
+    assert valid(r.json())["subject"]["reference"] == f"Location/{location}"
+    report["subject"] = {"identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:1"}}
+    r = await client.post("/fhir/MeasureReport", json=report, headers=auth(seed.other_provider_key))
+    assert_outcome(r, 422, "MeasureReport.subject")

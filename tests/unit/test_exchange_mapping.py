@@ -149,7 +149,8 @@ def test_exported_report_posts_back_per_unit() -> None:
     (posted,), issues = fhir.parse_measure_report(report)
     assert issues == []
     assert (posted.location_id, posted.care_type, posted.free) == (uuid.UUID(int=2), "grz", 3)
-    assert posted.unit_ref == (fhir.URI_SYSTEM, f"urn:uuid:{uuid.UUID(int=3)}")
+    assert posted.unit_refs == ((fhir.URI_SYSTEM, f"urn:uuid:{uuid.UUID(int=3)}"),)
+    assert posted.location_identifier == (fhir.URI_SYSTEM, f"urn:uuid:{uuid.UUID(int=2)}")
     assert posted.count_path.endswith(".stratum[0].population[2].count")
 
 
