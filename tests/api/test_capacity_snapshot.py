@@ -212,3 +212,21 @@ async def test_snapshot_posted_back_as_csv_round_trips(
         return [{k: v for k, v in row.items() if k != "age_minutes"} for row in doc["items"]]
 
     assert state(after) == state(before)
+
+
+async def test_csv_upload_retried_with_its_idempotency_key_writes_once(
+    client: httpx.AsyncClient, seed: Seed, db: Database
+) -> None:
+    headers = {**auth(seed.keys["provider"]), **CSV, "Idempotency-Key": "csv-upload-1"}
+    text = f"unit_id,free\n{seed.units['leiden-grz']},2\n"
+    first = await client.post("/v1/capacity-reports", content=text, headers=headers)
+    assert first.status_code == 201, first.text
+    count = await report_count(db)
+    again = await client.post("/v1/capacity-reports", content=text, headers=headers)
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await report_count(db) == count
+    other = await client.post(
+        "/v1/capacity-reports", content=text.replace(",2", ",3"), headers=headers
+    )
+    assert_problem(other, 422, type_slug="idempotency-key-reused")
