@@ -556,7 +556,8 @@ async def report_many(
             )
         else:
             seen[item.unit_id] = item.pointer
-    ids = list(seen)
+    # Locked in id order, so two uploads with overlapping units cannot deadlock each other.
+    ids = sorted(seen)
     found: dict[uuid.UUID, _Target] = {}
     columns = (
         Unit.id,
@@ -575,6 +576,7 @@ async def report_many(
             .join(Unit, Unit.id == UnitCapacity.unit_id)
             .join(Location, Location.id == Unit.location_id)
             .where(UnitCapacity.unit_id.in_(chunk))
+            .order_by(UnitCapacity.unit_id)
             .with_for_update(of=UnitCapacity)
         )
         for locked in locked_rows:
