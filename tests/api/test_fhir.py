@@ -411,6 +411,10 @@ async def test_refusals_are_operation_outcomes(client: httpx.AsyncClient, seed: 
     assert_outcome(r, 422)
     r = await client.delete("/fhir/Location", headers=key)
     assert_outcome(r, 405)
+    r = await client.post(
+        "/fhir", content=b"[" + b" " * 2_000_000 + b"]", headers={**key, "Content-Type": FHIR_JSON}
+    )
+    assert_outcome(r, 413)
 
 
 # --- round trip to a second instance ----------------------------------------------------------
