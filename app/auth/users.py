@@ -12,19 +12,25 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.auth.models import LoginAttempt, User, WebSession
 from app.auth.principal import Principal, format_roles, parse_roles
+from app.auth.schemas import MeRead, MeUnit, UserCreate, UserRead, UserUpdate
 from app.config import Settings
 from app.db import Database, utcnow
-from app.enums import Role
-from app.registry.models import Organisation
+from app.enums import CareType, Role
+from app.errors import Conflict, InvalidInput, NotFound
+from app.etag import check_if_match
+from app.pagination import fetch_page
+from app.registry.models import Location, Organisation, Unit
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a login takes as long for a missing account.
@@ -34,6 +40,7 @@ LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 # Roles that read patient data: a second factor is required for them when TOTP is enforced.
 PATIENT_DATA_ROLES = frozenset({Role.TRIAGIST, Role.REFERRER, Role.ADMIN})
 MIN_PASSWORD_LENGTH = 10
+SESSION_COOKIE = "jp_session"
 
 
 class LoginRefused(Exception):
@@ -109,6 +116,16 @@ async def add_user(
     session.add(user)
     await session.flush()
     return user
+
+
+async def reset_password(session: AsyncSession, user: User, password: str) -> None:
+    """Set a new password (and end the person's sessions); the caller commits."""
+    now = utcnow()
+    user.password_hash = await hash_password(password)
+    user.password_changed_at = now
+    user.updated_at = now
+    await _revoke_sessions(session, user.id, now)
+    await session.flush()
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -288,3 +305,182 @@ async def end_session(db: Database, token: str, *, now: datetime | None = None) 
             .values(revoked_at=now or utcnow())
         )
         await session.commit()
+
+
+# --- administration (/v1/users, juisteplek create-user) ---------------------------------------
+
+
+def user_read(user: User) -> UserRead:
+    return UserRead(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        organisation_id=user.organisation_id,
+        roles=sorted(parse_roles(user.roles)),
+        active=user.active,
+        totp_enrolled=user.totp_enabled_at is not None,
+        version=user.version,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+async def _check_organisation(
+    session: AsyncSession, organisation_id: uuid.UUID | None, roles: frozenset[Role]
+) -> None:
+    if organisation_id is None:
+        if roles != {Role.ADMIN}:
+            raise InvalidInput(
+                "A person with roles other than admin must belong to an organisation.",
+                errors=[{"pointer": "#/organisation_id", "detail": "required for these roles"}],
+            )
+        return
+    if await session.get(Organisation, organisation_id) is None:
+        raise InvalidInput(
+            "Unknown organisation.",
+            errors=[{"pointer": "#/organisation_id", "detail": "no such organisation"}],
+        )
+
+
+async def create_user(session: AsyncSession, principal: Principal, body: UserCreate) -> UserRead:
+    """Create a personal account (admin). The email is unique, case-insensitively."""
+    principal.require(Role.ADMIN)
+    roles = frozenset(body.roles)
+    await _check_organisation(session, body.organisation_id, roles)
+    if await user_by_email(session, body.email) is not None:
+        raise Conflict(
+            f"A user with the email {body.email} already exists.",
+            errors=[{"pointer": "#/email", "detail": "already in use"}],
+        )
+    try:
+        async with session.begin_nested():
+            user = await add_user(
+                session,
+                name=body.name,
+                email=body.email,
+                organisation_id=body.organisation_id,
+                roles=roles,
+                password=body.password,
+                active=body.active,
+            )
+    except IntegrityError as exc:  # a concurrent create with the same email won
+        raise Conflict(
+            f"A user with the email {body.email} already exists.",
+            errors=[{"pointer": "#/email", "detail": "already in use"}],
+        ) from exc
+    return user_read(user)
+
+
+async def _user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    return user
+
+
+async def get_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> UserRead:
+    principal.require(Role.ADMIN)
+    return user_read(await _user(session, user_id))
+
+
+async def list_users(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    cursor: str | None,
+    limit: int,
+    organisation_id: uuid.UUID | None = None,
+    active: bool | None = None,
+) -> tuple[list[UserRead], str | None]:
+    principal.require(Role.ADMIN)
+    stmt: Select[Any] = select(User)
+    if organisation_id is not None:
+        stmt = stmt.where(User.organisation_id == organisation_id)
+    if active is not None:
+        stmt = stmt.where(User.active == active)
+    rows, nxt = await fetch_page(session, stmt, User.id, cursor, limit)
+    return [user_read(r[0]) for r in rows], nxt
+
+
+async def _revoke_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def update_user(
+    session: AsyncSession,
+    principal: Principal,
+    user_id: uuid.UUID,
+    body: UserUpdate,
+    if_match: str | None,
+) -> UserRead:
+    """Change an account (admin). Deactivating it, or a new password, ends its sessions."""
+    principal.require(Role.ADMIN)
+    user = await _user(session, user_id)
+    check_if_match(if_match, user.version)
+    changes = body.model_dump(exclude_unset=True)
+    for field_name in ("name", "roles", "active", "password", "reset_totp"):
+        if field_name in changes and changes[field_name] is None:
+            raise InvalidInput(
+                f"{field_name} cannot be null.",
+                errors=[{"pointer": f"#/{field_name}", "detail": "must not be null"}],
+            )
+    roles = frozenset(body.roles) if body.roles is not None else parse_roles(user.roles)
+    organisation_id = changes.get("organisation_id", user.organisation_id)
+    if "roles" in changes or "organisation_id" in changes:
+        await _check_organisation(session, organisation_id, roles)
+    now = utcnow()
+    end_sessions = False
+    if body.name is not None:
+        user.name = body.name
+    user.organisation_id = organisation_id
+    user.roles = format_roles(roles)
+    if body.active is not None:
+        end_sessions = end_sessions or (user.active and not body.active)
+        user.active = body.active
+    if body.password is not None:
+        user.password_hash = await hash_password(body.password)
+        user.password_changed_at = now
+        end_sessions = True
+    if body.reset_totp:
+        user.totp_secret = None
+        user.totp_enabled_at = None
+    user.updated_at = now
+    if end_sessions or "roles" in changes or "organisation_id" in changes:
+        await _revoke_sessions(session, user.id, now)
+    await session.flush()
+    return user_read(user)
+
+
+async def who_am_i(session: AsyncSession, principal: Principal) -> MeRead:
+    """``GET /v1/me``: the person or key, its organisation and roles, a provider's units."""
+    org = (
+        None
+        if principal.organisation_id is None
+        else await session.get(Organisation, principal.organisation_id)
+    )
+    units: list[MeUnit] = []
+    if Role.PROVIDER in principal.roles and principal.organisation_id is not None:
+        rows = (
+            await session.execute(
+                select(Unit.id, Unit.name, Unit.care_type)
+                .join(Location, Location.id == Unit.location_id)
+                .where(Location.organisation_id == principal.organisation_id, Unit.active.is_(True))
+                .order_by(Unit.name, Unit.id)
+            )
+        ).all()
+        units = [MeUnit(id=r.id, name=r.name, care_type=CareType(r.care_type)) for r in rows]
+    return MeRead(
+        kind="person" if principal.is_person else "key",
+        id=principal.key_id,
+        name=principal.name,
+        email=principal.user_email,
+        organisation_id=principal.organisation_id,
+        organisation_name=None if org is None else org.name,
+        region_id=principal.region_id,
+        roles=sorted(principal.roles),
+        units=units,
+    )

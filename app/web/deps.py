@@ -23,7 +23,7 @@ from app.config import Settings
 from app.enums import Role
 from app.errors import Forbidden
 
-SESSION_COOKIE = "jp_session"
+SESSION_COOKIE = user_service.SESSION_COOKIE
 
 
 class LoginRequired(Exception):

@@ -40,7 +40,7 @@ async def login_page(request: Request, person: OptionalPerson) -> Response:
     return render(
         request,
         "login.html",
-        {"next": request.query_params.get("next") or "", "error": None, "email": ""},
+        {"next": safe_next(request.query_params.get("next")) or "", "error": None, "email": ""},
     )
 
 
