@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.auth.models import LoginAttempt, User, WebSession
+from app.auth.models import ApiKey, LoginAttempt, User, WebSession
 from app.auth.principal import Principal, format_roles, parse_roles
 from app.auth.schemas import MeRead, MeUnit, UserCreate, UserRead, UserUpdate
 from app.config import Settings
@@ -484,3 +485,17 @@ async def who_am_i(session: AsyncSession, principal: Principal) -> MeRead:
         roles=sorted(principal.roles),
         units=units,
     )
+
+
+async def actor_names(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of the persons and keys behind actor ids (a report's ``reported_by``)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    names: dict[uuid.UUID, str] = dict(
+        (await session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(wanted)))).all()
+    )
+    names.update(
+        (await session.execute(select(User.id, User.name).where(User.id.in_(wanted)))).all()
+    )
+    return names
