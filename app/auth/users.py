@@ -235,6 +235,7 @@ class SessionState:
     principal: Principal
     second_factor_pending: bool
     totp_enrolled: bool
+    organisation_name: str | None = None
 
 
 async def resolve_session(
@@ -260,6 +261,7 @@ async def resolve_session(
                     User.organisation_id,
                     User.totp_enabled_at,
                     Organisation.region_id,
+                    Organisation.name.label("organisation_name"),
                 )
                 .join(User, User.id == WebSession.user_id)
                 .outerjoin(Organisation, Organisation.id == User.organisation_id)
@@ -294,6 +296,7 @@ async def resolve_session(
         principal=principal,
         second_factor_pending=row.second_factor_at is None,
         totp_enrolled=row.totp_enabled_at is not None,
+        organisation_name=row.organisation_name,
     )
 
 

@@ -160,6 +160,9 @@ def render(
         "lang": locale,
         "lang_links": _lang_links(request),
         "person": person,
+        "organisation_name": getattr(
+            getattr(request.state, "web_session", None), "organisation_name", None
+        ),
         "nav": nav_for(person),
         "current_path": request.url.path,
         "csrf_token": getattr(request.state, "csrf_token", ""),

@@ -55,6 +55,7 @@ async def test_a_plain_form_post_reports_capacity_that_the_api_shows(
     card = page.split(f'id="unit-{unit}"')[1].split("</article>")[0]
     assert 'data-available="1"' in card
     assert "door Pien" in card
+    assert "Topaz" in page  # the organisation in the header
     assert "Opgeslagen om" in card
 
 
