@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from app.config import Settings
 from app.db import Database
@@ -16,7 +16,7 @@ from tests.browser.conftest import SCREENSHOTS, LiveServer
 from tests.browser.helpers import assert_accessible, login
 from tests.factories import GRZ, Seed, add_person, create_placements
 
-PHONE = {"width": 375, "height": 812}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 
 
 @pytest.fixture
