@@ -8,11 +8,18 @@ from starlette.staticfiles import StaticFiles
 from app.config import Settings
 from app.web.csrf import CsrfMiddleware
 from app.web.errors import install_page_handlers
-from app.web.routes import apidocs, placeholders, session, units
+from app.web.routes import apidocs, kpis, placeholders, session, units
 from app.web.templating import STATIC_DIR, STATIC_PREFIX
 
 # Page routers in order; placeholders last so a real page with the same path wins.
-ROUTERS = [apidocs.router, session.router, units.router, units.offers, placeholders.router]
+ROUTERS = [
+    apidocs.router,
+    session.router,
+    units.router,
+    units.offers,
+    kpis.router,
+    placeholders.router,
+]
 
 
 def install_web(app: FastAPI, settings: Settings) -> None:
