@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Select, func, select, update
@@ -502,3 +503,129 @@ async def actor_names(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[u
         (await session.execute(select(User.id, User.name).where(User.id.in_(wanted)))).all()
     )
     return names
+
+
+# --- second factor (TOTP) and password change -------------------------------------------------
+
+TOTP_ISSUER = "JuistePlek"
+
+
+def totp_required_for(roles: frozenset[Role], settings: Settings) -> bool:
+    """Whether these roles must use a second factor here (production: roles that read patient
+    data)."""
+    return settings.require_totp and bool(roles & PATIENT_DATA_ROLES)
+
+
+def totp_uri(secret: str, email: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+
+
+def _code_ok(secret: str, code: str, now: datetime) -> bool:
+    code = code.strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == 6):
+        return False
+    # One step either side: a phone clock a little off, or a code typed as it changed.
+    return bool(pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1))
+
+
+async def begin_totp_enrolment(db: Database, user_id: uuid.UUID) -> tuple[str, bool]:
+    """The secret to enrol (kept pending until a code confirms it) and whether one is already
+    active (then nothing changes)."""
+    async with db.sessionmaker() as session:
+        user = await _user(session, user_id)
+        if user.totp_enabled_at is not None and user.totp_secret is not None:
+            return user.totp_secret, True
+        if user.totp_secret is None:
+            user.totp_secret = pyotp.random_base32()
+            await session.commit()
+        return user.totp_secret, False
+
+
+async def confirm_totp_enrolment(
+    db: Database, user_id: uuid.UUID, code: str, *, now: datetime | None = None
+) -> bool:
+    """Switch the pending secret on when ``code`` matches it."""
+    now = now or utcnow()
+    async with db.sessionmaker() as session:
+        user = await _user(session, user_id)
+        if user.totp_secret is None or not _code_ok(user.totp_secret, code, now):
+            return False
+        user.totp_enabled_at = now
+        user.updated_at = now
+        await session.commit()
+    return True
+
+
+async def verify_second_factor(
+    db: Database,
+    session_id: uuid.UUID,
+    code: str,
+    *,
+    client_address: str,
+    settings: Settings,
+    now: datetime | None = None,
+) -> bool:
+    """Check the TOTP code owed by a fresh session; failures count towards login throttling and
+    too many end the session."""
+    now = now or utcnow()
+    since = now - timedelta(minutes=settings.login_window_minutes)
+    async with db.sessionmaker() as session:
+        web_session = await session.get(WebSession, session_id)
+        if web_session is None or web_session.revoked_at is not None:
+            return False
+        user = await _user(session, web_session.user_id)
+        failures, _ = await _recent_failures(session, LoginAttempt.email, user.email, since)
+        ok = (
+            failures < settings.login_max_failures_per_email
+            and user.totp_secret is not None
+            and _code_ok(user.totp_secret, code, now)
+        )
+        session.add(
+            LoginAttempt(
+                email=user.email, client_address=client_address[:64], occurred_at=now, succeeded=ok
+            )
+        )
+        if ok:
+            web_session.second_factor_at = now
+        elif failures + 1 >= settings.login_max_failures_per_email:
+            web_session.revoked_at = now
+        await session.commit()
+    return ok
+
+
+async def change_password(
+    db: Database,
+    user_id: uuid.UUID,
+    current: str,
+    new: str,
+    *,
+    keep_session_id: uuid.UUID | None,
+) -> dict[str, str]:
+    """Change one's own password: error codes for "current" and "new", empty on success.
+    Every other session of the person ends."""
+    errors: dict[str, str] = {}
+    if len(new) < MIN_PASSWORD_LENGTH:
+        errors["new"] = "too_short"
+    async with db.sessionmaker() as session:
+        user = await _user(session, user_id)
+        if not await verify_password(user.password_hash, current):
+            errors["current"] = "wrong"
+        elif new == current:
+            errors["new"] = "unchanged"
+        if errors:
+            return errors
+        now = utcnow()
+        user.password_hash = await hash_password(new)
+        user.password_changed_at = now
+        user.updated_at = now
+        await session.execute(
+            update(WebSession)
+            .where(
+                WebSession.user_id == user_id,
+                WebSession.revoked_at.is_(None),
+                WebSession.id != keep_session_id,
+            )
+            .values(revoked_at=now)
+        )
+        await session.commit()
+    return {}

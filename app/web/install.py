@@ -8,13 +8,14 @@ from starlette.staticfiles import StaticFiles
 from app.config import Settings
 from app.web.csrf import CsrfMiddleware
 from app.web.errors import install_page_handlers
-from app.web.routes import apidocs, kpis, placeholders, session, units
+from app.web.routes import account, apidocs, kpis, placeholders, session, units
 from app.web.templating import STATIC_DIR, STATIC_PREFIX
 
 # Page routers in order; placeholders last so a real page with the same path wins.
 ROUTERS = [
     apidocs.router,
     session.router,
+    account.router,
     units.router,
     units.offers,
     kpis.router,
