@@ -371,6 +371,11 @@ def _row(read: BaseModel, columns: list[str], total: bool) -> Row:
     return Row(data.get("group"), values, bool(data.get("suppressed")), total)
 
 
+def _totals(data: Any) -> list[Any]:
+    """The total line(s): one per source for inflow, else the one total."""
+    return list(data.totals) if hasattr(data, "totals") else [data.total]
+
+
 def table(answer: BaseModel, kpi: str) -> Table:
     """The answer as the page's table: one row per group and the total(s)."""
     data: Any = answer
@@ -381,7 +386,7 @@ def table(answer: BaseModel, kpi: str) -> Table:
             reasons |= set(read.declines or {})
         columns += [f"decline_{r}" for r in sorted(reasons)]
     rows = [_row(r, columns, False) for r in data.rows]
-    totals = [_row(r, columns, True) for r in getattr(data, "totals", None) or [data.total]]
+    totals = [_row(r, columns, True) for r in _totals(data)]
     return Table(columns, rows, totals)
 
 
@@ -415,7 +420,7 @@ def chart(answer: BaseModel, view: View) -> dict[str, Any]:
     every point (the period as a whole, or its months or weeks). Suppressed cells are gaps."""
     data: Any = answer
     grouped = view.group_by is not None
-    reads = list(data.rows) if grouped else list(getattr(data, "totals", None) or [data.total])
+    reads = list(data.rows) if grouped else _totals(data)
     labels: list[str | None] = []
     if view.kpi == "inflow":
         for r in reads:
