@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, SettingsDep
+from app.deps import DbDep, KeyOrPersonDep, SettingsDep
 from app.kpi import report as report_service
 from app.kpi.report import RoazReport
 from app.schemas import problem_responses
@@ -24,10 +24,11 @@ MonthQ = Annotated[
     "/reports/roaz", response_model=RoazReport, responses=problem_responses(400, 401, 403, 422)
 )
 async def roaz_report(
-    db: DbDep, principal: PrincipalDep, settings: SettingsDep, month: MonthQ
+    db: DbDep, principal: KeyOrPersonDep, settings: SettingsDep, month: MonthQ
 ) -> RoazReport:
     """The monthly ROAZ report (analysts and admins): the region's KPIs for the month against
     the same month last year and the baseline, per subregion, the top decline reasons,
     escalations, the stale-capacity share and the KPI definition version. Every figure names
-    the KPI endpoint query that gives the same number."""
+    the KPI endpoint query that gives the same number. A logged-in person's session may read
+    it too (the report page links here)."""
     return await report_service.roaz_report(db, principal, month, now=utcnow(), settings=settings)

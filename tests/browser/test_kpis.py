@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,12 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
 from app.kpi import formulas as f
+from app.kpi import simulate
+from app.registry.demo import load_demo
 from tests.api.test_reports import MONTH, ready_at
 from tests.browser.conftest import SCREENSHOTS, LiveServer
 from tests.browser.helpers import assert_accessible, login
+from tests.conftest import truncate_all
 from tests.factories import Seed, add_person, create_placements
 
 
@@ -163,51 +167,76 @@ async def test_an_analyst_switches_period_and_grouping_and_downloads_what_is_sho
     await page.screenshot(path=str(SCREENSHOTS / "kpi-dashboard.png"), full_page=True)
 
 
-async def test_the_roaz_report_shows_the_api_figures_and_prints_on_a4(
-    page: Page, live_server: LiveServer, db: Database, settings: Settings, seed: Seed
-) -> None:
-    await _seed(db, settings, seed)
-    person = await add_person(db, Role.ANALYST, None)
-    await login(page, person, next_path=f"/ui/reports/roaz?month={MONTH}")
-    await expect(page.locator("h1")).to_have_text(f"ROAZ-maandrapportage {MONTH}")
-    async with httpx.AsyncClient(base_url=live_server.url) as api:
-        r = await api.get(
-            "/v1/reports/roaz",
-            params={"month": MONTH},
-            headers={"Authorization": f"Bearer {seed.keys['analyst']}"},
+async def _simulate_last_month(db: Database, settings: Settings) -> str:
+    """The demo region with the last ten days of last month simulated through the services
+    (referrals, declines, escalations, capacity and inflow reports); the month as YYYY-MM."""
+    first = f.local_date(utcnow()).replace(day=1)
+    start = (first - timedelta(days=1)).replace(day=1)
+    end = f.local_midnight(first)
+    await truncate_all(db)
+    async with db.sessionmaker() as session:
+        await load_demo(
+            session,
+            simulate.SIMULATOR,
+            now=f.local_midnight(start) - timedelta(hours=1),
+            settings=settings,
         )
-    assert r.status_code == 200, r.text
-    report = r.json()
+        await session.commit()
+    await simulate.simulate(db, settings, days=10, seed=12, end=end, referrals_per_day=8)
+    return f"{start:%Y-%m}"
+
+
+async def test_the_roaz_report_of_a_simulated_month_equals_the_api_and_prints_on_a4(
+    page: Page, live_server: LiveServer, db: Database, settings: Settings
+) -> None:
+    month = await _simulate_last_month(db, settings)
+    person = await add_person(db, Role.ANALYST, None)
+    await login(page, person, next_path=f"/ui/reports/roaz?month={month}")
+    await expect(page.locator("h1")).to_have_text(f"ROAZ-maandrapportage {month}")
+    r = await page.request.get(f"/v1/reports/roaz?month={month}")  # the person's session
+    assert r.status == 200, await r.text()
+    report = await r.json()
+    assert report["complete"] is True
     shown = {
         await row.get_attribute("data-figure"): (
             await row.get_attribute("data-value"),
             await row.get_attribute("data-suppressed"),
+            await row.get_attribute("data-last-year"),
         )
         for row in await page.locator("#roaz-figures tbody tr").all()
     }
     assert shown == {
-        x["key"]: ("" if x["value"] is None else str(x["value"]), str(x["suppressed"]).lower())
+        x["key"]: (_attr(x["value"]), str(x["suppressed"]).lower(), _attr(x["last_year"]))
         for x in report["figures"]
     }
-    assert shown["wrong_bed_patients"] == ("9.0", "false")
+    assert report["figures"][0]["value"] > 0  # a simulated month has wrong-bed days
+    assert len(report["subregions"]) >= 2
     for sub in report["subregions"]:
         row = page.locator(f"#roaz-subregions tr[data-subregion='{sub['subregion']}']")
         for key, cell in sub["figures"].items():
-            value = "" if cell["value"] is None else str(cell["value"])
             await expect(row.locator(f"td[data-figure='{key}']")).to_have_attribute(
-                "data-value", value
+                "data-value", _attr(cell["value"])
             )
-    gouda = page.locator(
-        "#roaz-subregions tr[data-subregion='gouda'] td[data-figure='wrong_bed_days']"
+    reasons = [
+        (await row.get_attribute("data-reason"), int(await row.get_attribute("data-count") or 0))
+        for row in await page.locator("#roaz-declines tbody tr").all()
+    ]
+    assert reasons == [(x["reason"], x["count"]) for x in report["top_decline_reasons"]]
+    assert reasons, "a simulated month has declines"
+    for field in ("requests", "escalated", "to_region"):
+        await expect(page.locator(f"tr[data-escalation='{field}']")).to_have_attribute(
+            "data-value", _attr(report["escalations"][field])
+        )
+    await expect(page.locator("[data-stale-share]")).to_have_attribute(
+        "data-stale-share", _attr(report["stale_capacity_share"])
     )
-    await expect(gouda).to_have_text("afgeschermd (< 5)")
     await expect(page.locator("[data-definition-version]").first).to_have_text(
         report["definition_version"]
     )
     await assert_accessible(page)
     await page.screenshot(path=str(SCREENSHOTS / "roaz-report.png"), full_page=True)
 
-    # Printed: no navigation, A4, a few pages at most.
+    # Printed: no navigation or form, A4 pages, a few at most.
     await page.emulate_media(media="print")
     await expect(page.locator(".site-header")).to_be_hidden()
     await expect(page.locator(".report-actions")).to_be_hidden()
@@ -219,6 +248,30 @@ async def test_the_roaz_report_shows_the_api_figures_and_prints_on_a4(
     assert len(sizes) <= 3
     await page.emulate_media(media="screen")
 
-    await page.goto(f"/ui/reports/roaz?month={MONTH}&lang=en")
-    await expect(page.locator("h1")).to_have_text(f"ROAZ monthly report {MONTH}")
+    await page.goto(f"/ui/reports/roaz?month={month}&lang=en")
+    await expect(page.locator("h1")).to_have_text(f"ROAZ monthly report {month}")
     await assert_accessible(page)
+
+
+def _attr(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+async def test_the_roaz_report_shows_small_cells_as_suppressed(
+    page: Page, db: Database, settings: Settings, seed: Seed
+) -> None:
+    await _seed(db, settings, seed)
+    person = await add_person(db, Role.ANALYST, None)
+    await login(page, person, next_path=f"/ui/reports/roaz?month={MONTH}")
+    gouda = page.locator("#roaz-subregions tr[data-subregion='gouda']")
+    await expect(gouda.locator("td[data-figure='wrong_bed_days']")).to_have_text(
+        "afgeschermd (< 5)"
+    )
+    await expect(gouda.locator("td[data-figure='wrong_bed_days']")).to_have_attribute(
+        "data-value", ""
+    )
+    leiden = page.locator("#roaz-subregions tr[data-subregion='leiden']")
+    await expect(leiden.locator("td[data-figure='wrong_bed_patients']")).to_have_text("7")
+    await expect(page.locator("tr[data-figure='wrong_bed_patients']")).to_have_attribute(
+        "data-value", "9.0"
+    )
