@@ -197,3 +197,49 @@ def test_report_months_and_top_reasons() -> None:
         "/v1/kpis/wrong-bed-days?from=2024-02-01&to=2024-03-01&age_min=75"
     )
     assert f.DEFINITION_VERSION
+
+
+def test_the_inflow_chart_has_a_series_and_a_target_line_per_source() -> None:
+    from app.kpi.schemas import InflowAnswer, InflowRead
+
+    view = dash.parse_view({"kpi": "inflow", "period": "2026-11", "group_by": "week"}, today=TODAY)
+    rows = [
+        InflowRead(source="seh", group="2026-W44", count=40, ehgv=None),
+        InflowRead(source="seh", group="2026-W45", count=None, ehgv=None, suppressed=True),
+        InflowRead(source="rav", group="2026-W45", count=12, ehgv=3),
+    ]
+    target = TargetRead(
+        kpi="inflow",
+        scope="seh",
+        rule="r",
+        baseline_year=2022,
+        baseline_value=3650.0,
+        baseline_source=None,
+        target_year=2030,
+        value=300.0,
+        fraction=30 / 365,
+        measured=40.0,
+        on_track=True,
+    )
+    answer = InflowAnswer(
+        kpi="inflow",
+        period=PeriodRead.model_validate({"from": "2026-11-01", "to": "2026-12-01", "days": 30}),
+        group_by="week",
+        filters={},
+        suppressed_cells=1,
+        rows=rows,
+        totals=[],
+        targets=[target],
+        computed_at=datetime(2026, 12, 5, tzinfo=UTC),
+    )
+    chart = dash.chart(answer, view)
+    assert chart["labels"] == ["2026-W44", "2026-W45"]
+    seh, hap, rav, baseline, goal = chart["series"]
+    assert (seh["scope"], seh["data"]) == ("seh", [40.0, None])
+    assert (hap["scope"], hap["data"]) == ("hap", [None, None])
+    assert (rav["scope"], rav["data"]) == ("rav", [None, 12.0])
+    # W44 of November 2026 is 1-1 Nov (one day in the period), W45 the seven days after it
+    assert goal["data"] == [10.0, 70.0]
+    assert baseline["data"] == [10.0, 70.0]
+    assert chart["percent"] is False
+    assert [t.values["source"] for t in dash.table(answer, "inflow").totals] == []
