@@ -228,7 +228,13 @@ def parse_view(params: Mapping[str, str], *, today: date) -> View:
     if span not in SPANS:
         raise _invalid("span", "must be month, week or year")
     text = (params.get("period") or "").strip()
-    period, label = span_of(span, first_day(text) if text else today)
+    day = first_day(text) if text else today
+    if not kpi_service.CALENDAR_FIRST <= day < kpi_service.CALENDAR_END - timedelta(days=366):
+        raise _invalid(
+            "period",
+            f"must lie in {kpi_service.CALENDAR_FIRST.year} .. {kpi_service.CALENDAR_END.year - 2}",
+        )
+    period, label = span_of(span, day)
     if "group_by" in params:
         group_by: str | None = params["group_by"] or None
     else:

@@ -91,7 +91,10 @@ def test_the_query_string_round_trips_and_moves() -> None:
         ({"definition": "wide"}, "query:definition"),
         ({"hospital": "x"}, "query:hospital"),
         ({"care_type": "spa"}, "query:care_type"),
-        ({"span": "year", "period": "2014"}, "query:from"),
+        ({"span": "year", "period": "2014"}, "query:period"),
+        ({"span": "year", "period": "9999"}, "query:period"),
+        ({"span": "month", "period": "9999-12"}, "query:period"),
+        ({"span": "week", "period": "0000-W01"}, "query:period"),
     ],
 )
 def test_bad_views_name_the_parameter(params: dict[str, str], pointer: str) -> None:
