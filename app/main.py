@@ -31,6 +31,7 @@ from app.routers import (
     ops,
     placements,
     registry,
+    reports,
     stream,
     users,
     webhooks,
@@ -108,7 +109,19 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_exception_handler(ReplayedResponse, _replay)
     # 403s on placement and audit routes go to the NEN 7513 access log (docs/domain.md §10.1).
     app.add_exception_handler(Forbidden, placements.on_forbidden)
-    for module in (ops, auth, users, registry, capacity, placements, audit, webhooks, stream, kpis):
+    for module in (
+        ops,
+        auth,
+        users,
+        registry,
+        capacity,
+        placements,
+        audit,
+        webhooks,
+        stream,
+        kpis,
+        reports,
+    ):
         app.include_router(module.router)
     app.include_router(exchange.router)
     app.include_router(fhir.router)
