@@ -35,6 +35,9 @@ class Subscriber:
 
     principal: Principal
     topics: frozenset[str] | None
+    # Replaces the visibility rule for a stream that derives its own, coarser events (the web
+    # pages' channel turns a hold on any unit into "this unit changed", without placement data).
+    accept: Callable[[StreamEvent], bool] | None = None
     queue: asyncio.Queue[StreamEvent] = field(default_factory=lambda: asyncio.Queue(10_000))
     overflowed: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -44,7 +47,10 @@ class Subscriber:
             return
         if self.topics is not None and event.topic not in self.topics:
             return
-        if not can_see(
+        if self.accept is not None:
+            if not self.accept(event):
+                return
+        elif not can_see(
             self.principal,
             topic=event.topic,
             region_id=event.region_id,
@@ -142,9 +148,14 @@ class Hub:
             self._unsubscribe_bus()
             self._unsubscribe_bus = None
 
-    async def subscribe(self, principal: Principal, topics: frozenset[str] | None) -> Subscriber:
+    async def subscribe(
+        self,
+        principal: Principal,
+        topics: frozenset[str] | None,
+        accept: Callable[[StreamEvent], bool] | None = None,
+    ) -> Subscriber:
         await self.start()
-        sub = Subscriber(principal=principal, topics=topics)
+        sub = Subscriber(principal=principal, topics=topics, accept=accept)
         self._subscribers.add(sub)
         return sub
 

@@ -1,0 +1,147 @@
+"""The web pages' live channel: what changed, named so a page can re-fetch that fragment.
+
+Two event names, both carrying ids only (the page fetches the figures and the patient data
+through its own logged reads):
+
+- ``unit``: a unit's availability may have changed: a capacity report, or a hold placed, accepted,
+  declined, expired, cancelled or admitted on it. Sent to every page whatever placement it came
+  from: that a unit's count changed is capacity data, which every role may see; nothing of the
+  placement goes with it.
+- ``placement``: a placement changed (id, state, event type); sent only to those who may see the
+  placement on ``/v1/stream`` (admin, triagists of its region, the organisations it concerns).
+
+The stream replays from the outbox after ``Last-Event-ID`` like ``/v1/stream`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sse_starlette.event import ServerSentEvent
+
+from app.auth.principal import Principal
+from app.db import Database
+from app.realtime import service
+from app.realtime.hub import Hub
+from app.realtime.service import StreamEvent
+from app.realtime.visibility import can_see
+
+TOPICS = frozenset({"capacity", "placement"})
+REPLAY_BATCH = 500
+MAX_REPLAY = 10_000
+RETRY_MS = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class PageEvent:
+    id: int
+    name: str
+    data: dict[str, Any]
+
+    def sse(self) -> ServerSentEvent:
+        return ServerSentEvent(
+            data=orjson.dumps(self.data).decode("utf-8"), event=self.name, id=str(self.id)
+        )
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def page_events(principal: Principal, event: StreamEvent) -> list[PageEvent]:
+    """The page events one outbox event becomes for ``principal`` (pure)."""
+    if event.topic not in TOPICS:
+        return []
+    try:
+        payload = orjson.loads(event.payload)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(payload, dict):
+        return []
+    out = []
+    unit_id = _str(payload.get("unit_id"))
+    if unit_id is not None:
+        data: dict[str, Any] = {"unit_id": unit_id}
+        if event.topic == "capacity":
+            data |= {
+                "subregion_id": _str(payload.get("subregion_id")),
+                "available": payload.get("available"),
+                "reported_at": payload.get("reported_at"),
+            }
+        out.append(PageEvent(event.id, "unit", data))
+    if event.topic == "placement" and can_see(
+        principal,
+        topic=event.topic,
+        region_id=event.region_id,
+        organisation_ids=event.organisation_ids,
+    ):
+        out.append(
+            PageEvent(
+                event.id,
+                "placement",
+                {
+                    "placement_id": _str(payload.get("placement_id")),
+                    "state": payload.get("state"),
+                    "event": payload.get("event"),
+                    "seq": payload.get("seq"),
+                    "own_region": (
+                        event.region_id is not None and event.region_id == principal.region_id
+                    ),
+                },
+            )
+        )
+    return out
+
+
+def _relevant(event: StreamEvent) -> bool:
+    return event.topic in TOPICS
+
+
+async def page_stream(
+    db: Database,
+    hub: Hub,
+    principal: Principal,
+    *,
+    last_event_id: int | None,
+    still_valid: Callable[[], Awaitable[bool]] | None = None,
+) -> AsyncGenerator[ServerSentEvent]:
+    """Page events for ``principal``: replay after ``last_event_id``, then live. Ends when the
+    session is no longer valid (``still_valid``) or the client falls too far behind."""
+    sub = await hub.subscribe(principal, TOPICS, accept=_relevant)
+    try:
+        yield ServerSentEvent(comment="connected", retry=RETRY_MS)
+        replayed: set[int] = set()
+        if last_event_id is not None:
+            after = last_event_id
+            while True:
+                batch = await service.events_after(db, after, limit=REPLAY_BATCH)
+                for event in batch:
+                    replayed.add(event.id)
+                    derived = page_events(principal, event)
+                    if derived and still_valid is not None and not await still_valid():
+                        return
+                    for page_event in derived:
+                        yield page_event.sse()
+                if len(batch) < REPLAY_BATCH:
+                    break
+                after = batch[-1].id
+                if len(replayed) >= MAX_REPLAY:
+                    return
+        while True:
+            live = await sub.next()
+            if live is None:
+                return
+            if live.id in replayed:
+                continue
+            derived = page_events(principal, live)
+            if not derived:
+                continue
+            if still_valid is not None and not await still_valid():
+                return
+            for page_event in derived:
+                yield page_event.sse()
+    finally:
+        hub.unsubscribe(sub)
