@@ -1,14 +1,17 @@
 """The web pages' live channel: what changed, named so a page can re-fetch that fragment.
 
-Two event names, both carrying ids only (the page fetches the figures and the patient data
-through its own logged reads):
+Event names, each carrying ids only (the page fetches the figures and the patient data through
+its own logged reads); each change comes once under its generic name and once under a name with
+the id, so one element can listen for its own unit or placement (``hx-trigger="sse:unit.<id>"``):
 
-- ``unit``: a unit's availability may have changed: a capacity report, or a hold placed, accepted,
-  declined, expired, cancelled or admitted on it. Sent to every page whatever placement it came
-  from: that a unit's count changed is capacity data, which every role may see; nothing of the
-  placement goes with it.
-- ``placement``: a placement changed (id, state, event type); sent only to those who may see the
-  placement on ``/v1/stream`` (admin, triagists of its region, the organisations it concerns).
+- ``unit`` / ``unit.<id>``: a unit's availability may have changed: a capacity report, or a hold
+  placed, accepted, declined, expired, cancelled or admitted on it. Sent to every page whatever
+  placement it came from: that a unit's count changed is capacity data, which every role may
+  see; nothing of the placement goes with it.
+- ``placement`` / ``placement.<id>``: a placement changed (id, state, event type); sent only to
+  those who may see the placement on ``/v1/stream`` (admin, triagists of its region, the
+  organisations it concerns).
+- ``referral``: a new referral in the person's own region (the board's alert).
 
 The stream replays from the outbox after ``Last-Event-ID`` like ``/v1/stream`` does.
 """
@@ -71,28 +74,28 @@ def page_events(principal: Principal, event: StreamEvent) -> list[PageEvent]:
                 "available": payload.get("available"),
                 "reported_at": payload.get("reported_at"),
             }
-        out.append(PageEvent(event.id, "unit", data))
+        out += [PageEvent(event.id, "unit", data), PageEvent(event.id, f"unit.{unit_id}", data)]
     if event.topic == "placement" and can_see(
         principal,
         topic=event.topic,
         region_id=event.region_id,
         organisation_ids=event.organisation_ids,
     ):
-        out.append(
-            PageEvent(
-                event.id,
-                "placement",
-                {
-                    "placement_id": _str(payload.get("placement_id")),
-                    "state": payload.get("state"),
-                    "event": payload.get("event"),
-                    "seq": payload.get("seq"),
-                    "own_region": (
-                        event.region_id is not None and event.region_id == principal.region_id
-                    ),
-                },
-            )
-        )
+        placement_id = _str(payload.get("placement_id"))
+        own_region = event.region_id is not None and event.region_id == principal.region_id
+        changed = {
+            "placement_id": placement_id,
+            "state": payload.get("state"),
+            "event": payload.get("event"),
+            "seq": payload.get("seq"),
+            "own_region": own_region,
+        }
+        out += [
+            PageEvent(event.id, "placement", changed),
+            PageEvent(event.id, f"placement.{placement_id}", changed),
+        ]
+        if own_region and payload.get("event") == "request_created":
+            out.append(PageEvent(event.id, "referral", changed))
     return out
 
 

@@ -51,8 +51,9 @@ def outbox(topic: str, payload: dict[str, object], region: uuid.UUID | None = No
 def test_page_events_carry_ids_only_and_follow_visibility() -> None:
     unit = str(uuid.UUID(int=99))
     cap = outbox("capacity", {"unit_id": unit, "available": 2, "subregion_id": "s", "free": 3})
-    (e,) = page_events(person(Role.PROVIDER), cap)
-    assert (e.id, e.name) == (7, "unit")
+    e, named = page_events(person(Role.PROVIDER), cap)
+    assert (e.id, e.name, named.name) == (7, "unit", f"unit.{unit}")
+    assert named.data == e.data
     assert e.data == {"unit_id": unit, "subregion_id": "s", "available": 2, "reported_at": None}
 
     hold = outbox(
@@ -67,11 +68,11 @@ def test_page_events_carry_ids_only_and_follow_visibility() -> None:
         region=OTHER_REGION,
     )
     # a hold anywhere changes the unit for every page; the placement only for who may see it
-    assert [x.name for x in page_events(person(Role.TRIAGIST), hold)] == ["unit"]
+    assert [x.name for x in page_events(person(Role.TRIAGIST), hold)] == ["unit", f"unit.{unit}"]
     assert page_events(person(Role.TRIAGIST), hold)[0].data == {"unit_id": unit}
     mine = page_events(person(Role.TRIAGIST, region=OTHER_REGION), hold)
-    assert [x.name for x in mine] == ["unit", "placement"]
-    assert mine[1].data == {
+    assert [x.name for x in mine] == ["unit", f"unit.{unit}", "placement", "placement.p1"]
+    assert mine[2].data == {
         "placement_id": "p1",
         "state": "offered",
         "event": "offer_sent",
@@ -79,9 +80,18 @@ def test_page_events_carry_ids_only_and_follow_visibility() -> None:
         "own_region": True,
     }
     concerned = page_events(person(Role.REFERRER, org=OTHER_ORG), hold)
-    assert concerned[1].data["own_region"] is False
+    assert concerned[2].data["own_region"] is False
     created = outbox("placement", {"placement_id": "p2", "event": "request_created"}, REGION)
-    assert [x.name for x in page_events(person(Role.TRIAGIST), created)] == ["placement"]
+    names = [x.name for x in page_events(person(Role.TRIAGIST), created)]
+    assert names == ["placement", "placement.p2", "referral"]
+    # a referral of another region the person may see (its own organisation's) is no alert
+    elsewhere = outbox(
+        "placement", {"placement_id": "p3", "event": "request_created"}, OTHER_REGION
+    )
+    assert [x.name for x in page_events(person(Role.REFERRER, org=OTHER_ORG), elsewhere)] == [
+        "placement",
+        "placement.p3",
+    ]
     assert page_events(person(Role.ANALYST), created) == []
     assert page_events(person(Role.TRIAGIST), outbox("webhook", {"unit_id": unit})) == []
 
