@@ -12,6 +12,8 @@ the id, so one element can listen for its own unit or placement (``hx-trigger="s
   those who may see the placement on ``/v1/stream`` (admin, triagists of its region, the
   organisations it concerns).
 - ``referral``: a new referral in the person's own region (the board's alert).
+- ``resync``: the client asked to resume from further back than the replay reaches; it re-fetches
+  what it shows.
 
 The stream replays from the outbox after ``Last-Event-ID`` like ``/v1/stream`` does.
 """
@@ -117,6 +119,10 @@ async def page_stream(
     try:
         yield ServerSentEvent(comment="connected", retry=RETRY_MS)
         replayed: set[int] = set()
+        if last_event_id is not None and await service.latest_id(db) - last_event_id > MAX_REPLAY:
+            # Too far behind to replay: the page re-fetches what it shows instead.
+            yield ServerSentEvent(data="{}", event="resync")
+            last_event_id = None
         if last_event_id is not None:
             after = last_event_id
             while True:
