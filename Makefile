@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo run test lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean
+.PHONY: setup demo run test lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean i18n i18n-compile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -52,6 +52,17 @@ pure-coverage: setup
 bench-smoke: setup
 	CI=true $(BIN)/python -m bench.run_search --smoke
 	CI=true $(BIN)/python -m bench.run_holds --smoke
+
+## Web app catalogs: extract messages, merge them into nl/en, compile the .mo files (committed)
+LOCALE_DIR := app/web/locale
+i18n: setup
+	$(BIN)/pybabel extract -F babel.cfg -k tr -k N_ --no-location --sort-output \
+	  --project=JuistePlek -o $(LOCALE_DIR)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) --no-fuzzy-matching
+	$(MAKE) i18n-compile
+
+i18n-compile: setup
+	$(BIN)/pybabel compile -d $(LOCALE_DIR) --statistics
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db*

@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     placement_sweeper_enabled: bool | None = None
     placement_sweep_seconds: Annotated[float, Field(gt=0, le=3_600)] = 15.0
 
+    # Web sessions (docs/web.md): idle and absolute expiry, login throttling, TOTP.
+    session_idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 60
+    session_absolute_hours: Annotated[int, Field(ge=1, le=7 * 24)] = 14
+    login_window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    login_max_failures_per_email: Annotated[int, Field(ge=1, le=1_000)] = 5
+    login_max_failures_per_address: Annotated[int, Field(ge=1, le=10_000)] = 30
+    # None = required in production for the roles that read patient data, off elsewhere.
+    totp_required: bool | None = None
+    # None = Secure session cookies in production only (plain http on a laptop demo).
+    cookie_secure: bool | None = None
+
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:
         if self.env == "production" and (
@@ -81,6 +92,18 @@ class Settings(BaseSettings):
         if self.placement_sweeper_enabled is None:
             return self.env != "test"
         return self.placement_sweeper_enabled
+
+    @property
+    def require_totp(self) -> bool:
+        if self.totp_required is None:
+            return self.env == "production"
+        return self.totp_required
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is None:
+            return self.env == "production"
+        return self.cookie_secure
 
     @property
     def is_sqlite(self) -> bool:

@@ -32,6 +32,7 @@ from app.routers import (
 from app.routers import triage as triage_routes
 from app.routers import urgency as urgency_routes
 from app.uow import ReplayedResponse
+from app.web.install import install_web
 
 API_DESCRIPTION = """
 JuistePlek coordinates acute follow-up care capacity in a region: providers report free places,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(triage_routes.audited)
     app.include_router(triage_routes.router)
     app.include_router(urgency_routes.router)
+    install_web(app, settings)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

@@ -107,7 +107,8 @@ def _row(ctx: AuditContext, entry: AuditEntry, now: datetime) -> dict[str, Any]:
         "occurred_at": now,
         "outcome": entry.outcome,
         "user_id": p.key_id,
-        "user_display": p.name[:200],
+        # A person is named with their email, so the log identifies them even after a rename.
+        "user_display": (f"{p.name} <{p.user_email}>" if p.user_email else p.name)[:200],
         "on_behalf_of": ctx.on_behalf_of,
         "role": format_roles(p.roles),
         "organisation_id": p.organisation_id,

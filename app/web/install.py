@@ -1,0 +1,23 @@
+"""Wire the web app into ``create_app``: static files, page routers, HTML errors, CSRF."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from app.config import Settings
+from app.web.csrf import CsrfMiddleware
+from app.web.errors import install_page_handlers
+from app.web.routes import placeholders, session
+from app.web.templating import STATIC_DIR, STATIC_PREFIX
+
+# Page routers in order; placeholders last so a real page with the same path wins.
+ROUTERS = [session.router, placeholders.router]
+
+
+def install_web(app: FastAPI, settings: Settings) -> None:
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
+    for router in ROUTERS:
+        app.include_router(router)
+    install_page_handlers(app)
+    app.add_middleware(CsrfMiddleware, secure=settings.secure_cookies)
