@@ -8,11 +8,17 @@ from starlette.staticfiles import StaticFiles
 from app.config import Settings
 from app.web.csrf import CsrfMiddleware
 from app.web.errors import install_page_handlers
-from app.web.routes import placeholders, session
+from app.web.routes import board, placeholders, placements, session
 from app.web.templating import STATIC_DIR, STATIC_PREFIX
 
 # Page routers in order; placeholders last so a real page with the same path wins.
-ROUTERS = [session.router, placeholders.router]
+ROUTERS = [
+    session.router,
+    board.router,
+    placements.router,
+    placements.detail_router,
+    placeholders.router,
+]
 
 
 def install_web(app: FastAPI, settings: Settings) -> None:
