@@ -199,3 +199,30 @@ async def test_referral_to_acceptance_through_the_pages(
         "offer_sent",
         "offer_accepted",
     ]
+
+
+async def test_a_stream_learns_its_session_ended_without_holding_events_back(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    from app.web.routes.board import SessionWatch
+
+    person = await add_person(db, Role.TRIAGIST, seed.organisations["rap"])
+    async with db.sessionmaker() as session:
+        user = await user_service.user_by_email(session, person.email)
+    assert user is not None
+    token = await user_service.start_session(
+        db, user, client_address=None, settings=settings, second_factor_done=True
+    )
+    watch = SessionWatch(db, settings, token)
+    assert await watch.still_valid()  # not due yet: no query at all
+    assert watch.task is None
+    watch.due = 0.0
+    assert await watch.still_valid()  # due: checked in the background, the answer is not awaited
+    assert watch.task is not None
+    await watch.task
+    assert watch.valid
+    await user_service.end_session(db, token)
+    watch.due = 0.0
+    assert await watch.still_valid()  # the last known answer, while the check runs
+    await watch.task
+    assert not await watch.still_valid()

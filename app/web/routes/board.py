@@ -6,6 +6,8 @@ fragment a live update fetches is rendered by the same template as the full page
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 import uuid
 from enum import StrEnum
@@ -143,6 +145,34 @@ async def board_unit(request: Request, unit_id: uuid.UUID, person: TriagistUser)
     return render(request, "board/unit_row.html", {"u": units.items[0], "qs": filter_qs(request)})
 
 
+class SessionWatch:
+    """Whether a stream's session is still alive, without delaying any event for it.
+
+    A session ended elsewhere (logout, expiry, revocation) ends the stream within about
+    ``SESSION_RECHECK`` seconds. The check runs in the background, at a random phase per stream:
+    hundreds of boards opened together must not all query at once, nor hold an event back.
+    """
+
+    def __init__(self, db: Database, settings: Settings, token: str) -> None:
+        self.db = db
+        self.settings = settings
+        self.token = token
+        self.valid = True
+        self.due = time.monotonic() + random.uniform(0.5, 1.5) * SESSION_RECHECK  # noqa: S311
+        self.task: asyncio.Task[None] | None = None
+
+    async def _check(self) -> None:
+        state = await user_service.resolve_session(self.db, self.token, settings=self.settings)
+        self.valid = state is not None and not state.second_factor_pending
+
+    async def still_valid(self) -> bool:
+        now = time.monotonic()
+        if now >= self.due and (self.task is None or self.task.done()):
+            self.due = now + SESSION_RECHECK
+            self.task = asyncio.create_task(self._check())
+        return self.valid
+
+
 @router.get("/ui/stream")
 async def page_events(
     request: Request,
@@ -160,20 +190,9 @@ async def page_events(
     db: Database = request.app.state.db
     settings: Settings = request.app.state.settings
     resume = int(last_event_id) if last_event_id is not None else after
-    token = request.cookies.get(SESSION_COOKIE) or ""
-    checked = [time.monotonic()]
-
-    async def still_valid() -> bool:
-        # A session ended elsewhere (logout, expiry, revocation) ends the stream within
-        # SESSION_RECHECK seconds; not a query per event, which 200 open boards would multiply.
-        if time.monotonic() - checked[0] < SESSION_RECHECK:
-            return True
-        checked[0] = time.monotonic()
-        state = await user_service.resolve_session(db, token, settings=settings)
-        return state is not None and not state.second_factor_pending
-
+    watch = SessionWatch(db, settings, request.cookies.get(SESSION_COOKIE) or "")
     return EventSourceResponse(
-        page_stream(db, hub, person, last_event_id=resume, still_valid=still_valid),
+        page_stream(db, hub, person, last_event_id=resume, still_valid=watch.still_valid),
         ping=settings.stream_heartbeat_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
