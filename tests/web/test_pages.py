@@ -215,6 +215,7 @@ async def test_a_stream_learns_its_session_ended_without_holding_events_back(
         db, user, client_address=None, settings=settings, second_factor_done=True
     )
     watch = SessionWatch(db, settings, token)
+
     def pending() -> asyncio.Task[None]:
         assert watch.task is not None
         return watch.task
