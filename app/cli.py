@@ -109,6 +109,53 @@ async def _issue_demo_keys(db: Database) -> dict[str, tuple[str, str]]:
     return keys
 
 
+DEMO_USER_DOMAIN = "demo.juisteplek.nl"
+# The order the web users are printed in: the triagist first, the README's first login.
+DEMO_USER_ROLES = (Role.TRIAGIST, Role.PROVIDER, Role.REFERRER, Role.ANALYST, Role.ADMIN)
+
+
+async def _issue_demo_users(db: Database) -> list[tuple[str, str, str]]:
+    """One web user per role, each with a new password: (role, email, password)."""
+    from app.auth import users as user_service
+    from app.registry.demo import demo_organisation_ids
+
+    async with db.sessionmaker() as session:
+        orgs = await demo_organisation_ids(session)
+        owners = {
+            Role.TRIAGIST: orgs["rap"],
+            Role.PROVIDER: orgs["vvt"],
+            Role.REFERRER: orgs["hospital"],
+            Role.ANALYST: orgs["rap"],
+            Role.ADMIN: None,
+        }
+        names = {
+            Role.TRIAGIST: "Demo Triagist",
+            Role.PROVIDER: "Demo Planner",
+            Role.REFERRER: "Demo Transferverpleegkundige",
+            Role.ANALYST: "Demo Analist",
+            Role.ADMIN: "Demo Beheerder",
+        }
+        printed = []
+        for role in DEMO_USER_ROLES:
+            email = f"{role.value}@{DEMO_USER_DOMAIN}"
+            password = user_service.generate_password()
+            user = await user_service.user_by_email(session, email)
+            if user is None:
+                await user_service.add_user(
+                    session,
+                    name=names[role],
+                    email=email,
+                    organisation_id=owners[role],
+                    roles=frozenset({role}),
+                    password=password,
+                )
+            else:
+                await user_service.reset_password(session, user, password)
+            printed.append((role.value, email, password))
+        await session.commit()
+    return printed
+
+
 async def _prepare_demo(settings: Settings) -> dict[str, tuple[str, str]]:
     from app.registry.demo import is_loaded, load_demo
 
@@ -126,7 +173,9 @@ async def _prepare_demo(settings: Settings) -> dict[str, tuple[str, str]]:
                 counts = await load_demo(session, system, now=utcnow(), settings=settings)
                 await session.commit()
                 _echo(f"loaded region West: {json.dumps(counts)}")
-        return await _issue_demo_keys(db)
+        keys = await _issue_demo_keys(db)
+        keys.update({f"user:{r}": (e, p) for r, e, p in await _issue_demo_users(db)})
+        return keys
     finally:
         await db.dispose()
 
@@ -150,9 +199,11 @@ def demo(
         from app.kpi import simulate as kpi_simulate
 
         asyncio.run(kpi_simulate.run(settings, days=simulate_days, seed=1, echo=_echo))
-    keys = asyncio.run(_prepare_demo(settings))
+    prepared = asyncio.run(_prepare_demo(settings))
+    keys = {k: v for k, v in prepared.items() if not k.startswith("user:")}
     base = f"http://{host}:{port}"
     _echo(f"JuistePlek demo (region West) on {base}")
+    _echo(f"  web app:    {base}/  (log in as a web user below)")
     _echo(f"  API docs:   {base}/docs")
     _echo(f"  OpenAPI:    {base}/openapi.json")
     _echo(f"  database:   {database.resolve()}")
@@ -163,6 +214,10 @@ def demo(
         f"  try: curl -H 'Authorization: Bearer {keys['triagist'][0]}' "
         f"'{base}/v1/availability?care_type=elv_high&subregion=leiden&escalate=true'"
     )
+    _echo("Web users (one per role; new passwords on every start):")
+    for name, (email, password) in prepared.items():
+        if name.startswith("user:"):
+            _echo(f"    {name.removeprefix('user:')}  {email}  {password}")
     sys.stdout.flush()
     if not no_serve:
         serve(host=host, port=port, workers=1)
@@ -207,6 +262,61 @@ def create_key(
             await db.dispose()
 
     _echo(asyncio.run(run()))
+
+
+@cli.command("create-user")
+def create_user(
+    name: Annotated[str, typer.Option(help="The person's name")],
+    email: Annotated[str, typer.Option(help="Email address (the login name)")],
+    role: Annotated[list[Role], typer.Option(help="Role (repeatable)")],
+    organisation: Annotated[
+        str | None, typer.Option(help="Organisation id (not needed for admin only)")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (at least 10 characters); omitted: generated, printed once"),
+    ] = None,
+) -> None:
+    """Create a person's web account directly in the database (bootstrap or break-glass)."""
+    from pydantic import ValidationError
+
+    from app.auth import users as user_service
+    from app.auth.schemas import UserCreate
+    from app.errors import DomainError
+
+    generated = password is None
+    secret = password if password is not None else user_service.generate_password()
+    try:
+        organisation_id = uuid.UUID(organisation) if organisation else None
+        body = UserCreate(
+            name=name,
+            email=email,
+            roles=role,
+            organisation_id=organisation_id,
+            password=secret,
+        )
+    except (ValueError, ValidationError) as exc:
+        _echo(f"refused: {exc}")
+        raise typer.Exit(1) from exc
+
+    async def run() -> str:
+        db = Database.from_url(get_settings().database_url)
+        try:
+            async with db.sessionmaker() as session:
+                user = await user_service.create_user(session, CLI_ADMIN, body)
+                await session.commit()
+                return str(user.id)
+        finally:
+            await db.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except DomainError as exc:
+        _echo(f"refused: {exc.detail}")
+        raise typer.Exit(1) from exc
+    _echo(f"created user {user_id} ({body.email})")
+    if generated:
+        _echo(f"password (shown once): {secret}")
 
 
 @cli.command("export-openapi")

@@ -27,6 +27,7 @@ from app.routers import (
     placements,
     registry,
     stream,
+    users,
     webhooks,
 )
 from app.routers import triage as triage_routes
@@ -81,6 +82,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         description=API_DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # Served by app.web with local assets, so they work without internet.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_problem_handlers(app)
@@ -92,7 +96,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_exception_handler(ReplayedResponse, _replay)
     # 403s on placement and audit routes are written to the NEN 7513 access log (domain §10.1).
     app.add_exception_handler(Forbidden, placements.on_forbidden)
-    for module in (ops, auth, registry, capacity, placements, audit, webhooks, stream, kpis):
+    for module in (ops, auth, users, registry, capacity, placements, audit, webhooks, stream, kpis):
         app.include_router(module.router)
     app.include_router(triage_routes.audited)
     app.include_router(triage_routes.router)

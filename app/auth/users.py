@@ -10,21 +10,29 @@ import asyncio
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.auth.models import LoginAttempt, User, WebSession
+from app.auth.models import ApiKey, LoginAttempt, User, WebSession
 from app.auth.principal import Principal, format_roles, parse_roles
+from app.auth.schemas import MeRead, MeUnit, UserCreate, UserRead, UserUpdate
 from app.config import Settings
 from app.db import Database, utcnow
-from app.enums import Role
-from app.registry.models import Organisation
+from app.enums import CareType, Role
+from app.errors import Conflict, InvalidInput, NotFound
+from app.etag import check_if_match
+from app.pagination import fetch_page
+from app.registry.models import Location, Organisation, Unit
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a login takes as long for a missing account.
@@ -34,6 +42,7 @@ LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 # Roles that read patient data: a second factor is required for them when TOTP is enforced.
 PATIENT_DATA_ROLES = frozenset({Role.TRIAGIST, Role.REFERRER, Role.ADMIN})
 MIN_PASSWORD_LENGTH = 10
+SESSION_COOKIE = "jp_session"
 
 
 class LoginRefused(Exception):
@@ -109,6 +118,16 @@ async def add_user(
     session.add(user)
     await session.flush()
     return user
+
+
+async def reset_password(session: AsyncSession, user: User, password: str) -> None:
+    """Set a new password (and end the person's sessions); the caller commits."""
+    now = utcnow()
+    user.password_hash = await hash_password(password)
+    user.password_changed_at = now
+    user.updated_at = now
+    await _revoke_sessions(session, user.id, now)
+    await session.flush()
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -217,6 +236,7 @@ class SessionState:
     principal: Principal
     second_factor_pending: bool
     totp_enrolled: bool
+    organisation_name: str | None = None
 
 
 async def resolve_session(
@@ -242,6 +262,7 @@ async def resolve_session(
                     User.organisation_id,
                     User.totp_enabled_at,
                     Organisation.region_id,
+                    Organisation.name.label("organisation_name"),
                 )
                 .join(User, User.id == WebSession.user_id)
                 .outerjoin(Organisation, Organisation.id == User.organisation_id)
@@ -276,6 +297,7 @@ async def resolve_session(
         principal=principal,
         second_factor_pending=row.second_factor_at is None,
         totp_enrolled=row.totp_enabled_at is not None,
+        organisation_name=row.organisation_name,
     )
 
 
@@ -288,3 +310,322 @@ async def end_session(db: Database, token: str, *, now: datetime | None = None) 
             .values(revoked_at=now or utcnow())
         )
         await session.commit()
+
+
+# --- administration (/v1/users, juisteplek create-user) ---------------------------------------
+
+
+def user_read(user: User) -> UserRead:
+    return UserRead(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        organisation_id=user.organisation_id,
+        roles=sorted(parse_roles(user.roles)),
+        active=user.active,
+        totp_enrolled=user.totp_enabled_at is not None,
+        version=user.version,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+async def _check_organisation(
+    session: AsyncSession, organisation_id: uuid.UUID | None, roles: frozenset[Role]
+) -> None:
+    if organisation_id is None:
+        if roles != {Role.ADMIN}:
+            raise InvalidInput(
+                "A person with roles other than admin must belong to an organisation.",
+                errors=[{"pointer": "#/organisation_id", "detail": "required for these roles"}],
+            )
+        return
+    if await session.get(Organisation, organisation_id) is None:
+        raise InvalidInput(
+            "Unknown organisation.",
+            errors=[{"pointer": "#/organisation_id", "detail": "no such organisation"}],
+        )
+
+
+async def create_user(session: AsyncSession, principal: Principal, body: UserCreate) -> UserRead:
+    """Create a personal account (admin). The email is unique, case-insensitively."""
+    principal.require(Role.ADMIN)
+    roles = frozenset(body.roles)
+    await _check_organisation(session, body.organisation_id, roles)
+    if await user_by_email(session, body.email) is not None:
+        raise Conflict(
+            f"A user with the email {body.email} already exists.",
+            errors=[{"pointer": "#/email", "detail": "already in use"}],
+        )
+    try:
+        async with session.begin_nested():
+            user = await add_user(
+                session,
+                name=body.name,
+                email=body.email,
+                organisation_id=body.organisation_id,
+                roles=roles,
+                password=body.password,
+                active=body.active,
+            )
+    except IntegrityError as exc:  # a concurrent create with the same email won
+        raise Conflict(
+            f"A user with the email {body.email} already exists.",
+            errors=[{"pointer": "#/email", "detail": "already in use"}],
+        ) from exc
+    return user_read(user)
+
+
+async def _user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    return user
+
+
+async def get_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> UserRead:
+    principal.require(Role.ADMIN)
+    return user_read(await _user(session, user_id))
+
+
+async def list_users(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    cursor: str | None,
+    limit: int,
+    organisation_id: uuid.UUID | None = None,
+    active: bool | None = None,
+) -> tuple[list[UserRead], str | None]:
+    principal.require(Role.ADMIN)
+    stmt: Select[Any] = select(User)
+    if organisation_id is not None:
+        stmt = stmt.where(User.organisation_id == organisation_id)
+    if active is not None:
+        stmt = stmt.where(User.active == active)
+    rows, nxt = await fetch_page(session, stmt, User.id, cursor, limit)
+    return [user_read(r[0]) for r in rows], nxt
+
+
+async def _revoke_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def update_user(
+    session: AsyncSession,
+    principal: Principal,
+    user_id: uuid.UUID,
+    body: UserUpdate,
+    if_match: str | None,
+) -> UserRead:
+    """Change an account (admin). Deactivating it, or a new password, ends its sessions."""
+    principal.require(Role.ADMIN)
+    user = await _user(session, user_id)
+    check_if_match(if_match, user.version)
+    changes = body.model_dump(exclude_unset=True)
+    for field_name in ("name", "roles", "active", "password", "reset_totp"):
+        if field_name in changes and changes[field_name] is None:
+            raise InvalidInput(
+                f"{field_name} cannot be null.",
+                errors=[{"pointer": f"#/{field_name}", "detail": "must not be null"}],
+            )
+    roles = frozenset(body.roles) if body.roles is not None else parse_roles(user.roles)
+    organisation_id = changes.get("organisation_id", user.organisation_id)
+    if "roles" in changes or "organisation_id" in changes:
+        await _check_organisation(session, organisation_id, roles)
+    now = utcnow()
+    end_sessions = False
+    if body.name is not None:
+        user.name = body.name
+    user.organisation_id = organisation_id
+    user.roles = format_roles(roles)
+    if body.active is not None:
+        end_sessions = end_sessions or (user.active and not body.active)
+        user.active = body.active
+    if body.password is not None:
+        user.password_hash = await hash_password(body.password)
+        user.password_changed_at = now
+        end_sessions = True
+    if body.reset_totp:
+        user.totp_secret = None
+        user.totp_enabled_at = None
+    user.updated_at = now
+    if end_sessions or "roles" in changes or "organisation_id" in changes:
+        await _revoke_sessions(session, user.id, now)
+    await session.flush()
+    return user_read(user)
+
+
+async def who_am_i(session: AsyncSession, principal: Principal) -> MeRead:
+    """``GET /v1/me``: the person or key, its organisation and roles, a provider's units."""
+    org = (
+        None
+        if principal.organisation_id is None
+        else await session.get(Organisation, principal.organisation_id)
+    )
+    units: list[MeUnit] = []
+    if Role.PROVIDER in principal.roles and principal.organisation_id is not None:
+        rows = (
+            await session.execute(
+                select(Unit.id, Unit.name, Unit.care_type)
+                .join(Location, Location.id == Unit.location_id)
+                .where(Location.organisation_id == principal.organisation_id, Unit.active.is_(True))
+                .order_by(Unit.name, Unit.id)
+            )
+        ).all()
+        units = [MeUnit(id=r.id, name=r.name, care_type=CareType(r.care_type)) for r in rows]
+    return MeRead(
+        kind="person" if principal.is_person else "key",
+        id=principal.key_id,
+        name=principal.name,
+        email=principal.user_email,
+        organisation_id=principal.organisation_id,
+        organisation_name=None if org is None else org.name,
+        region_id=principal.region_id,
+        roles=sorted(principal.roles),
+        units=units,
+    )
+
+
+async def actor_names(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of the persons and keys behind actor ids (a report's ``reported_by``)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    names: dict[uuid.UUID, str] = dict(
+        (await session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(wanted)))).all()
+    )
+    names.update(
+        (await session.execute(select(User.id, User.name).where(User.id.in_(wanted)))).all()
+    )
+    return names
+
+
+# --- second factor (TOTP) and password change -------------------------------------------------
+
+TOTP_ISSUER = "JuistePlek"
+
+
+def totp_required_for(roles: frozenset[Role], settings: Settings) -> bool:
+    """Whether these roles must use a second factor here (production: roles that read patient
+    data)."""
+    return settings.require_totp and bool(roles & PATIENT_DATA_ROLES)
+
+
+def totp_uri(secret: str, email: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+
+
+def _code_ok(secret: str, code: str, now: datetime) -> bool:
+    code = code.strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == 6):
+        return False
+    # One step either side: a phone clock a little off, or a code typed as it changed.
+    return bool(pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1))
+
+
+async def begin_totp_enrolment(db: Database, user_id: uuid.UUID) -> tuple[str, bool]:
+    """The secret to enrol (kept pending until a code confirms it) and whether one is already
+    active (then nothing changes)."""
+    async with db.sessionmaker() as session:
+        user = await _user(session, user_id)
+        if user.totp_enabled_at is not None and user.totp_secret is not None:
+            return user.totp_secret, True
+        if user.totp_secret is None:
+            user.totp_secret = pyotp.random_base32()
+            await session.commit()
+        return user.totp_secret, False
+
+
+async def confirm_totp_enrolment(
+    db: Database, user_id: uuid.UUID, code: str, *, now: datetime | None = None
+) -> bool:
+    """Switch the pending secret on when ``code`` matches it."""
+    now = now or utcnow()
+    async with db.sessionmaker() as session:
+        user = await _user(session, user_id)
+        if user.totp_secret is None or not _code_ok(user.totp_secret, code, now):
+            return False
+        user.totp_enabled_at = now
+        user.updated_at = now
+        await session.commit()
+    return True
+
+
+async def verify_second_factor(
+    db: Database,
+    session_id: uuid.UUID,
+    code: str,
+    *,
+    client_address: str,
+    settings: Settings,
+    now: datetime | None = None,
+) -> bool:
+    """Check the TOTP code owed by a fresh session; failures count towards login throttling and
+    too many end the session."""
+    now = now or utcnow()
+    since = now - timedelta(minutes=settings.login_window_minutes)
+    async with db.sessionmaker() as session:
+        web_session = await session.get(WebSession, session_id)
+        if web_session is None or web_session.revoked_at is not None:
+            return False
+        user = await _user(session, web_session.user_id)
+        failures, _ = await _recent_failures(session, LoginAttempt.email, user.email, since)
+        ok = (
+            failures < settings.login_max_failures_per_email
+            and user.totp_secret is not None
+            and _code_ok(user.totp_secret, code, now)
+        )
+        session.add(
+            LoginAttempt(
+                email=user.email, client_address=client_address[:64], occurred_at=now, succeeded=ok
+            )
+        )
+        if ok:
+            web_session.second_factor_at = now
+        elif failures + 1 >= settings.login_max_failures_per_email:
+            web_session.revoked_at = now
+        await session.commit()
+    return ok
+
+
+async def change_password(
+    db: Database,
+    user_id: uuid.UUID,
+    current: str,
+    new: str,
+    *,
+    keep_session_id: uuid.UUID | None,
+) -> dict[str, str]:
+    """Change one's own password: error codes for "current" and "new", empty on success.
+    Every other session of the person ends."""
+    errors: dict[str, str] = {}
+    if len(new) < MIN_PASSWORD_LENGTH:
+        errors["new"] = "too_short"
+    async with db.sessionmaker() as session:
+        user = await _user(session, user_id)
+        if not await verify_password(user.password_hash, current):
+            errors["current"] = "wrong"
+        elif new == current:
+            errors["new"] = "unchanged"
+        if errors:
+            return errors
+        now = utcnow()
+        user.password_hash = await hash_password(new)
+        user.password_changed_at = now
+        user.updated_at = now
+        await session.execute(
+            update(WebSession)
+            .where(
+                WebSession.user_id == user_id,
+                WebSession.revoked_at.is_(None),
+                WebSession.id != keep_session_id,
+            )
+            .values(revoked_at=now)
+        )
+        await session.commit()
+    return {}

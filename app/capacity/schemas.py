@@ -95,3 +95,21 @@ class AvailabilityResult(Schema):
     escalated: bool
     searched_subregions: list[str]
     generated_at: datetime
+
+
+class UnitStateRead(Schema):
+    """A unit's current capacity as its provider sees it on the capacity page."""
+
+    unit_id: uuid.UUID
+    name: str
+    care_type: CareType
+    location_name: str
+    staffed_capacity: int
+    free: int | None = Field(description="null until the first report")
+    expected_free_24h: int | None
+    held: int
+    available: int | None
+    reported_at: datetime | None
+    reported_by_id: uuid.UUID | None = Field(description="the key or person that reported")
+    source: str | None
+    stale: bool

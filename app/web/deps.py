@@ -23,21 +23,24 @@ from app.config import Settings
 from app.enums import Role
 from app.errors import Forbidden
 
-SESSION_COOKIE = "jp_session"
+SESSION_COOKIE = user_service.SESSION_COOKIE
 
 
 class LoginRequired(Exception):
     """No live session: the page answers with a redirect to the login page."""
 
-    def __init__(self, next_path: str, *, second_factor: bool = False) -> None:
+    def __init__(self, next_path: str, *, page: str = "/ui/login") -> None:
         super().__init__(next_path)
         self.next_path = next_path
-        self.second_factor = second_factor
+        self.page = page
 
     @property
     def location(self) -> str:
-        page = "/ui/login/totp" if self.second_factor else "/ui/login"
-        return f"{page}?next={quote(self.next_path, safe='/')}"
+        return f"{self.page}?next={quote(self.next_path, safe='/')}"
+
+
+# Pages a person who still has to enrol a second factor may open.
+ENROLMENT_PATHS = frozenset({"/ui/account/totp", "/ui/logout"})
 
 
 async def current_session(request: Request) -> user_service.SessionState | None:
@@ -70,7 +73,14 @@ async def require_person(request: Request) -> Principal:
     if state is None:
         raise LoginRequired(next_path)
     if state.second_factor_pending:
-        raise LoginRequired(next_path, second_factor=True)
+        raise LoginRequired(next_path, page="/ui/login/totp")
+    settings: Settings = request.app.state.settings
+    if (
+        not state.totp_enrolled
+        and request.url.path not in ENROLMENT_PATHS
+        and user_service.totp_required_for(state.principal.roles, settings)
+    ):
+        raise LoginRequired(next_path, page="/ui/account/totp")
     return state.principal
 
 

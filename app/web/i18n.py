@@ -84,3 +84,34 @@ ROLE_LABELS = {
     "analyst": N_("analyst"),
     "admin": N_("admin"),
 }
+
+CARE_TYPE_LABELS = {
+    "elv_low": N_("ELV low complex"),
+    "elv_high": N_("ELV high complex"),
+    "elv_palliative": N_("ELV palliative"),
+    "grz": N_("Geriatric rehabilitation (GRZ)"),
+    "wlz_crisis": N_("Wlz crisis"),
+    "ggz_crisis": N_("Mental health crisis (GGZ)"),
+    "district_nursing_acute": N_("District nursing, acute"),
+    "district_nursing": N_("District nursing"),
+    "local_other": N_("Other (local)"),
+}
+
+DECLINE_REASON_LABELS = {
+    "no_place_after_all": N_("No place after all"),
+    "care_too_complex": N_("Care too complex"),
+    "target_group_mismatch": N_("Target group does not fit"),
+    "room_sex_mismatch": N_("No room for this sex"),
+    "isolation_not_possible": N_("Isolation not possible"),
+    "no_indication": N_("No indication"),
+    "patient_refused": N_("Patient refused"),
+    "staff_shortage": N_("Staff shortage"),
+    "other": N_("Other reason"),
+}
+
+SEX_LABELS = {
+    "female": N_("female"),
+    "male": N_("male"),
+    "other": N_("other"),
+    "unknown": N_("unknown"),
+}

@@ -8,12 +8,16 @@ from starlette.staticfiles import StaticFiles
 from app.config import Settings
 from app.web.csrf import CsrfMiddleware
 from app.web.errors import install_page_handlers
-from app.web.routes import board, placeholders, placements, session
+from app.web.routes import account, apidocs, board, placeholders, placements, session, units
 from app.web.templating import STATIC_DIR, STATIC_PREFIX
 
 # Page routers in order; placeholders last so a real page with the same path wins.
 ROUTERS = [
+    apidocs.router,
     session.router,
+    account.router,
+    units.router,
+    units.offers,
     board.router,
     placements.router,
     placements.detail_router,

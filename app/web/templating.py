@@ -9,22 +9,38 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from app.auth.principal import Principal
+from app.db import utcnow
 from app.enums import Role
-from app.web.i18n import LANG_COOKIE, LOCALES, N_, ROLE_LABELS, Translator, negotiate, pick
+from app.web.i18n import (
+    CARE_TYPE_LABELS,
+    DECLINE_REASON_LABELS,
+    LANG_COOKIE,
+    LOCALES,
+    N_,
+    ROLE_LABELS,
+    SEX_LABELS,
+    Translator,
+    negotiate,
+    pick,
+)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PREFIX = "/ui/static"
 PRODUCT = "JuistePlek"
+# Times on pages are Dutch wall-clock times; the data stays UTC.
+LOCAL_TZ = ZoneInfo("Europe/Amsterdam")
 
 env = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR),
@@ -35,6 +51,9 @@ env = Environment(
 )
 env.globals["product"] = PRODUCT
 env.globals["role_labels"] = ROLE_LABELS
+env.globals["care_type_labels"] = CARE_TYPE_LABELS
+env.globals["decline_reason_labels"] = DECLINE_REASON_LABELS
+env.globals["sex_labels"] = SEX_LABELS
 
 
 def static(path: str) -> str:
@@ -66,6 +85,33 @@ def nav_for(person: Principal | None) -> list[NavItem]:
     if person is None:
         return []
     return [item for item in NAV if person.is_admin or item.roles & person.roles]
+
+
+def _span(tr: Translator, seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return tr("less than a minute")
+    if minutes < 120:
+        return tr.ngettext("%(num)s minute", "%(num)s minutes", minutes)
+    hours = minutes // 60
+    if hours < 48:
+        return tr.ngettext("%(num)s hour", "%(num)s hours", hours)
+    return tr.ngettext("%(num)s day", "%(num)s days", hours // 24)
+
+
+def ago(tr: Translator, moment: datetime | None, now: datetime) -> str:
+    """How long ago ``moment`` was, in words ("12 minutes ago")."""
+    if moment is None:
+        return tr("never")
+    return tr("%(span)s ago", span=_span(tr, max(0.0, (now - moment).total_seconds())))
+
+
+def remaining(tr: Translator, moment: datetime, now: datetime) -> str:
+    """How long until ``moment`` ("in 25 minutes"), or that it has passed."""
+    seconds = (moment - now).total_seconds()
+    if seconds <= 0:
+        return tr("expired")
+    return tr("in %(span)s", span=_span(tr, seconds))
 
 
 def request_locale(request: Request) -> str:
@@ -102,13 +148,21 @@ def render(
     locale = request_locale(request)
     tr = Translator(locale)
     person = getattr(request.state, "person", None)
+    now = utcnow()
     values: dict[str, Any] = {
         "request": request,
+        "now": now,
+        "ago": lambda moment: ago(tr, moment, now),
+        "remaining": lambda moment: remaining(tr, moment, now),
+        "clock": lambda moment: moment.astimezone(LOCAL_TZ).strftime("%H:%M"),
         "_": tr.gettext,
         "ngettext": tr.ngettext,
         "lang": locale,
         "lang_links": _lang_links(request),
         "person": person,
+        "organisation_name": getattr(
+            getattr(request.state, "web_session", None), "organisation_name", None
+        ),
         "nav": nav_for(person),
         "current_path": request.url.path,
         "csrf_token": getattr(request.state, "csrf_token", ""),

@@ -198,7 +198,7 @@ async def test_a_referral_walks_from_the_desk_through_triage_and_hold_to_accepta
     await expect(advice.locator("[data-open-questions]")).to_have_attribute(
         "data-open-questions", "0"
     )
-    await expect(advice).to_contain_text("ELV hoog complex")
+    await expect(advice).to_contain_text("ELV hoogcomplex")
     async with page.expect_navigation():
         await page.get_by_role("button", name="Triage opslaan").click()
     await expect(page.get_by_test_id("state")).to_have_text("getrieerd")

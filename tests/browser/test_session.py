@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 from playwright.async_api import BrowserContext, Page, expect
 
 from app.db import Database
@@ -106,3 +107,29 @@ async def test_pages_speak_dutch_and_english_and_403_for_the_wrong_role(
     await assert_accessible(page)
     await page.goto("/ui/board?lang=nl")
     await expect(page.locator("h1")).to_have_text(re.compile("Geen toegang"))
+
+
+async def test_a_person_enrols_a_second_factor_and_then_logs_in_with_a_code(
+    page: Page, db: Database, seed: Seed
+) -> None:
+    person = await add_person(db, Role.TRIAGIST, seed.organisations["rap"])
+    await login(page, person, next_path="/ui/account")
+    await page.get_by_role("link", name="Tweede factor instellen").click()
+    await expect(page.locator(".qr svg")).to_be_visible()
+    await assert_accessible(page)
+    secret = await page.get_by_test_id("totp-secret").inner_text()
+    await page.fill("#code", pyotp.TOTP(secret).now())
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Inschakelen").click()
+    await expect(page).to_have_url(re.compile(r"/ui/board$"))
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Uitloggen").click()
+
+    await login(page, person)
+    await expect(page).to_have_url(re.compile(r"/ui/login/totp$"))
+    await expect(page.locator("h1")).to_have_text("Vul uw code in")
+    await assert_accessible(page)
+    await page.fill("#code", pyotp.TOTP(secret).now())
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Verder").click()
+    await expect(page).to_have_url(re.compile(r"/ui/board$"))

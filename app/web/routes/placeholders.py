@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.web.deps import AdminUser, AnalystUser, ProviderUser, TriagistUser, WebUser
+from app.web.deps import AdminUser, AnalystUser, TriagistUser, WebUser
 from app.web.i18n import N_
 from app.web.templating import render
 
@@ -28,11 +28,6 @@ async def board(request: Request, person: TriagistUser) -> Response:
 @router.get("/ui/placements")
 async def placements(request: Request, person: WebUser) -> Response:
     return _placeholder(request, N_("Placements"))
-
-
-@router.get("/ui/units")
-async def units(request: Request, person: ProviderUser) -> Response:
-    return _placeholder(request, N_("My units"))
 
 
 @router.get("/ui/kpis")

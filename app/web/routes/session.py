@@ -7,7 +7,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.auth import users as user_service
 from app.config import Settings
-from app.web.deps import SESSION_COOKIE, OptionalPerson, WebUser, current_session
+from app.web.deps import SESSION_COOKIE, OptionalPerson, current_session
 from app.web.templating import render, translator
 
 router = APIRouter(include_in_schema=False)
@@ -40,7 +40,7 @@ async def login_page(request: Request, person: OptionalPerson) -> Response:
     return render(
         request,
         "login.html",
-        {"next": request.query_params.get("next") or "", "error": None, "email": ""},
+        {"next": safe_next(request.query_params.get("next")) or "", "error": None, "email": ""},
     )
 
 
@@ -115,9 +115,45 @@ async def logout(request: Request) -> Response:
     return response
 
 
-@router.get("/ui/account")
-async def account(request: Request, person: WebUser) -> Response:
+@router.get("/ui/login/totp")
+async def second_factor_page(request: Request) -> Response:
     state = await current_session(request)
+    if state is None:
+        return RedirectResponse("/ui/login", status_code=303)
+    next_path = safe_next(request.query_params.get("next")) or ""
+    if not state.second_factor_pending:
+        return RedirectResponse(
+            next_path or user_service.role_home(state.principal.roles), status_code=303
+        )
+    return render(request, "totp_login.html", {"next": next_path, "error": None})
+
+
+@router.post("/ui/login/totp")
+async def second_factor(request: Request) -> Response:
+    state = await current_session(request)
+    if state is None:
+        return RedirectResponse("/ui/login", status_code=303)
+    form = await request.form()
+    next_path = safe_next(str(form.get("next") or ""))
+    settings: Settings = request.app.state.settings
+    ok = await user_service.verify_second_factor(
+        request.app.state.db,
+        state.session_id,
+        str(form.get("code") or "")[:20],
+        client_address=_client(request),
+        settings=settings,
+    )
+    if ok:
+        return RedirectResponse(
+            next_path or user_service.role_home(state.principal.roles), status_code=303
+        )
+    tr = translator(request)
     return render(
-        request, "account.html", {"totp_enrolled": state is not None and state.totp_enrolled}
+        request,
+        "totp_login.html",
+        {
+            "next": next_path or "",
+            "error": tr("This code is not right. Enter the code your app shows now."),
+        },
+        status_code=401,
     )
