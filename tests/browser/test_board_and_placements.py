@@ -45,13 +45,14 @@ def server(database_url: str, db: Database) -> Iterator[LiveServer]:
     live.stop()
 
 
-async def new_page(browser: Browser, server: LiveServer, **options: object) -> Page:
+async def new_page(browser: Browser, server: LiveServer, *, phone: bool = False) -> Page:
     context: BrowserContext = await browser.new_context(
         base_url=server.url,
         locale="nl-NL",
         timezone_id="Europe/Amsterdam",
-        viewport={"width": 1280, "height": 900},
-        **options,  # type: ignore[arg-type]
+        viewport={"width": 375, "height": 812} if phone else {"width": 1280, "height": 900},
+        is_mobile=phone,
+        has_touch=phone,
     )
     context.set_default_timeout(10_000)
     return await context.new_page()
@@ -81,20 +82,27 @@ async def test_an_open_board_shows_capacity_changes_and_holds_live(
     await page.screenshot(path=str(SCREENSHOTS / "board.png"), full_page=True)
     await page.evaluate("() => { window.__sameDocument = true; }")
 
-    # A provider lowers its free places (API: the provider's own page is another page's work).
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        started = time.monotonic()
-        r = await client.put(
-            f"/v1/units/{unit}/capacity", json={"free": 1}, headers=auth(seed.keys["provider"])
-        )
-        assert r.status_code == 200, r.text
-        await expect(row).to_have_attribute("data-available", "1", timeout=LIVE_WITHIN_MS)
-        assert time.monotonic() - started < LIVE_WITHIN_MS / 1000
-        await expect(cell).to_have_attribute("data-available", "1", timeout=LIVE_WITHIN_MS)
-        # no reload: the document is the same one
-        assert await page.evaluate("() => window.__sameDocument === true")
-        assert re.fullmatch(r"\d\d:\d\d:\d\d", await page.locator("#live-last").inner_text())
+    # A provider lowers its free places on its phone-sized page, in a second browser context.
+    planner = await add_person(db, Role.PROVIDER, seed.organisations["vvt-leiden"], name="Pien")
+    phone = await new_page(browser, server, phone=True)
+    await login(phone, planner)
+    await expect(phone).to_have_url(re.compile(r"/ui/units$"))
+    card = phone.locator(f"#unit-{unit}")
+    await card.get_by_role("button", name="Eén vrije plaats minder").tap()
+    started = time.monotonic()
+    await card.get_by_role("button", name="Opslaan").tap()
+    await expect(row).to_have_attribute("data-available", "1", timeout=LIVE_WITHIN_MS)
+    assert time.monotonic() - started < LIVE_WITHIN_MS / 1000
+    await expect(phone.locator(f"#unit-{unit} [data-available]")).to_have_attribute(
+        "data-available", "1"
+    )
+    await phone.context.close()
+    await expect(cell).to_have_attribute("data-available", "1", timeout=LIVE_WITHIN_MS)
+    # no reload: the document is the same one
+    assert await page.evaluate("() => window.__sameDocument === true")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", await page.locator("#live-last").inner_text())
 
+    async with httpx.AsyncClient(base_url=server.url) as client:
         # A hold on that unit (a placement of the region) takes the last place, live too.
         body = {
             "origin_setting": "hospital_ward",
@@ -230,12 +238,13 @@ async def test_a_referral_walks_from_the_desk_through_triage_and_hold_to_accepta
         ).all()
     assert [r.user_id for r in refused] == [outsider.id]
 
-    # The receiving provider accepts on the placement's page.
+    # The receiving provider accepts the offer on its own page (/ui/units, its home).
     provider = await new_page(browser, server)
-    await login(provider, planner, next_path=f"/ui/placements/{placement_id}")
-    async with provider.expect_navigation():
-        await provider.get_by_role("button", name="Accepteren").click()
-    await expect(provider.get_by_test_id("state")).to_have_text("geaccepteerd")
+    await login(provider, planner)
+    await expect(provider).to_have_url(re.compile(r"/ui/units$"))
+    offer = provider.locator(f"#offer-{placement_id}")
+    await offer.get_by_role("button", name="Accepteren").click()
+    await expect(provider.locator(f"#offer-{placement_id}")).to_contain_text("Geaccepteerd")
     await provider.context.close()
 
     # The referrer's list and the triagist's open page show it without a reload.
