@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import RowMapping
+
 from app.auth.principal import Principal
 from app.capacity import board_queries, ranking
 from app.capacity.freshness import (
@@ -224,6 +226,59 @@ async def locate(db: Database, text: str) -> Place:
     )
 
 
+def _board_unit(
+    r: RowMapping,
+    level: Freshness,
+    known: bool,
+    rank: int,
+    place: Place | None,
+    now: datetime,
+    ttls: dict[str, timedelta],
+) -> BoardUnit:
+    held = r["held"] or 0
+    return BoardUnit(
+        unit_id=r["unit_id"],
+        unit_name=r["unit_name"],
+        care_type=CareType(r["care_type"]),
+        label=r["label"],
+        target_groups=codes_of(r["target_group_mask"], TargetGroup),
+        sex_policy=r["sex_policy"],
+        features=codes_of(r["feature_mask"], Feature),
+        staffed_capacity=r["staffed_capacity"],
+        free=r["free"] if known else None,
+        held=held,
+        available=max(0, r["free"] - held) if known else None,
+        expected_free_24h=r["expected_free_24h"] if known else None,
+        reported_at=r["reported_at"],
+        age_minutes=(
+            None if r["reported_at"] is None else ranking.age_minutes(r["reported_at"], now)
+        ),
+        freshness=level,
+        stale_after_minutes=int(ttls[r["care_type"]].total_seconds() // 60),
+        organisation_id=r["organisation_id"],
+        organisation_name=r["organisation_name"],
+        location_name=r["location_name"],
+        address=r["address"],
+        postcode=r["postcode"],
+        municipality=r["municipality"],
+        phone=r["phone"],
+        subregion_id=r["subregion_id"],
+        subregion_code=r["subregion_code"],
+        subregion_name=r["subregion_name"],
+        escalation_rank=rank,
+        distance_km=(
+            None
+            if place is None
+            else round(
+                ranking.haversine_km(
+                    place.latitude, place.longitude, r["latitude"], r["longitude"]
+                ),
+                1,
+            )
+        ),
+    )
+
+
 async def board_units(
     db: Database,
     principal: Principal,
@@ -254,12 +309,13 @@ async def board_units(
     async with db.read() as conn:
         rows = await board_queries.board_rows(conn, f)
     ttls = ttl_of(settings)
+    # Order every matching row by its key, then build the shown ones only (a region's board
+    # matches hundreds of units; a page shows ``q.limit``).
     keyed = []
     for r in rows:
         level = freshness(r["reported_at"], now, ttls[r["care_type"]])
         known = is_known(level) and r["free"] is not None
-        held = r["held"] or 0
-        available = max(0, r["free"] - held) if known else None
+        available = max(0, r["free"] - (r["held"] or 0)) if known else 0
         rank = 0 if scope is None else scope.rank_of(r["subregion_id"])
         distance2 = (
             None
@@ -268,59 +324,22 @@ async def board_units(
                 place.latitude, place.longitude, r["latitude"], r["longitude"]
             )
         )
-        unit = BoardUnit(
-            unit_id=r["unit_id"],
-            unit_name=r["unit_name"],
-            care_type=CareType(r["care_type"]),
-            label=r["label"],
-            target_groups=codes_of(r["target_group_mask"], TargetGroup),
-            sex_policy=r["sex_policy"],
-            features=codes_of(r["feature_mask"], Feature),
-            staffed_capacity=r["staffed_capacity"],
-            free=r["free"] if known else None,
-            held=held,
-            available=available,
-            expected_free_24h=r["expected_free_24h"] if known else None,
-            reported_at=r["reported_at"],
-            age_minutes=(
-                None if r["reported_at"] is None else ranking.age_minutes(r["reported_at"], now)
-            ),
-            freshness=level,
-            stale_after_minutes=int(ttls[r["care_type"]].total_seconds() // 60),
-            organisation_id=r["organisation_id"],
-            organisation_name=r["organisation_name"],
-            location_name=r["location_name"],
-            address=r["address"],
-            postcode=r["postcode"],
-            municipality=r["municipality"],
-            phone=r["phone"],
-            subregion_id=r["subregion_id"],
-            subregion_code=r["subregion_code"],
-            subregion_name=r["subregion_name"],
-            escalation_rank=rank,
-            distance_km=(
-                None
-                if place is None
-                else round(
-                    ranking.haversine_km(
-                        place.latitude, place.longitude, r["latitude"], r["longitude"]
-                    ),
-                    1,
-                )
-            ),
-        )
         key = board_order(
             level=level if known else Freshness.NONE,
-            available=available or 0,
+            available=available,
             escalation_rank=rank,
             distance2=distance2,
             reported_at=r["reported_at"],
             unit_id=r["unit_id"],
         )
-        keyed.append((key, unit))
-    keyed.sort(key=lambda pair: pair[0])
+        keyed.append((key, r, level, known, rank))
+    keyed.sort(key=lambda entry: entry[0])
+    items = [
+        _board_unit(r, level, known, rank, place, now, ttls)
+        for _, r, level, known, rank in keyed[: q.limit]
+    ]
     return BoardUnits(
-        items=[u for _, u in keyed[: q.limit]],
+        items=items,
         total=len(keyed),
         escalated=scope is not None and scope.escalated,
         searched_subregions=[] if scope is None else list(scope.subregion_ids),
