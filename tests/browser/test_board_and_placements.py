@@ -268,3 +268,45 @@ async def test_a_referral_walks_from_the_desk_through_triage_and_hold_to_accepta
     await assert_accessible(page)
     await page.context.close()
     await referrer.context.close()
+
+
+async def test_a_board_that_lost_its_stream_says_so_and_catches_up_when_back(
+    browser: Browser, server: LiveServer, db: Database, seed: Seed
+) -> None:
+    triagist = await add_person(db, Role.TRIAGIST, seed.organisations["rap"])
+    page = await new_page(browser, server)
+    await login(page, triagist)
+    await connected(page)
+    unit = seed.units["den-haag-elv-high"]
+    row = page.locator(f'tr[data-unit-id="{unit}"]')
+    await expect(row).to_have_attribute("data-available", "3")
+    await page.evaluate(
+        """() => {
+          window.__states = [];
+          const el = document.getElementById('live-status');
+          new MutationObserver(() => window.__states.push(el.dataset.state))
+            .observe(el, {attributes: true, attributeFilter: ['data-state']});
+        }"""
+    )
+    # The connection is cut (as a network drop does) and a change is made meanwhile.
+    await page.evaluate(
+        "() => document.querySelector('[sse-connect]')['htmx-internal-data'].sseEventSource.close()"
+    )
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        r = await client.put(
+            f"/v1/units/{unit}/capacity", json={"free": 1}, headers=auth(seed.other_provider_key)
+        )
+    assert r.status_code == 200, r.text
+    await page.wait_for_timeout(500)
+    await expect(row).to_have_attribute("data-available", "3")  # nothing arrives while cut
+    await page.evaluate(
+        "() => { const s = document.querySelector('[sse-connect]')['htmx-internal-data']"
+        ".sseEventSource; s.onerror(new Event('error')); }"
+    )
+    # The page says it is reconnecting, reconnects by itself and catches up without a reload.
+    await connected(page)
+    await expect(row).to_have_attribute("data-available", "1")
+    states = await page.evaluate("() => window.__states")
+    assert states[:1] == ["reconnecting"]
+    assert states[-1] == "connected"
+    await page.context.close()
