@@ -16,7 +16,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
@@ -24,6 +23,7 @@ from app.audit.service import AuditContext
 from app.capacity import service as capacity_service
 from app.config import Settings
 from app.db import Database, utcnow
+from app.deps import SessionDep
 from app.enums import CareType, Feature, Role, Sex, TargetGroup
 from app.errors import DomainError, InvalidInput
 from app.placement import service as placement_service
@@ -339,7 +339,8 @@ async def triage_preview(request: Request, placement_id: uuid.UUID, person: WebU
     return render(request, "placements/advice.html", {"triage": result})
 
 
-Action = Callable[[AsyncSession, AuditContext, uuid.UUID, FormData], Awaitable[object]]
+# The session is typed through its dependency alias: the web layer imports no SQLAlchemy.
+Action = Callable[[SessionDep, AuditContext, uuid.UUID, FormData], Awaitable[object]]
 
 
 async def _act(
@@ -375,7 +376,7 @@ async def triage(
 ) -> Response:
     db, settings = _db(request)
 
-    async def run(session: AsyncSession, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
+    async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
         active = await triage_service.questionnaire(session, now=utcnow())
         override = str(form.get("override_care_type") or "") or None
         body = TriageRequest.model_validate(
@@ -397,7 +398,7 @@ async def hold(
 ) -> Response:
     _, settings = _db(request)
 
-    async def run(session: AsyncSession, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
+    async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
         body = HoldCreate.model_validate({"unit_id": str(form.get("unit_id") or "")})
         await placement_service.place_hold(session, c, pid, body, now=utcnow(), settings=settings)
 
@@ -410,7 +411,7 @@ async def accept(
 ) -> Response:
     _, settings = _db(request)
 
-    async def run(session: AsyncSession, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
+    async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
         await placement_service.accept(
             session, c, pid, OccurredIn(), now=utcnow(), settings=settings
         )
@@ -424,7 +425,7 @@ async def decline(
 ) -> Response:
     _, settings = _db(request)
 
-    async def run(session: AsyncSession, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
+    async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
         body = DeclineIn.model_validate(
             {
                 "reason": str(form.get("reason") or ""),
@@ -442,7 +443,7 @@ async def admit(
 ) -> Response:
     _, settings = _db(request)
 
-    async def run(session: AsyncSession, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
+    async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
         await placement_service.admit(
             session, c, pid, OccurredIn(), now=utcnow(), settings=settings
         )
@@ -456,7 +457,7 @@ async def cancel(
 ) -> Response:
     _, settings = _db(request)
 
-    async def run(session: AsyncSession, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
+    async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
         body = CancelIn.model_validate(
             {
                 "reason": str(form.get("reason") or ""),
@@ -474,7 +475,7 @@ async def consent(
 ) -> Response:
     _, settings = _db(request)
 
-    async def run(session: AsyncSession, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
+    async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
         await placement_service.record_event(
             session, c, pid, EventIn(type="consent_given"), now=utcnow(), settings=settings
         )
