@@ -148,3 +148,43 @@ async def _report(app: FastAPI, seed: Seed, free: int) -> int:
             headers={"Authorization": f"Bearer {seed.keys['provider']}"},
         )
     return resp.status_code
+
+
+async def test_a_hold_reaches_every_page_as_a_unit_event_without_its_placement(
+    app: FastAPI, db: Database, settings: Settings, seed: Seed
+) -> None:
+    from app.audit.service import AuditContext
+    from app.placement import service as placement_service
+    from app.placement.schemas import HoldCreate
+
+    hub: Hub = app.state.hub
+    resolver = KeyResolver(db, ttl=0)
+    outsider = await resolver.resolve(f"Bearer {seed.other_provider_key}")  # another organisation
+    (pid,) = await create_placements(db, settings, seed, 1, **GRZ)
+    frames: AsyncGenerator[ServerSentEvent] = page_stream(db, hub, outsider, last_event_id=None)
+    assert (await anext(frames)).comment == "connected"
+    triagist = await resolver.resolve(f"Bearer {seed.keys['triagist']}")
+    async with db.sessionmaker() as session:
+        await placement_service.place_hold(
+            session,
+            AuditContext(principal=triagist),
+            pid,
+            HoldCreate(unit_id=seed.units["leiden-grz"]),
+            now=utcnow(),
+            settings=settings,
+        )
+        await session.commit()
+    unit = await next_named(frames, f"unit.{seed.units['leiden-grz']}")
+    assert orjson.loads(str(unit.data)) == {"unit_id": str(seed.units["leiden-grz"])}
+    # then a capacity report; nothing of the placement came in between
+    await _report(app, seed, 3)
+    names = []
+    async with asyncio.timeout(10):
+        while True:
+            frame = await anext(frames)
+            if frame.event:
+                names.append(frame.event)
+            if frame.event == "unit" and "available" in orjson.loads(str(frame.data)):
+                break
+    assert not [n for n in names if n.startswith("placement")]
+    await frames.aclose()
