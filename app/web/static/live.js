@@ -49,7 +49,20 @@
     touch();
     var msg = evt.detail || {};
     if (msg.type === "referral") { alertReferral(); }
+    if (typeof msg.type === "string" && msg.type.indexOf("placement.") === 0) { triaged(msg); }
   });
+
+  // Someone else triaged or closed this placement: its triage form no longer applies.
+  function triaged(msg) {
+    var form = document.getElementById("triage-form");
+    if (!form) { return; }
+    var data = {};
+    try { data = JSON.parse(msg.data); } catch (e) { return; }
+    if (data.state && data.state !== "requested") {
+      var section = form.closest("section");
+      if (section) { section.remove(); }
+    }
+  }
 
   var audio = null;
   function beep() {
