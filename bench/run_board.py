@@ -437,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--name", default="board", help="results/<date>-<name>.json")
     args = parser.parse_args(argv)
     if args.smoke:
         args.units, args.requests, args.clients, args.changes = 1_000, 5, 20, 2
@@ -455,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
-    path = write_json("board-smoke" if args.smoke else "board", result)
+    path = write_json(f"{args.name}-smoke" if args.smoke else args.name, result)
     print(markdown(result))
     print(f"\nwritten to {path.relative_to(ROOT)}")
     return 0
