@@ -8,7 +8,7 @@ from starlette.staticfiles import StaticFiles
 from app.config import Settings
 from app.web.csrf import CsrfMiddleware
 from app.web.errors import install_page_handlers
-from app.web.routes import account, apidocs, kpis, placeholders, session, units
+from app.web.routes import account, apidocs, board, kpis, placeholders, placements, session, units
 from app.web.templating import STATIC_DIR, STATIC_PREFIX
 
 # Page routers in order; placeholders last so a real page with the same path wins.
@@ -19,6 +19,9 @@ ROUTERS = [
     units.router,
     units.offers,
     kpis.router,
+    board.router,
+    placements.router,
+    placements.detail_router,
     placeholders.router,
 ]
 

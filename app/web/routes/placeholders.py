@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.web.deps import AdminUser, TriagistUser, WebUser
+from app.web.deps import AdminUser
 from app.web.i18n import N_
 from app.web.templating import render
 
@@ -18,16 +18,6 @@ router = APIRouter(include_in_schema=False)
 
 def _placeholder(request: Request, title: str) -> Response:
     return render(request, "placeholder.html", {"title": title})
-
-
-@router.get("/ui/board")
-async def board(request: Request, person: TriagistUser) -> Response:
-    return _placeholder(request, N_("Board"))
-
-
-@router.get("/ui/placements")
-async def placements(request: Request, person: WebUser) -> Response:
-    return _placeholder(request, N_("Placements"))
 
 
 @router.get("/ui/admin")
