@@ -8,7 +8,16 @@ from starlette.staticfiles import StaticFiles
 from app.config import Settings
 from app.web.csrf import CsrfMiddleware
 from app.web.errors import install_page_handlers
-from app.web.routes import account, apidocs, placeholders, session, units
+from app.web.routes import (
+    account,
+    admin,
+    admin_people,
+    admin_system,
+    apidocs,
+    placeholders,
+    session,
+    units,
+)
 from app.web.templating import STATIC_DIR, STATIC_PREFIX
 
 # Page routers in order; placeholders last so a real page with the same path wins.
@@ -18,6 +27,10 @@ ROUTERS = [
     account.router,
     units.router,
     units.offers,
+    admin.router,
+    admin_people.router,
+    admin_system.router,
+    admin_system.audited,
     placeholders.router,
 ]
 

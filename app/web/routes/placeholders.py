@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.web.deps import AdminUser, AnalystUser, TriagistUser, WebUser
+from app.web.deps import AnalystUser, TriagistUser, WebUser
 from app.web.i18n import N_
 from app.web.templating import render
 
@@ -33,8 +33,3 @@ async def placements(request: Request, person: WebUser) -> Response:
 @router.get("/ui/kpis")
 async def kpis(request: Request, person: AnalystUser) -> Response:
     return _placeholder(request, N_("KPIs"))
-
-
-@router.get("/ui/admin")
-async def admin(request: Request, person: AdminUser) -> Response:
-    return _placeholder(request, N_("Administration"))
