@@ -59,13 +59,14 @@ async def webhooks_page(request: Request, person: AdminUser) -> Response:
             session, person, organisation_id=None, cursor=None, limit=200
         )
     done = request.query_params.get("done")
+    tr = tr_of(request)
     return render(
         request,
         "admin/webhooks.html",
         {
             "subscriptions": subs,
             "org_names": await _org_names(request),
-            "notice": tr_of(request)("Subscription stopped.") if done == "stopped" else None,
+            "notice": tr("Subscription stopped.") if done == "stopped" else None,
         },
     )
 
