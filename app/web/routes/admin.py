@@ -76,7 +76,11 @@ async def health_page(request: Request, person: AdminUser) -> Response:
                 "juisteplek-webhooks": N_("Webhook dispatcher"),
                 "juisteplek-realtime-hub": N_("Real-time hub (starts with the first stream)"),
             },
-            "dispatch_enabled": bool(settings.dispatch_webhooks),
+            "loop_enabled": {
+                "placement-sweeper": bool(settings.run_placement_sweeper),
+                "juisteplek-webhooks": bool(settings.dispatch_webhooks),
+                "juisteplek-realtime-hub": True,
+            },
         },
     )
 
