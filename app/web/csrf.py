@@ -80,12 +80,14 @@ class CsrfMiddleware:
             receive = _replay(body, receive)
 
         set_cookie = None if valid_cookie else self._set_cookie(token)
+        # Pages may show patient data: no copy in the browser cache or a proxy. Assets may cache.
+        extra = [] if path.startswith("/ui/static/") else [(b"cache-control", b"no-store")]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                headers += [(k, v) for k, v in _SECURITY_HEADERS if k not in present]
+                headers += [(k, v) for k, v in (*_SECURITY_HEADERS, *extra) if k not in present]
                 if set_cookie is not None:
                     headers.append((b"set-cookie", set_cookie))
                 message["headers"] = headers

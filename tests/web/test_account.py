@@ -63,6 +63,7 @@ async def test_enrol_then_every_login_asks_for_the_code(
     assert r.status_code == 303
     assert r.headers["location"] == "/ui/login/totp"
     # Until the code is given, the session opens nothing.
+    assert (await client.get("/")).headers["location"] == "/ui/login/totp"
     r = await client.get("/ui/board")
     assert r.headers["location"] == "/ui/login/totp?next=/ui/board"
     assert (await client.get("/v1/me")).status_code == 401

@@ -50,6 +50,10 @@ async def test_front_door_and_error_pages_are_html_while_the_api_keeps_problems(
     r = await client.get("/ui/login", params={"next": "//evil.example/x"})
     assert re.findall(r"name=\"next\" value=\"([^\"]*)\"", r.text) == [""]
     assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["cache-control"] == "no-store"
+    assert "no-store" not in (await client.get("/ui/static/app.css")).headers.get(
+        "cache-control", ""
+    )
     assert "default-src 'self'" in r.headers["content-security-policy"]
 
     person = await add_person(db, Role.REFERRER, seed.organisations["hospital"])

@@ -27,8 +27,14 @@ def _client(request: Request) -> str:
 
 
 @router.get("/")
-async def front_door(person: OptionalPerson) -> Response:
-    target = "/ui/login" if person is None else user_service.role_home(person.roles)
+async def front_door(request: Request) -> Response:
+    state = await current_session(request)
+    if state is None:
+        target = "/ui/login"
+    elif state.second_factor_pending:
+        target = "/ui/login/totp"
+    else:
+        target = user_service.role_home(state.principal.roles)
     return RedirectResponse(target, status_code=303)
 
 
