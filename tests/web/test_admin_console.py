@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import func, select
 
 from app.audit.models import AuditLog
+from app.auth.models import User
 from app.config import Settings
 from app.db import Database
 from app.enums import Role
@@ -47,6 +48,12 @@ async def test_every_console_page_answers_an_admin_and_refuses_anyone_else(
         r = await client.get(path)
         assert r.status_code == 403, path
         assert "Geen toegang" in r.text
+    # a refused read of the access log is itself in the access log
+    async with db.sessionmaker() as session:
+        refused = (
+            await session.scalars(select(AuditLog).where(AuditLog.event_code == "web.audit_page"))
+        ).all()
+    assert [(row.outcome, row.user_id) for row in refused] == [("failure", analyst.id)]
     await client.post("/ui/logout", data={"csrf_token": csrf_of(r.text)})
     await _admin(client, db)
     for path in PAGES:
@@ -295,3 +302,80 @@ async def _count(db: Database, event_code: str) -> int:
             )
             or 0
         )
+
+
+async def test_webhook_subscriptions_are_listed_with_their_log_and_can_be_stopped(
+    client: httpx.AsyncClient, db: Database, seed: Seed
+) -> None:
+    r = await client.post(
+        "/v1/webhook-subscriptions",
+        json={"url": "https://hooks.example.nl/jp", "event_types": ["capacity.reported"]},
+        headers=auth(seed.keys["provider"]),
+    )
+    assert r.status_code == 201, r.text
+    sub = r.json()["id"]
+    csrf = await _admin(client, db)
+    page = (await client.get("/ui/admin/webhooks")).text
+    assert f'id="sub-{sub}"' in page
+    assert "https://hooks.example.nl/jp" in page
+    log = await client.get(f"/ui/admin/webhooks/{sub}?status=failed&lang=en")
+    assert log.status_code == 200
+    assert "No deliveries." in log.text
+    r = await client.post(f"/ui/admin/webhooks/{sub}/stop", data={"csrf_token": csrf})
+    assert r.status_code == 303
+    listed = await client.get("/v1/webhook-subscriptions", headers=auth(seed.keys["provider"]))
+    assert listed.json()["items"] == []
+
+
+async def test_an_admin_changes_roles_resets_the_second_factor_and_deactivates_a_person(
+    client: httpx.AsyncClient, db: Database, seed: Seed
+) -> None:
+    person = await add_person(db, Role.PROVIDER, seed.organisations["vvt-leiden"], name="Piet")
+    async with db.sessionmaker() as session:
+        user = await session.get(User, person.id)
+        assert user is not None
+        user.totp_secret = "JBSWY3DPEHPK3PXP"
+        user.totp_enabled_at = user.created_at
+        await session.commit()
+    csrf = await _admin(client, db)
+    page = (await client.get(f"/ui/admin/users/{person.id}")).text
+    version = re.findall(r'name="version" value="(\d+)"', page)[0]
+    form = {
+        "csrf_token": csrf,
+        "version": version,
+        "action": "save",
+        "name": "Piet",
+        "organisation_id": str(seed.organisations["vvt-leiden"]),
+        "roles": ["provider", "analyst"],
+        "active": "1",
+    }
+    r = await client.post(f"/ui/admin/users/{person.id}", data=form)
+    assert r.status_code == 303, r.text
+    api = (await client.get(f"/v1/users/{person.id}", headers=auth(seed.keys["admin"]))).json()
+    assert api["roles"] == ["analyst", "provider"]
+    # the same version again is stale: a conflict, nothing saved
+    r = await client.post(f"/ui/admin/users/{person.id}", data={**form, "roles": ["admin"]})
+    assert r.status_code == 412
+    assert 'data-testid="conflict"' in r.text
+    api = (await client.get(f"/v1/users/{person.id}", headers=auth(seed.keys["admin"]))).json()
+    assert api["roles"] == ["analyst", "provider"]
+    # no role at all: the error is next to the roles
+    r = await client.post(
+        f"/ui/admin/users/{person.id}", data={**form, "version": str(api["version"]), "roles": []}
+    )
+    assert r.status_code == 422
+    assert 'aria-describedby="user-roles-error"' in r.text
+    r = await client.post(
+        f"/ui/admin/users/{person.id}",
+        data={"csrf_token": csrf, "version": str(api["version"]), "action": "reset_totp"},
+    )
+    assert r.status_code == 303
+    api = (await client.get(f"/v1/users/{person.id}", headers=auth(seed.keys["admin"]))).json()
+    assert api["totp_enrolled"] is False
+    r = await client.post(
+        f"/ui/admin/users/{person.id}",
+        data={"csrf_token": csrf, "version": str(api["version"]), "action": "deactivate"},
+    )
+    assert r.status_code == 303
+    api = (await client.get(f"/v1/users/{person.id}", headers=auth(seed.keys["admin"]))).json()
+    assert api["active"] is False

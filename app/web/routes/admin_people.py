@@ -231,6 +231,7 @@ async def save_user(request: Request, user_id: uuid.UUID, person: AdminUser) -> 
     else:
         values = raw_values(form, specs)
         body, errors = parse_form(tr, UserUpdate, values, specs)
+    stale = False
     if body is not None:
         async with _db(request).sessionmaker() as session:
             try:
@@ -238,26 +239,29 @@ async def save_user(request: Request, user_id: uuid.UUID, person: AdminUser) -> 
                 await session.commit()
             except PreconditionFailed:
                 await session.rollback()
-                current = await user_service.get_user(session, person, user_id)
-                conflict = tr(
-                    "Someone else changed this account after you opened it. Nothing was "
-                    "saved; reload the page to see the current values."
-                )
-                return await _user_page(
-                    request,
-                    person,
-                    current,
-                    form=FormState(values=values) if values else None,
-                    version=int(if_match.strip('"')) if if_match else None,
-                    conflict=conflict,
-                    status_code=status_for(request, 412),
-                )
+                stale = True
             except DomainError as exc:
                 await session.rollback()
                 errors = problem_errors(tr, exc, [f.name for f in specs])
-            else:
-                done = {"deactivate": "deactivated", "reset_totp": "totp"}.get(action, "saved")
-                return RedirectResponse(f"/ui/admin/users/{user_id}?done={done}", status_code=303)
+        if not stale and not errors:
+            done = {"deactivate": "deactivated", "reset_totp": "totp"}.get(action, "saved")
+            return RedirectResponse(f"/ui/admin/users/{user_id}?done={done}", status_code=303)
+    if stale:
+        async with _db(request).sessionmaker() as session:
+            current = await user_service.get_user(session, person, user_id)
+        conflict = tr(
+            "Someone else changed this account after you opened it. Nothing was "
+            "saved; reload the page to see the current values."
+        )
+        return await _user_page(
+            request,
+            person,
+            current,
+            form=FormState(values=values) if values else None,
+            version=int(if_match.strip('"')) if if_match else None,
+            conflict=conflict,
+            status_code=status_for(request, 412),
+        )
     async with _db(request).sessionmaker() as session:
         user = await user_service.get_user(session, person, user_id)
     return await _user_page(
