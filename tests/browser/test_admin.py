@@ -72,8 +72,11 @@ async def test_an_admin_creates_a_user_and_a_key_revokes_it_and_sees_rule_and_ed
     await page.get_by_role("button", name="Sleutel uitgeven", exact=True).click()
     shown = page.get_by_test_id("new-key")
     await expect(shown).to_be_visible()
-    await expect(page.get_by_role("button", name="Kopiëren")).to_be_visible()
     key = (await shown.inner_text()).strip()
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await page.get_by_role("button", name="Kopiëren").click()
+    await expect(page.get_by_role("button", name="Gekopieerd")).to_be_visible()
+    assert await page.evaluate("navigator.clipboard.readText()") == key
     me = await _api(live_server, "GET", "/v1/me", key)
     assert me.status_code == 200, me.text
     row = page.locator(f"tr[data-key-id='{me.json()['id']}']")

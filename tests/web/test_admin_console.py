@@ -379,3 +379,31 @@ async def test_an_admin_changes_roles_resets_the_second_factor_and_deactivates_a
     assert r.status_code == 303
     api = (await client.get(f"/v1/users/{person.id}", headers=auth(seed.keys["admin"]))).json()
     assert api["active"] is False
+
+
+async def test_an_emptied_field_is_cleared_or_refused_next_to_it_by_the_service(
+    client: httpx.AsyncClient, db: Database, seed: Seed
+) -> None:
+    csrf = await _admin(client, db)
+    unit = seed.units["leiden-grz"]
+    page = (await client.get(f"/ui/admin/registry/units/{unit}")).text
+    version = re.findall(r'name="version" value="(\d+)"', page)[0]
+    form = {
+        "csrf_token": csrf,
+        "version": version,
+        "name": "",
+        "target_groups": "somatic",
+        "sex_policy": "any",
+        "staffed_capacity": "12",
+        "label": "",
+        "active": "1",
+    }
+    r = await client.post(f"/ui/admin/registry/units/{unit}", data=form)
+    assert r.status_code == 422
+    assert 'aria-describedby="edit-name-error"' in r.text
+    r = await client.post(
+        f"/ui/admin/registry/units/{unit}", data={**form, "name": "GRZ", "label": ""}
+    )
+    assert r.status_code == 303
+    api = (await client.get(f"/v1/units/{unit}", headers=auth(seed.keys["admin"]))).json()
+    assert (api["name"], api["label"], api["staffed_capacity"]) == ("GRZ", None, 12)

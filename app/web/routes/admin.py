@@ -377,7 +377,7 @@ async def save_resource(
         else kind.update_fields
     )
     values = {"active": False} if only_active else raw_values(form, specs)
-    body, errors = parse_form(tr, kind.update_model, values, specs)
+    body, errors = parse_form(tr, kind.update_model, values, specs, clear_empty=True)
     if body is not None:
         async with _db(request).sessionmaker() as session:
             try:

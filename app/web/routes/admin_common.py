@@ -59,13 +59,18 @@ def raw_values(form: FormData, fields: Sequence[Field]) -> dict[str, Any]:
     return values
 
 
-def body_data(values: Mapping[str, Any], fields: Sequence[Field]) -> dict[str, Any]:
-    """The request body of the posted values: empty text fields are left out."""
+def body_data(
+    values: Mapping[str, Any], fields: Sequence[Field], *, clear_empty: bool = False
+) -> dict[str, Any]:
+    """The request body of the posted values: an empty text field is left out, or with
+    ``clear_empty`` (an edit) sent as null, so the service clears it or says it may not."""
     data: dict[str, Any] = {}
     for f in fields:
         value = values.get(f.name)
         if f.kind in ("multi", "checkbox") or value:
             data[f.name] = value
+        elif clear_empty:
+            data[f.name] = None
     return data
 
 
@@ -92,10 +97,15 @@ def problem_errors(tr: Translator, exc: DomainError, names: Sequence[str]) -> di
 
 
 def parse_form(
-    tr: Translator, model: type[M], values: Mapping[str, Any], fields: Sequence[Field]
+    tr: Translator,
+    model: type[M],
+    values: Mapping[str, Any],
+    fields: Sequence[Field],
+    *,
+    clear_empty: bool = False,
 ) -> tuple[M | None, dict[str, str]]:
     try:
-        return model.model_validate(body_data(values, fields)), {}
+        return model.model_validate(body_data(values, fields, clear_empty=clear_empty)), {}
     except ValidationError as exc:
         return None, validation_errors(tr, exc)
 

@@ -230,7 +230,7 @@ async def save_user(request: Request, user_id: uuid.UUID, person: AdminUser) -> 
         body = UserUpdate(reset_totp=True)
     else:
         values = raw_values(form, specs)
-        body, errors = parse_form(tr, UserUpdate, values, specs)
+        body, errors = parse_form(tr, UserUpdate, values, specs, clear_empty=True)
     stale = False
     if body is not None:
         async with _db(request).sessionmaker() as session:
