@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from app.audit.models import AuditLog
 from app.auth.models import User
 from app.config import Settings
-from app.db import Database
+from app.db import Database, utcnow
 from app.enums import Role
+from app.webhooks.dispatcher import DispatchConfig, dispatch_once
 from tests.conftest import auth
 from tests.factories import Seed, add_person, create_placements
 from tests.web.helpers import csrf_of, web_login
@@ -407,3 +408,36 @@ async def test_an_emptied_field_is_cleared_or_refused_next_to_it_by_the_service(
     assert r.status_code == 303
     api = (await client.get(f"/v1/units/{unit}", headers=auth(seed.keys["admin"]))).json()
     assert (api["name"], api["label"], api["staffed_capacity"]) == ("GRZ", None, 12)
+
+
+async def test_a_failed_webhook_delivery_shows_in_the_health_and_the_delivery_log(
+    client: httpx.AsyncClient, db: Database, seed: Seed
+) -> None:
+    r = await client.post(
+        "/v1/webhook-subscriptions",
+        json={"url": "https://hooks.example.nl/jp", "event_types": ["capacity.reported"]},
+        headers=auth(seed.keys["provider"]),
+    )
+    assert r.status_code == 201, r.text
+    sub = r.json()["id"]
+    r = await client.put(
+        f"/v1/units/{seed.units['leiden-grz']}/capacity",
+        json={"free": 1},
+        headers=auth(seed.keys["provider"]),
+    )
+    assert r.status_code == 200, r.text
+    # the receiving end answers 500; one attempt is all this configuration allows
+    receiver = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(500)))
+    async with receiver:
+        summary = await dispatch_once(
+            db, now=utcnow(), client=receiver, config=DispatchConfig(max_attempts=1)
+        )
+    assert summary.failed == 1
+    await _admin(client, db)
+    health = (await client.get("/ui/admin?lang=en")).text
+    assert re.search(
+        r'data-testid="failed-deliveries"><span class="status bad">.*?1</span>', health
+    )
+    log = (await client.get(f"/ui/admin/webhooks/{sub}?status=failed&lang=en")).text
+    assert "capacity.reported" in log
+    assert "failed" in log
