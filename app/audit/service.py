@@ -226,6 +226,7 @@ class AuditQuery:
     since: datetime | None = None
     until: datetime | None = None
     outcome: str | None = None
+    action: str | None = None  # C R U D E
     cursor: str | None = None
     limit: int = 100
 
@@ -251,6 +252,8 @@ async def list_entries(
         stmt = stmt.where(AuditLog.occurred_at < q.until)
     if q.outcome is not None:
         stmt = stmt.where(AuditLog.outcome == q.outcome)
+    if q.action is not None:
+        stmt = stmt.where(AuditLog.action == q.action)
     if q.cursor is not None:
         stmt = stmt.where(AuditLog.id > cursor_int(q.cursor))
     rows = (await session.scalars(stmt.order_by(AuditLog.id).limit(q.limit + 1))).all()
@@ -263,6 +266,7 @@ async def list_entries(
         "from": q.since,
         "to": q.until,
         "outcome": q.outcome,
+        "action": q.action,
     }
     await append(
         session,

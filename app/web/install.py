@@ -8,10 +8,21 @@ from starlette.staticfiles import StaticFiles
 from app.config import Settings
 from app.web.csrf import CsrfMiddleware
 from app.web.errors import install_page_handlers
-from app.web.routes import account, apidocs, board, kpis, placeholders, placements, session, units
+from app.web.routes import (
+    account,
+    admin,
+    admin_people,
+    admin_system,
+    apidocs,
+    board,
+    kpis,
+    placements,
+    session,
+    units,
+)
 from app.web.templating import STATIC_DIR, STATIC_PREFIX
 
-# Page routers in order; placeholders last so a real page with the same path wins.
+# Page routers in order.
 ROUTERS = [
     apidocs.router,
     session.router,
@@ -22,7 +33,10 @@ ROUTERS = [
     board.router,
     placements.router,
     placements.detail_router,
-    placeholders.router,
+    admin.router,
+    admin_people.router,
+    admin_system.router,
+    admin_system.audited,
 ]
 
 
