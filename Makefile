@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo run test test-notice lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean i18n i18n-compile
+.PHONY: setup demo run test test-notice screenshots lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean i18n i18n-compile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -73,6 +73,10 @@ i18n: setup
 
 i18n-compile: setup
 	$(BIN)/pybabel compile -d $(LOCALE_DIR) --statistics
+
+## Retake the screenshots in docs/screenshots with the browser tests (SQLite)
+screenshots: setup
+	JUISTEPLEK_UPDATE_SCREENSHOTS=1 JUISTEPLEK_TEST_BACKENDS=sqlite $(BIN)/pytest -q tests/browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db* juisteplek-demo.env

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -35,7 +36,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The tests take their screenshots on every run; they replace the ones in docs/ only when asked
+# (`make screenshots`), so a test run leaves the working tree as it was.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("JUISTEPLEK_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="jp-screenshots-"))
+)
 
 
 def ensure_chromium() -> str:
