@@ -28,8 +28,9 @@ test-notice:
 	@echo "make test: installs the Python packages into $(VENV) (pip); starts a throw-away"
 	@echo "  PostgreSQL cluster (scripts/pg-cluster.sh), installing Debian's postgresql with apt-get when"
 	@echo "  no server binaries are present (root only; or set JUISTEPLEK_TEST_POSTGRES_URL to use yours);"
-	@echo "  installs Debian's wrk with apt-get for the benchmark smoke when it is missing (root only)."
-	@echo "  With both present it needs no root."
+	@echo "  installs Debian's wrk with apt-get for the benchmark smoke when it is missing (root only)"
+	@echo "  and Debian's chromium for the browser tests when it is missing (root only)."
+	@echo "  With them present it needs no root."
 
 lint: setup
 	$(BIN)/ruff check .
@@ -46,8 +47,9 @@ openapi-check: setup
 	diff -u openapi/openapi.json $(VENV)/openapi.fresh.json || \
 	  (echo "openapi/openapi.json is out of date: run 'make openapi'" >&2; exit 1)
 
+# Two workers: the suite is CPU-bound and its databases, servers and ports are per worker.
 pytest: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # The pure domain modules (triage rules, state machine, KPI formulas, ranking, region file) are
 # covered by their unit tests alone, every line and branch. They need no database: no PostgreSQL

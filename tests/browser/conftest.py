@@ -8,6 +8,7 @@ session, a fresh context (cookies, viewport, locale) per test.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -52,11 +53,18 @@ def ensure_chromium() -> str:
         return CHROMIUM
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, capture_output=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env, capture_output=True
-    )
+    # Parallel test workers install once: the first takes the lock, the others find it installed.
+    with open(os.path.join(tempfile.gettempdir(), "juisteplek-chromium.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(CHROMIUM):
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run(["apt-get", "update", "-q"], check=True, env=env, capture_output=True)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-q", "chromium"],
+                check=True,
+                env=env,
+                capture_output=True,
+            )
     return CHROMIUM
 
 
