@@ -226,22 +226,43 @@ cli.add_typer(audit_cli, name="audit")
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the access log's hash chain; exit 1 at the first altered or missing row."""
+def audit_verify(
+    checkpoint: Annotated[
+        bool,
+        typer.Option(help="When intact, sign a checkpoint of the chain heads (docs/audit.md)"),
+    ] = True,
+) -> None:
+    """Check every chain of the access log against its head and the signed checkpoints; exit 1
+    naming the first altered, re-chained, reordered or missing row (JUISTEPLEK_AUDIT_SIGNING_KEY
+    must be the key the service signs with)."""
     from app.audit import service as audit_service
 
     async def run() -> bool:
         db = Database.from_url(get_settings().database_url)
         try:
             result = await audit_service.verify(db)
+            signed = await audit_service.checkpoint(db) if result.ok and checkpoint else None
         finally:
             await db.dispose()
         if result.ok:
-            _echo(f"audit log intact: {result.rows} rows")
-        else:
             _echo(
-                f"audit log BROKEN at row {result.first_bad_id} after {result.rows} good rows: "
-                f"{result.problem}"
+                f"audit log intact: {result.rows} rows in {result.chains} chains, "
+                f"{result.checkpoints} signed checkpoints, {result.unsigned_rows} rows after the "
+                "latest checkpoint"
+            )
+            if signed is not None:
+                _echo(f"signed checkpoint #{signed.number} of {signed.heads} chain heads")
+        else:
+            where = f"row {result.first_bad_id}" if result.first_bad_id is not None else "a row"
+            at = f" (chain {result.chain}, position {result.position})" if result.chain else ""
+            _echo(
+                f"audit log BROKEN at {where}{at}: {result.problem}; "
+                f"{result.problems} problem(s) in {result.rows} rows"
+            )
+        if result.development_key:
+            _echo(
+                "warning: no JUISTEPLEK_AUDIT_SIGNING_KEY; the public development key was used, "
+                "so anyone could have re-signed the log"
             )
         return result.ok
 

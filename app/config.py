@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"  # noqa: S105 - refused in production
+MIN_AUDIT_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -55,6 +56,13 @@ class Settings(BaseSettings):
     # None = on, except with env=test (tests call app.placement.sweeper.sweep with an explicit now).
     placement_sweeper_enabled: bool | None = None
     placement_sweep_seconds: Annotated[float, Field(gt=0, le=3_600)] = 15.0
+    # Access log (docs/audit.md): the HMAC key of its chains and checkpoints, kept outside the
+    # database; earlier keys (comma-separated) still verify rows signed before a rotation.
+    audit_signing_key: SecretStr | None = None
+    audit_previous_signing_keys: SecretStr | None = None
+    # Signed checkpoints of the chain heads. None = on, except with env=test.
+    audit_checkpoint_enabled: bool | None = None
+    audit_checkpoint_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
 
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:
@@ -62,6 +70,14 @@ class Settings(BaseSettings):
             self.patient_key_secret.get_secret_value() == DEMO_PATIENT_KEY_SECRET
         ):
             raise ValueError("JUISTEPLEK_PATIENT_KEY_SECRET must be set in production")
+        if self.env == "production" and (
+            self.audit_signing_key is None
+            or len(self.audit_signing_key.get_secret_value()) < MIN_AUDIT_KEY_LENGTH
+        ):
+            raise ValueError(
+                f"JUISTEPLEK_AUDIT_SIGNING_KEY must be set in production "
+                f"(at least {MIN_AUDIT_KEY_LENGTH} characters)"
+            )
         return self
 
     @property
@@ -75,6 +91,12 @@ class Settings(BaseSettings):
         if self.webhook_allow_private_targets is None:
             return self.env != "production"
         return self.webhook_allow_private_targets
+
+    @property
+    def run_audit_checkpoints(self) -> bool:
+        if self.audit_checkpoint_enabled is None:
+            return self.env != "test"
+        return self.audit_checkpoint_enabled
 
     @property
     def run_placement_sweeper(self) -> bool:

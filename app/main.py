@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
+from app.audit import checkpoints as audit_checkpoints
 from app.auth.service import KeyResolver, ensure_admin_key
 from app.capacity.service import ScopeResolver
 from app.config import Settings, get_settings
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             async with (
                 background(db, settings) as hub,
                 placement_sweeper.running(db, settings),
+                audit_checkpoints.running(db, settings),
             ):
                 app.state.hub = hub
                 yield
