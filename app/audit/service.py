@@ -252,6 +252,83 @@ async def append(
     await conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
+async def _patient_key(session: AsyncSession, object_id: str | None) -> str | None:
+    """The patient key of the placement ``object_id`` names, if it names one."""
+    if object_id is None:
+        return None
+    try:
+        pid = uuid.UUID(object_id)
+    except ValueError:
+        return None
+    from app.placement.models import Placement
+
+    key: str | None = await session.scalar(select(Placement.patient_key).where(Placement.id == pid))
+    return key
+
+
+async def log_replay(
+    session: AsyncSession,
+    ctx: AuditContext,
+    *,
+    event_code: str,
+    action: str,
+    object_id: str | None,
+    status: int,
+) -> None:
+    """Log an idempotent replay (the first response sent again, which may carry patient data)
+    and commit it: the replayed request's own write was done by the first request."""
+    await append(
+        session,
+        ctx,
+        [
+            AuditEntry(
+                event_code=event_code,
+                action=action,
+                object_id=object_id,
+                patient_key=await _patient_key(session, object_id),
+                outcome="success" if status < 400 else "failure",
+                detail={"replay": True, "status": status},
+            )
+        ],
+    )
+    await session.commit()
+
+
+async def log_stream_replay(
+    db: Database, ctx: AuditContext, events: dict[uuid.UUID, list[int]]
+) -> None:
+    """One row per placement whose events a stream replays after ``Last-Event-ID``."""
+    if not events:
+        return
+    from app.placement.models import Placement
+
+    async with db.sessionmaker() as session:
+        keys = dict(
+            (
+                await session.execute(
+                    select(Placement.id, Placement.patient_key).where(
+                        Placement.id.in_(list(events))
+                    )
+                )
+            ).all()
+        )
+        await append(
+            session,
+            ctx,
+            [
+                AuditEntry(
+                    event_code="placement.stream.replay",
+                    action="R",
+                    object_id=str(pid),
+                    patient_key=keys.get(pid),
+                    detail={"event_ids": ids},
+                )
+                for pid, ids in sorted(events.items())
+            ],
+        )
+        await session.commit()
+
+
 async def log_denied(
     db: Database,
     ctx: AuditContext,
@@ -263,18 +340,7 @@ async def log_denied(
 ) -> None:
     """Log a refused attempt (403) in its own transaction: the request's own one rolled back."""
     async with db.sessionmaker() as session:
-        patient_key = None
-        if object_id is not None:
-            try:
-                pid = uuid.UUID(object_id)
-            except ValueError:
-                pid = None
-            if pid is not None:
-                from app.placement.models import Placement
-
-                patient_key = await session.scalar(
-                    select(Placement.patient_key).where(Placement.id == pid)
-                )
+        patient_key = await _patient_key(session, object_id)
         await append(
             session,
             ctx,

@@ -7,10 +7,14 @@ falls between the two.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import orjson
 from sse_starlette.event import ServerSentEvent
 
+from app.audit import service as audit_service
+from app.audit.service import AuditContext
 from app.auth.principal import Principal
 from app.db import Database
 from app.realtime import service
@@ -40,6 +44,20 @@ def _visible(principal: Principal, topics: frozenset[str] | None, event: StreamE
     )
 
 
+def _by_placement(events: list[StreamEvent]) -> dict[uuid.UUID, list[int]]:
+    """Placement id -> the ids of its events (the placement events' payload names it)."""
+    out: dict[uuid.UUID, list[int]] = {}
+    for event in events:
+        if event.topic != "placement":
+            continue
+        try:
+            pid = uuid.UUID(str(orjson.loads(event.payload)["placement_id"]))
+        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError):
+            continue
+        out.setdefault(pid, []).append(event.id)
+    return out
+
+
 async def event_stream(
     db: Database,
     hub: Hub,
@@ -48,11 +66,13 @@ async def event_stream(
     last_event_id: int | None,
     topics: frozenset[str] | None,
     still_valid: Callable[[], Awaitable[bool]] | None = None,
+    audit: AuditContext | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """SSE events for ``principal``; ends (the client reconnects) when it falls too far behind.
 
     ``still_valid`` is asked before every event: when the key has been revoked since the stream
-    opened, the stream ends instead of sending it (the reconnect then gets a 401).
+    opened, the stream ends instead of sending it (the reconnect then gets a 401). ``audit``: the
+    request's access-log context; replayed placement events are logged (NEN 7513).
     """
     sub = await hub.subscribe(principal, topics)
     try:
@@ -64,12 +84,15 @@ async def event_stream(
             after = last_event_id
             while True:
                 batch = await service.events_after(db, after, limit=REPLAY_BATCH)
-                for event in batch:
-                    replayed.add(event.id)
-                    if _visible(principal, topics, event):
-                        if still_valid is not None and not await still_valid():
-                            return
-                        yield to_sse(event)
+                visible = [e for e in batch if _visible(principal, topics, e)]
+                replayed.update(e.id for e in batch)
+                if audit is not None:
+                    # Placement events read again: logged per placement before they are sent.
+                    await audit_service.log_stream_replay(db, audit, _by_placement(visible))
+                for event in visible:
+                    if still_valid is not None and not await still_valid():
+                        return
+                    yield to_sse(event)
                 if len(batch) < REPLAY_BATCH:
                     break
                 after = batch[-1].id

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
+from app.audit.http import context_of
 from app.auth.service import KeyResolver
 from app.deps import DbDep, PrincipalDep, SettingsDep
 from app.errors import Unauthenticated
@@ -92,6 +93,7 @@ async def stream(
             last_event_id=resume,
             topics=frozenset(topic) if topic else None,
             still_valid=still_valid,
+            audit=context_of(request, principal),
         ),
         ping=settings.stream_heartbeat_seconds,
     )
