@@ -179,7 +179,7 @@ async def list_placements(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[PlacementRead]:
     """Placements this key may see, newest first (referrer: own; triagist: region; provider:
-    those that held a place on its units; admin: all)."""
+    those with an open or admitted hold on its units; admin: all)."""
     items, nxt = await placement_service.list_placements(
         session,
         ctx,
