@@ -169,7 +169,7 @@ async def seed_placements(url: str, key: str, *, first: int, count: int) -> dict
         template = made.id
         copied: dict[str, int] = {}
         async with raw.transaction():
-            for table in sorted(grown - _SKIPPED - {"audit_log"}):
+            for table in sorted(grown - _SKIPPED - {"audit_log", "audit_chain_head"}):
                 cols = [
                     r["column_name"]
                     for r in await raw.fetch(

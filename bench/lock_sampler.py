@@ -9,6 +9,8 @@ with the statement they wait in, the lock type and the statements of the backend
 - ``audit chain head``: the row of one chain head, i.e. of the same placement;
 - ``placement row``: the same placement (its version-checked update, its one active hold);
 - ``unit capacity row``: the same unit (the overbooking check; another placement may hold it);
+- ``notify queue at commit``: PostgreSQL serialises the commits of transactions that sent a
+  NOTIFY (the outbox's ``pg_notify``) on one database-wide lock, held through the commit;
 - ``other``: anything else, with the lock type.
 
 Diagnostic only: a sample is a snapshot, short waits fall between samples.
@@ -35,6 +37,7 @@ JOIN pg_stat_activity b ON b.pid = bp.pid
 WHERE w.wait_event_type = 'Lock' AND w.datname = current_database()
 """
 
+NOTIFY_QUEUE = "notify queue at commit"
 CROSS_PLACEMENT = frozenset({"advisory"})
 
 
@@ -42,6 +45,8 @@ def classify(locktype: str, waiting: str) -> str:
     q = waiting.lower()
     if locktype == "advisory":
         return "advisory"
+    if locktype == "object" and q.strip() == "commit":
+        return NOTIFY_QUEUE
     if "audit_chain_head" in q:
         return "audit chain head"
     if "unit_capacity" in q:
@@ -143,6 +148,11 @@ def markdown(summary: dict[str, Any]) -> str:
     ]
     for name, n in summary["waits"].items():
         lines.append(f"- {name}: {n}")
+    for kind, example in summary["examples"].items():
+        lines.append(
+            f"  - e.g. {kind} ({example['locktype']}): `{example['waiting']}` waits on "
+            f"`{example['blocker']}` ({example['blocker_state']})"
+        )
     if summary["error"]:
         lines.append(f"- sampler error: {summary['error']}")
     return "\n".join(lines)
