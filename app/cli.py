@@ -241,7 +241,7 @@ def audit_verify(
         db = Database.from_url(get_settings().database_url)
         try:
             result = await audit_service.verify(db)
-            signed = await audit_service.checkpoint(db) if result.ok and checkpoint else None
+            signed = await audit_service.checkpoint_all(db) if result.ok and checkpoint else []
         finally:
             await db.dispose()
         if result.ok:
@@ -250,8 +250,13 @@ def audit_verify(
                 f"{result.checkpoints} signed checkpoints, {result.unsigned_rows} rows after the "
                 "latest checkpoint"
             )
-            if signed is not None:
-                _echo(f"signed checkpoint #{signed.number} of {signed.heads} chain heads")
+            if signed:
+                numbers = (
+                    f"checkpoint #{signed[0].number}"
+                    if len(signed) == 1
+                    else f"checkpoints #{signed[0].number}..#{signed[-1].number}"
+                )
+                _echo(f"signed {numbers} of {sum(c.heads for c in signed)} chain heads")
         else:
             where = f"row {result.first_bad_id}" if result.first_bad_id is not None else "a row"
             at = f" (chain {result.chain}, position {result.position})" if result.chain else ""

@@ -7,6 +7,7 @@ with the statement they wait in, the lock type and the statements of the backend
 - ``advisory``: an advisory lock; the access log's former single chain lock, one for every
   audited write of every placement (a wait across placements by construction);
 - ``audit chain head``: the row of one chain head, i.e. of the same placement;
+- ``held by the audit checkpoint``: a head the checkpoint task is signing (a short batch);
 - ``placement row``: the same placement (its version-checked update, its one active hold);
 - ``unit capacity row``: the same unit (the overbooking check; another placement may hold it);
 - ``notify queue at commit``: PostgreSQL serialises the commits of transactions that sent a
@@ -41,8 +42,10 @@ NOTIFY_QUEUE = "notify queue at commit"
 CROSS_PLACEMENT = frozenset({"advisory"})
 
 
-def classify(locktype: str, waiting: str) -> str:
+def classify(locktype: str, waiting: str, blocker: str = "") -> str:
     q = waiting.lower()
+    if "checkpoint" in blocker.lower():
+        return "held by the audit checkpoint"
     if locktype == "advisory":
         return "advisory"
     if locktype == "object" and q.strip() == "commit":
@@ -96,7 +99,7 @@ class LockSampler:
                     self.max_waiting = max(self.max_waiting, len(waiting))
                 seen: set[tuple[int, str]] = set()
                 for r in rows:
-                    kind = classify(r["locktype"], r["waiting"] or "")
+                    kind = classify(r["locktype"], r["waiting"] or "", r["blocker"] or "")
                     if (r["pid"], kind) in seen:
                         continue  # one wait, several blockers
                     seen.add((r["pid"], kind))

@@ -21,9 +21,13 @@ async def run_forever(db: Database, settings: Settings) -> None:
     while True:
         await asyncio.sleep(settings.audit_checkpoint_seconds)
         try:
-            signed = await service.checkpoint(db, keys=keys)
-            if signed is not None:
-                log.info("audit_checkpoint", number=signed.number, heads=signed.heads)
+            signed = await service.checkpoint_all(db, keys=keys)
+            if signed:
+                log.info(
+                    "audit_checkpoint",
+                    number=signed[-1].number,
+                    heads=sum(c.heads for c in signed),
+                )
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -459,11 +459,21 @@ async def list_entries(
 # --- checkpoints and verification ----------------------------------------------------------
 
 
+CHECKPOINT_BATCH = 1_000
+
+
 async def checkpoint(
-    db: Database, *, keys: SigningKeys | None = None, now: datetime | None = None
+    db: Database,
+    *,
+    keys: SigningKeys | None = None,
+    now: datetime | None = None,
+    batch: int = CHECKPOINT_BATCH,
 ) -> CheckpointRead | None:
-    """Sign the heads of the chains that grew since the last checkpoint (None: nothing grew, or
-    another instance is writing one right now)."""
+    """Sign the heads of up to ``batch`` chains that grew since they were last signed (None:
+    none did, or another instance is writing a checkpoint right now).
+
+    Never waits for an audited write: heads locked by an append in progress are skipped (the
+    next checkpoint signs them), and a small batch keeps its own locks short."""
     keys = keys or signing_keys()
     at = now or utcnow()
     async with db.sessionmaker() as session:
@@ -480,13 +490,13 @@ async def checkpoint(
                 .limit(1)
             )
         ).first()
-        # Locked in chain order, like appends take them.
         heads = (
             await conn.execute(
                 select(_HEAD.c.chain, _HEAD.c.seq, _HEAD.c.hash)
                 .where(_HEAD.c.seq > _HEAD.c.checkpointed_seq)
                 .order_by(_HEAD.c.chain)
-                .with_for_update()
+                .limit(batch)
+                .with_for_update(skip_locked=True)
             )
         ).all()
         if not heads:
@@ -519,6 +529,24 @@ async def checkpoint(
         )
         await session.commit()
         return CheckpointRead(number=number, created_at=at, heads=len(entries), signature=signature)
+
+
+async def checkpoint_all(
+    db: Database,
+    *,
+    keys: SigningKeys | None = None,
+    now: datetime | None = None,
+    batch: int = CHECKPOINT_BATCH,
+) -> list[CheckpointRead]:
+    """Checkpoints of ``batch`` heads each until every grown head is signed (or skipped)."""
+    done: list[CheckpointRead] = []
+    while True:
+        signed = await checkpoint(db, keys=keys, now=now, batch=batch)
+        if signed is None:
+            return done
+        done.append(signed)
+        if signed.heads < batch:
+            return done
 
 
 @dataclass
@@ -661,6 +689,10 @@ async def verify(
     problems: list[_Problem] = []
     columns = [c.name for c in _TABLE.columns]
     async with db.read() as conn:
+        if conn.dialect.name == "postgresql":
+            # One snapshot for checkpoints, rows and heads, so appends meanwhile do not look
+            # like a removed tail (SQLite's read transaction is one snapshot already).
+            await conn.execution_options(isolation_level="REPEATABLE READ")
         signed, n_checkpoints = await _checkpoints(conn, keys, problems)
         walk = _Walk(keys, signed)
         after: tuple[str, int] | None = None
