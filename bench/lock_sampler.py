@@ -44,11 +44,14 @@ CROSS_PLACEMENT = frozenset({"advisory"})
 
 def classify(locktype: str, waiting: str, blocker: str = "") -> str:
     q = waiting.lower()
-    if "checkpoint" in blocker.lower():
+    b = blocker.lower()
+    if "audit_checkpoint" in b or "skip locked" in b or "set checkpointed_seq" in b:
         return "held by the audit checkpoint"
     if locktype == "advisory":
         return "advisory"
-    if locktype == "object" and q.strip() == "commit":
+    if locktype == "object":
+        # The only object lock these writes wait on: the database's notify queue, which a
+        # transaction that sent a NOTIFY takes at COMMIT and holds through the commit record.
         return NOTIFY_QUEUE
     if "audit_chain_head" in q:
         return "audit chain head"
