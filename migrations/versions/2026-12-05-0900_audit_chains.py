@@ -8,7 +8,7 @@ The access log's one global chain (serialised by an advisory lock held to COMMIT
 chain per object: ``audit_log.chain``/``chain_seq``, with each chain's head in
 ``audit_chain_head`` and signed checkpoints in ``audit_checkpoint``/``audit_checkpoint_head``
 (docs/audit.md). Existing rows become the chain ``legacy``, positions in id order, their
-SHA-256 hashes unchanged. On PostgreSQL the log tables also refuse TRUNCATE, and the
+SHA-256 hashes unchanged. On PostgreSQL the access-log tables also refuse TRUNCATE, and the
 checkpoints are append-only like the log.
 """
 
@@ -24,7 +24,7 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_PROTECTED = ("audit_log", "transfer_event", "audit_checkpoint", "audit_checkpoint_head")
+_PROTECTED = ("audit_log", "audit_checkpoint", "audit_checkpoint_head")
 
 
 def upgrade() -> None:
