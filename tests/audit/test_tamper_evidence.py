@@ -266,3 +266,36 @@ async def test_a_log_signed_with_another_key_is_reported(
         {"JUISTEPLEK_AUDIT_SIGNING_KEY": other, "JUISTEPLEK_AUDIT_PREVIOUS_SIGNING_KEYS": KEY},
     )
     assert code == 0, out
+
+
+async def test_a_rollback_to_an_older_checkpoint_is_caught_with_the_recorded_count(
+    log: list[str], db: Database, database_url: str, client: httpx.AsyncClient, seed: Seed
+) -> None:
+    """Removing the newest checkpoint, the rows after the one before and rewinding the heads
+    leaves a consistent older log; only a count kept outside the database tells."""
+    code, out = await _cli(database_url)
+    assert "--min-checkpoints 1" in out, out
+    chain = log[0]
+    pid = chain.split(":", 1)[1]
+    r = await client.get(f"/v1/placements/{pid}", headers=auth(seed.keys["referrer"]))
+    assert r.status_code == 200
+    code, out = await _cli(database_url)
+    assert code == 0, out
+    assert "--min-checkpoints 2" in out, out
+    rows = await _rows(db, f"chain = '{chain}'")
+    await _tamper(
+        db,
+        ("DELETE FROM audit_checkpoint_head WHERE checkpoint = 2", {}),
+        ("DELETE FROM audit_checkpoint WHERE number = 2", {}),
+        ("DELETE FROM audit_log WHERE id = :i", {"i": rows[-1]["id"]}),
+        (
+            "UPDATE audit_chain_head SET seq = :s, hash = :h, checkpointed_seq = :s "
+            "WHERE chain = :c",
+            {"s": rows[-2]["chain_seq"], "h": rows[-2]["hash"], "c": chain},
+        ),
+    )
+    code, out = await _cli(database_url, "--no-checkpoint")
+    assert code == 0, out  # consistent on its own
+    code, out = await _cli(database_url, "--no-checkpoint", "--min-checkpoints", "2")
+    assert code == 1, out
+    assert "BROKEN at the checkpoints: only 1 signed checkpoints" in out, out
