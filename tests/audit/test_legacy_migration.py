@@ -82,11 +82,9 @@ async def test_rows_from_before_the_chains_verify_as_the_legacy_chain(
         assert result.ok, result
         assert (result.rows, result.chains, result.unsigned_rows) == (5, 2, 0)
         async with db.engine.connect() as conn:
-            legacy = (
-                await conn.execute(
-                    text("SELECT chain_seq FROM audit_log WHERE chain = 'legacy' ORDER BY id")
-                )
-            ).scalars()
-            assert list(legacy) == [1, 2, 3, 4]
+            legacy = await conn.execute(
+                text("SELECT chain_seq FROM audit_log WHERE chain = 'legacy' ORDER BY id")
+            )
+            assert [int(r[0]) for r in legacy] == [1, 2, 3, 4]
     finally:
         await db.dispose()
