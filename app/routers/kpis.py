@@ -84,7 +84,7 @@ async def wrong_bed_days(
     subregion: SubregionQ = None,
     care_type: CareTypeQ = None,
 ) -> Response:
-    """Verkeerde-bed days (domain.md §6.1): midnight census of medically-ready intervals; like
+    """Verkeerde-bed days: midnight census of medically-ready intervals; like
     every KPI, for the caller's region (admin: every region)."""
     q = _query(
         "wrong_bed_days",
