@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo run test lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean
+.PHONY: setup demo run test test-notice lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,7 +21,15 @@ demo: setup
 run: demo
 
 ## Set up and run everything CI runs: lint, types, OpenAPI drift, tests on SQLite and PostgreSQL
-test: setup lint typecheck openapi-check pytest pure-coverage bench-smoke
+test: test-notice setup lint typecheck openapi-check pytest pure-coverage bench-smoke
+
+# What `make test` installs besides .venv, said before it does.
+test-notice:
+	@echo "make test: installs the Python packages into $(VENV) (pip); starts a throw-away"
+	@echo "  PostgreSQL cluster (scripts/pg-cluster.sh), installing Debian's postgresql with apt-get when"
+	@echo "  no server binaries are present (root only; or set JUISTEPLEK_TEST_POSTGRES_URL to use yours);"
+	@echo "  installs Debian's wrk with apt-get for the benchmark smoke when it is missing (root only)."
+	@echo "  With both present it needs no root."
 
 lint: setup
 	$(BIN)/ruff check .
@@ -41,17 +49,19 @@ openapi-check: setup
 pytest: setup
 	$(BIN)/pytest -q
 
-# The pure domain modules (triage rules, state machine, KPI formulas, ranking) are covered by their
-# unit tests alone, every line and branch.
+# The pure domain modules (triage rules, state machine, KPI formulas, ranking, region file) are
+# covered by their unit tests alone, every line and branch. They need no database: no PostgreSQL
+# is started.
 PURE := app.triage.rules app.triage.checks app.triage.urgency app.placement.states \
-	app.kpi.formulas app.capacity.ranking app.placement.suitability
+	app.kpi.formulas app.capacity.ranking app.placement.suitability app.registry.regionfile
 pure-coverage: setup
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit --cov-branch $(addprefix --cov=,$(PURE)) \
+	JUISTEPLEK_TEST_BACKENDS=sqlite $(BIN)/pytest -q -p no:cacheprovider tests/unit --cov-branch $(addprefix --cov=,$(PURE)) \
 	  --cov-report=term-missing:skip-covered --cov-fail-under=100
 
 bench-smoke: setup
 	CI=true $(BIN)/python -m bench.run_search --smoke
 	CI=true $(BIN)/python -m bench.run_holds --smoke
+	CI=true $(BIN)/python -m bench.run_stream --smoke
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db* juisteplek-demo.env

@@ -1,4 +1,5 @@
-"""The ``juisteplek`` command: serve, migrate, demo, create-key, export-openapi."""
+"""The ``juisteplek`` command: serve, migrate, demo, create-key, export-openapi, import-region,
+audit, triage, webhooks."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
+import asyncpg
 import typer
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
@@ -31,10 +35,96 @@ cli = typer.Typer(
 )
 
 DEMO_KEY_PREFIX = "demo "
+# Where `juisteplek demo` keeps its SQLite database (relative to the working directory).
+DEMO_DATABASE = Path("juisteplek-demo.db")
+DEMO_REPORT_MINUTES = 5.0
+T = TypeVar("T")
 
 
 def _echo(text: str = "") -> None:
     typer.echo(text)
+
+
+def _note(text: str) -> None:
+    """Said on stderr, so that stdout stays what a script reads (a key, a report)."""
+    typer.echo(text, err=True)
+
+
+def _fail(text: str) -> NoReturn:
+    typer.echo(f"error: {text}", err=True)
+    raise typer.Exit(1)
+
+
+def shown_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
+
+
+def database_url(*, must_exist: bool) -> str:
+    """The database a subcommand works on, named on stderr.
+
+    JUISTEPLEK_DATABASE_URL when set. Otherwise the default SQLite file, or, when that does not
+    exist but `juisteplek demo` made its database in this directory, the demo's. With
+    ``must_exist`` a missing SQLite file is refused instead of being created empty.
+    """
+    url = get_settings().database_url
+    origin = "JUISTEPLEK_DATABASE_URL"
+    if not os.environ.get("JUISTEPLEK_DATABASE_URL"):
+        origin = "the default; set JUISTEPLEK_DATABASE_URL to choose"
+        default_file = _sqlite_file(url)
+        if default_file is not None and not default_file.exists() and DEMO_DATABASE.exists():
+            url = f"sqlite+aiosqlite:///{DEMO_DATABASE.resolve()}"
+            origin = "the demo's, found in this directory; set JUISTEPLEK_DATABASE_URL to choose"
+    _note(f"database: {shown_url(url)} ({origin})")
+    path = _sqlite_file(url)
+    if must_exist and path is not None and not path.exists():
+        _fail(
+            f"there is no database at {path.resolve()}: run `juisteplek demo` or "
+            "`juisteplek migrate` first, or set JUISTEPLEK_DATABASE_URL"
+        )
+    return url
+
+
+def database_problem(exc: BaseException, url: str) -> str:
+    """One line that says what is wrong with the database, for a person at a terminal."""
+    from app.errors import database_unavailable
+
+    where = shown_url(url)
+    message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = message[0] if message else type(exc).__name__
+    if "no such table" in first or ("relation" in first and "does not exist" in first):
+        return (
+            f"the database {where} has no JuistePlek schema ({first}): "
+            "run `juisteplek migrate` first"
+        )
+    if database_unavailable(exc):
+        return f"cannot reach the database {where}: {first}"
+    return f"the database {where} refused the command: {first}"
+
+
+_DATABASE_ERRORS = (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def with_database(action: Callable[[Database], Awaitable[T]], *, url: str) -> T:
+    """Run ``action`` on a fresh engine; a database failure is one line on stderr and exit 1."""
+
+    async def run() -> T:
+        db = Database.from_url(url)
+        try:
+            return await action(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except _DATABASE_ERRORS as exc:
+        _fail(database_problem(exc, url))
 
 
 def run_migrations(database_url: str) -> None:
@@ -45,11 +135,28 @@ def run_migrations(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "heads")
 
 
+def _migrate(url: str) -> None:
+    path = _sqlite_file(url)
+    if path is not None and not path.parent.exists():
+        _fail(f"the directory {path.parent.resolve()} of the SQLite database does not exist")
+    created = path is not None and not path.exists()
+    try:
+        run_migrations(url)
+    except _DATABASE_ERRORS as exc:
+        if created and path is not None:
+            path.unlink(missing_ok=True)  # leave no empty database behind
+        _fail(database_problem(exc, url))
+
+
 @cli.command()
 def migrate() -> None:
-    """Bring the database of JUISTEPLEK_DATABASE_URL to the latest schema."""
-    settings = get_settings()
-    run_migrations(settings.database_url)
+    """Bring the database of JUISTEPLEK_DATABASE_URL to the latest schema.
+
+    On PostgreSQL the upgrade holds an advisory lock, so several instances may run it at once.
+    """
+    url = get_settings().database_url
+    _note(f"database: {shown_url(url)}")
+    _migrate(url)
     _echo("database at head")
 
 
@@ -57,10 +164,27 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes", envvar="JUISTEPLEK_WORKERS", min=1)
+    ] = 1,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate", help="Run `juisteplek migrate` before serving")
+    ] = False,
 ) -> None:
-    """Serve the API (production style: migrate first with `juisteplek migrate`)."""
+    """Serve the API (production style: migrate first, or pass --migrate)."""
     import uvicorn
+
+    if migrate_first:
+        migrate()
+    else:
+        url = get_settings().database_url
+        _note(f"database: {shown_url(url)}")
+        path = _sqlite_file(url)
+        if path is not None and not path.exists():
+            _fail(
+                f"there is no database at {path.resolve()}: run `juisteplek migrate` first, "
+                "pass --migrate, or set JUISTEPLEK_DATABASE_URL"
+            )
 
     uvicorn.run(
         "app.main:create_app",
@@ -140,12 +264,24 @@ def demo(
     simulate_days: Annotated[
         int, typer.Option(min=0, max=730, help="Also simulate this many past days (KPIs)")
     ] = 0,
+    report_every: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1440,
+            help="Minutes between rounds of new capacity reports by the demo's providers (0: off)",
+        ),
+    ] = DEMO_REPORT_MINUTES,
 ) -> None:
-    """Migrate an SQLite file, load region West, print one key per role, and serve."""
+    """Migrate an SQLite file, load region West, print one key per role, and serve.
+
+    While it serves, the demo's providers keep reporting capacity, so searches stay fresh.
+    """
     os.environ["JUISTEPLEK_DATABASE_URL"] = f"sqlite+aiosqlite:///{database.resolve()}"
+    os.environ["JUISTEPLEK_DEMO_REPORT_MINUTES"] = str(report_every)
     get_settings.cache_clear()
     settings = get_settings()
-    run_migrations(settings.database_url)
+    _migrate(settings.database_url)
     if simulate_days:
         from app.kpi import simulate as kpi_simulate
 
@@ -163,9 +299,58 @@ def demo(
         f"  try: curl -H 'Authorization: Bearer {keys['triagist'][0]}' "
         f"'{base}/v1/availability?care_type=elv_high&subregion=leiden&escalate=true'"
     )
+    env_file = database.resolve().with_suffix(".env")
+    provider_org = asyncio.run(_demo_provider_organisation(settings))
+    write_demo_env(env_file, base=base, keys=keys, provider_organisation=provider_org)
+    _echo(f"  for a shell: . {_relative(env_file)}   (B = the URL, A P R T N = the keys, PO = the")
+    _echo("               provider key's organisation)")
     sys.stdout.flush()
     if not no_serve:
         serve(host=host, port=port, workers=1)
+
+
+# Shell variable per demo key in the file `juisteplek demo` writes (docs/placements.md uses them).
+DEMO_ENV_NAMES = {"admin": "A", "provider": "P", "referrer": "R", "triagist": "T", "analyst": "N"}
+
+
+def write_demo_env(
+    path: Path,
+    *,
+    base: str,
+    keys: dict[str, tuple[str, str]],
+    provider_organisation: uuid.UUID,
+) -> None:
+    """The demo's URL and keys as shell assignments, readable by the owner only."""
+    lines = [
+        "# Written by `juisteplek demo` (new keys on every start). Use: . ./<this file>",
+        f"B={base}",
+    ]
+    for role, name in DEMO_ENV_NAMES.items():
+        lines.append(f"{name}={keys[role][0]}  # {role}, {keys[role][1]}")
+    lines.append(f"PO={provider_organisation}  # the provider key's organisation")
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return "./" + str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+async def _demo_provider_organisation(settings: Settings) -> uuid.UUID:
+    from app.registry.demo import demo_organisation_ids
+
+    db = Database.from_url(settings.database_url)
+    try:
+        async with db.sessionmaker() as session:
+            org: uuid.UUID = (await demo_organisation_ids(session))["vvt"]
+            return org
+    finally:
+        await db.dispose()
 
 
 @cli.command()
@@ -177,7 +362,8 @@ def simulate(
     from app.kpi import simulate as kpi_simulate
 
     settings = get_settings()
-    run_migrations(settings.database_url)
+    _note(f"database: {shown_url(settings.database_url)}")
+    _migrate(settings.database_url)
     asyncio.run(kpi_simulate.run(settings, days=days, seed=seed, echo=_echo))
 
 
@@ -189,24 +375,21 @@ def create_key(
 ) -> None:
     """Issue an API key directly in the database (bootstrap or break-glass)."""
 
-    async def run() -> str:
-        db = Database.from_url(get_settings().database_url)
-        try:
-            async with db.sessionmaker() as session:
-                issued = await auth_service.issue_key(
-                    session,
-                    ApiKeyCreate(
-                        name=name,
-                        roles=role,
-                        organisation_id=uuid.UUID(organisation) if organisation else None,
-                    ),
-                )
-                await session.commit()
-                return issued.key
-        finally:
-            await db.dispose()
+    try:
+        organisation_id = uuid.UUID(organisation) if organisation else None
+    except ValueError:
+        _fail(f"--organisation {organisation!r} is not an organisation id (a UUID)")
 
-    _echo(asyncio.run(run()))
+    async def run(db: Database) -> str:
+        async with db.sessionmaker() as session:
+            issued = await auth_service.issue_key(
+                session,
+                ApiKeyCreate(name=name, roles=role, organisation_id=organisation_id),
+            )
+            await session.commit()
+            return issued.key
+
+    _echo(with_database(run, url=database_url(must_exist=True)))
 
 
 @cli.command("export-openapi")
@@ -245,19 +428,15 @@ def audit_verify(
     must be the key the service signs with)."""
     from app.audit import service as audit_service
 
-    async def run() -> bool:
-        db = Database.from_url(get_settings().database_url)
-        try:
-            result = await audit_service.verify(db)
-            if result.ok and result.checkpoints < min_checkpoints:
-                result.ok, result.problems = False, 1
-                result.problem = (
-                    f"only {result.checkpoints} signed checkpoints, an earlier verification saw "
-                    f"{min_checkpoints} (the log was rolled back)"
-                )
-            signed = await audit_service.checkpoint_all(db) if result.ok and checkpoint else []
-        finally:
-            await db.dispose()
+    async def run(db: Database) -> bool:
+        result = await audit_service.verify(db)
+        if result.ok and result.checkpoints < min_checkpoints:
+            result.ok, result.problems = False, 1
+            result.problem = (
+                f"only {result.checkpoints} signed checkpoints, an earlier verification saw "
+                f"{min_checkpoints} (the log was rolled back)"
+            )
+        signed = await audit_service.checkpoint_all(db) if result.ok and checkpoint else []
         if result.ok:
             _echo(
                 f"audit log intact: {result.rows} rows in {result.chains} chains, "
@@ -291,11 +470,11 @@ def audit_verify(
             )
         return result.ok
 
-    if not asyncio.run(run()):
+    if not with_database(run, url=database_url(must_exist=True)):
         raise typer.Exit(1)
 
 
-triage_cli = typer.Typer(help="Triage rule sets (domain.md §12.1).", no_args_is_help=True)
+triage_cli = typer.Typer(help="Triage rule sets (docs/domain.md §4, §12.1).", no_args_is_help=True)
 cli.add_typer(triage_cli, name="triage")
 
 # The command line acts as an admin without a key: loaded_by_key_id is the nil UUID.
@@ -312,18 +491,14 @@ def _triage_command(action: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
     """Run one triage service call in its own transaction; a refusal prints why and exits 1."""
     from app.errors import DomainError
 
-    async def run() -> Any:
-        db = Database.from_url(get_settings().database_url)
-        try:
-            async with db.sessionmaker() as session:
-                result = await action(session)
-                await session.commit()
-                return result
-        finally:
-            await db.dispose()
+    async def run(db: Database) -> Any:
+        async with db.sessionmaker() as session:
+            result = await action(session)
+            await session.commit()
+            return result
 
     try:
-        return asyncio.run(run())
+        return with_database(run, url=database_url(must_exist=True))
     except DomainError as exc:
         _echo(f"refused: {exc.detail}")
         for error in exc.errors or []:
@@ -381,6 +556,86 @@ def triage_list() -> None:
     listing = _triage_command(lambda session: triage_service.list_rule_sets(session, now=utcnow()))
     for item in listing.items:
         _echo_rule_set(item)
+
+
+@cli.command("import-region")
+def import_region(
+    file: Annotated[Path, typer.Argument(help="Region file (YAML or JSON)", dir_okay=False)],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only print what would change; write nothing")
+    ] = False,
+) -> None:
+    """Create or update a region from a region file (docs/exchange.md) and print the diff;
+    an inconsistent file is refused with every problem named (exit 1), nothing written."""
+    from app.errors import DomainError
+    from app.registry import importer
+
+    async def run() -> Any:
+        settings = get_settings()
+        db = Database.from_url(settings.database_url)
+        try:
+            return await importer.import_file(
+                db, CLI_ADMIN, file, dry_run=dry_run, settings=settings
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        diff = asyncio.run(run())
+    except DomainError as exc:
+        errors = exc.errors or []
+        if len(errors) > 1:
+            _echo(f"refused: the region file has {len(errors)} problems; nothing was imported")
+        else:
+            _echo(f"refused: {exc.detail}")
+        for error in errors:
+            _echo(f"  {error['pointer']}: {error['detail']}")
+        raise typer.Exit(1) from None
+    for line in importer.describe(diff):
+        _echo(line)
+
+
+webhooks_cli = typer.Typer(
+    help="Webhook signing secrets at rest (docs/webhooks.md).", no_args_is_help=True
+)
+cli.add_typer(webhooks_cli, name="webhooks")
+
+
+@webhooks_cli.command("new-key")
+def webhooks_new_key() -> None:
+    """Print a new random key for JUISTEPLEK_SECRETS_KEY."""
+    from app.webhooks.secretbox import new_key
+
+    _echo(new_key())
+
+
+@webhooks_cli.command("reencrypt")
+def webhooks_reencrypt() -> None:
+    """Encrypt every webhook secret under JUISTEPLEK_SECRETS_KEY (after a rotation or upgrade).
+
+    Old keys in JUISTEPLEK_SECRETS_OLD_KEYS decrypt; secrets stored in plain text by earlier
+    versions are encrypted. Exit 1 when a secret decrypts with none of the configured keys.
+    """
+    from app.webhooks.service import reencrypt_secrets
+
+    settings = get_settings()
+
+    async def run() -> tuple[int, int, list[uuid.UUID]]:
+        db = Database.from_url(settings.database_url)
+        try:
+            result = await reencrypt_secrets(db, settings.secret_box())
+        finally:
+            await db.dispose()
+        return result.subscriptions, result.reencrypted, result.unreadable
+
+    total, changed, unreadable = asyncio.run(run())
+    _echo(f"webhook secrets: {total} subscriptions, {changed} re-encrypted")
+    if unreadable:
+        _echo(
+            f"{len(unreadable)} secrets decrypt with no configured key (add the old key to "
+            "JUISTEPLEK_SECRETS_OLD_KEYS): " + ", ".join(str(i) for i in unreadable)
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -6,10 +6,13 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.webhooks.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, key_problem
 
 DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"  # noqa: S105 - refused in production
+MIN_PATIENT_KEY_SECRET_LENGTH = 32
 MIN_AUDIT_KEY_LENGTH = 32
 
 
@@ -28,17 +31,24 @@ class Settings(BaseSettings):
     patient_key_secret: SecretStr = SecretStr(DEMO_PATIENT_KEY_SECRET)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
-    # Staleness TTLs (domain.md §6.4): beds are stale after 4 h, district-nursing intake after 24 h.
+    # Staleness TTLs (docs/domain.md §3): beds are stale after 4 h, district nursing after 24 h.
     stale_after_bed_minutes: Annotated[int, Field(ge=1, le=10_080)] = 240
     stale_after_district_nursing_minutes: Annotated[int, Field(ge=1, le=10_080)] = 1_440
     max_body_bytes: Annotated[int, Field(ge=1_024, le=64 * 1024 * 1024)] = 1_048_576
     clock_skew_seconds: Annotated[int, Field(ge=0, le=3_600)] = 120
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 10.0
     access_log: bool = True
-    # Real-time (DESIGN.md §2): outbox safety-net poll, SSE heartbeat, PostgreSQL LISTEN/NOTIFY.
+    # Real-time: outbox safety-net poll, SSE heartbeat, PostgreSQL LISTEN/NOTIFY.
     outbox_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     stream_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
     realtime_listen_enabled: bool = True
+    # Open event streams one instance serves, per API key and in all (429 beyond).
+    stream_max_per_key: Annotated[int, Field(ge=1, le=10_000)] = 10
+    stream_max_per_instance: Annotated[int, Field(ge=1, le=100_000)] = 10_000
+    # Failed authentications (a key that is unknown or revoked) one client address may make per
+    # window before its requests get 429 until the window ends; 0 switches the throttle off.
+    auth_failure_limit: Annotated[int, Field(ge=0, le=1_000_000)] = 20
+    auth_failure_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 60
     # Webhooks (docs/webhooks.md). None = on, except with env=test (tests call dispatch_once).
     webhook_dispatch_enabled: bool | None = None
     webhook_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
@@ -50,12 +60,24 @@ class Settings(BaseSettings):
     webhook_backoff_base_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
     webhook_backoff_cap_seconds: Annotated[float, Field(gt=0, le=86_400)] = 3_600.0
     webhook_batch_size: Annotated[int, Field(ge=1, le=1_000)] = 50
-    # None = private/loopback targets allowed except with env=production (SSRF guard).
-    webhook_allow_private_targets: bool | None = None
-    # Placement sweeper (domain.md §8, §12.6): hold expiry and auto-escalation.
+    # Hosts exempt from the webhook address rule (docs/webhooks.md): comma-separated names or
+    # IP addresses, e.g. an operator's own receiver on the internal network.
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Webhook secrets at rest (docs/webhooks.md): the key that encrypts, and old keys that still
+    # decrypt during a rotation (comma-separated). Without a key a public development key is
+    # used, which production refuses.
+    secrets_key: SecretStr | None = None
+    secrets_old_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Idempotency records (the first response to a write with an Idempotency-Key) are purged
+    # after this many hours by the background sweep.
+    idempotency_retention_hours: Annotated[int, Field(ge=1, le=8_760)] = 24
+    # Placement sweeper (docs/domain.md §8, §12.6): hold expiry and auto-escalation.
     # None = on, except with env=test (tests call app.placement.sweeper.sweep with an explicit now).
     placement_sweeper_enabled: bool | None = None
     placement_sweep_seconds: Annotated[float, Field(gt=0, le=3_600)] = 15.0
+    # The demo's providers keep reporting (app/registry/demo_ticker.py): minutes between rounds,
+    # 0 = off. `juisteplek demo` turns it on.
+    demo_report_minutes: Annotated[float, Field(ge=0, le=1_440)] = 0
     # Access log (docs/audit.md): the HMAC key of its chains and checkpoints, kept outside the
     # database; earlier keys (comma-separated) still verify rows signed before a rotation.
     audit_signing_key: SecretStr | None = None
@@ -64,13 +86,49 @@ class Settings(BaseSettings):
     audit_checkpoint_enabled: bool | None = None
     audit_checkpoint_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
 
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("secrets_old_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
     @model_validator(mode="after")
-    def _refuse_demo_secrets_in_production(self) -> Settings:
-        if self.env == "production" and (
-            self.patient_key_secret.get_secret_value() == DEMO_PATIENT_KEY_SECRET
-        ):
+    def _check_secrets(self) -> Settings:
+        old = "JUISTEPLEK_SECRETS_OLD_KEYS"
+        keys = [(old, k.get_secret_value()) for k in self.secrets_old_keys]
+        if self.secrets_key is not None:
+            keys.insert(0, ("JUISTEPLEK_SECRETS_KEY", self.secrets_key.get_secret_value()))
+        for name, key in keys:
+            problem = key_problem(key)
+            if problem is not None:
+                raise ValueError(f"{name}: a key {problem}")
+        if self.env != "production":
+            return self
+        patient = self.patient_key_secret.get_secret_value()
+        if patient == DEMO_PATIENT_KEY_SECRET:
             raise ValueError("JUISTEPLEK_PATIENT_KEY_SECRET must be set in production")
-        if self.env == "production" and (
+        if len(patient) < MIN_PATIENT_KEY_SECRET_LENGTH or len(set(patient)) < 8:
+            raise ValueError(
+                "JUISTEPLEK_PATIENT_KEY_SECRET is too weak for production: use at least "
+                f"{MIN_PATIENT_KEY_SECRET_LENGTH} random characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        if self.secrets_key is None or self.secrets_key.get_secret_value() == (
+            DEVELOPMENT_SECRETS_KEY
+        ):
+            raise ValueError(
+                "JUISTEPLEK_SECRETS_KEY must be set in production "
+                "(generate one with `juisteplek webhooks new-key`)"
+            )
+        if (
             self.audit_signing_key is None
             or len(self.audit_signing_key.get_secret_value()) < MIN_AUDIT_KEY_LENGTH
         ):
@@ -81,22 +139,27 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def run_audit_checkpoints(self) -> bool:
+        if self.audit_checkpoint_enabled is None:
+            return self.env != "test"
+        return self.audit_checkpoint_enabled
+
+    @property
     def dispatch_webhooks(self) -> bool:
         if self.webhook_dispatch_enabled is None:
             return self.env != "test"
         return self.webhook_dispatch_enabled
 
     @property
-    def allow_private_webhook_targets(self) -> bool:
-        if self.webhook_allow_private_targets is None:
-            return self.env != "production"
-        return self.webhook_allow_private_targets
+    def webhook_require_https(self) -> bool:
+        return self.env == "production"
 
-    @property
-    def run_audit_checkpoints(self) -> bool:
-        if self.audit_checkpoint_enabled is None:
-            return self.env != "test"
-        return self.audit_checkpoint_enabled
+    def secret_box(self) -> SecretBox:
+        """Encrypts webhook secrets with the current key; decrypts with it and the old keys."""
+        current = DEVELOPMENT_SECRETS_KEY
+        if self.secrets_key is not None:
+            current = self.secrets_key.get_secret_value()
+        return SecretBox([current, *(k.get_secret_value() for k in self.secrets_old_keys)])
 
     @property
     def run_placement_sweeper(self) -> bool:

@@ -15,10 +15,11 @@ from app.audit import service as audit_service
 from app.audit.http import context_of
 from app.auth.principal import Principal
 from app.auth.service import KeyResolver
+from app.auth.throttle import AuthThrottle
 from app.capacity.service import ScopeResolver
 from app.config import Settings
 from app.db import Database
-from app.errors import DomainError
+from app.errors import DomainError, Unauthenticated
 from app.uow import FINGERPRINT_HEADERS, ReplayedResponse, Write, find_replay, request_fingerprint
 
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by POST /v1/api-keys")
@@ -51,10 +52,18 @@ async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     resolver: KeyResolver = request.app.state.key_resolver
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    address = request.client.host if request.client is not None else None
+    throttle.check(address)
     header = request.headers.get("authorization")
-    principal = await resolver.resolve(
-        header if credentials is None else f"Bearer {credentials.credentials}"
-    )
+    try:
+        principal = await resolver.resolve(
+            header if credentials is None else f"Bearer {credentials.credentials}"
+        )
+    except Unauthenticated:
+        if header:  # a key was presented and refused: count it against the address
+            throttle.failed(address)
+        raise
     request.state.principal = principal
     return principal
 

@@ -1,4 +1,4 @@
-"""Code lists shared by every domain (domain.md §2-3, DESIGN.md §3-4); stored as text."""
+"""Code lists shared by every domain (docs/domain.md §2-3, §14); stored as text."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ E = TypeVar("E", bound=StrEnum)
 
 
 class CareType(StrEnum):
-    """Capacity care types (domain.md §3); the upper-case names there are the same things."""
+    """Capacity care types (docs/domain.md §3); the upper-case names there are the same things."""
 
     ELV_LOW = "elv_low"  # ELV laag complex
     ELV_HIGH = "elv_high"  # ELV hoog complex
@@ -63,6 +63,16 @@ class OrganisationKind(StrEnum):
     RAV = "rav"
     RAP = "rap"
     GP = "gp"
+
+
+class NotAcceptingReason(StrEnum):
+    """Why a unit takes no admissions for a while (``PUT /v1/units/{id}/status``)."""
+
+    STAFF_SHORTAGE = "staff_shortage"
+    OUTBREAK = "outbreak"
+    RENOVATION = "renovation"
+    FULL = "full"
+    OTHER = "other"
 
 
 class Role(StrEnum):

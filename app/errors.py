@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import orjson
@@ -103,6 +103,77 @@ class UnsupportedMediaType(DomainError):
     title = "Unsupported content type"
 
 
+class ServiceUnavailable(DomainError):
+    status = 503
+    type_slug = "service-unavailable"
+    title = "Temporarily unavailable"
+
+
+# Seconds a client is asked to wait while the database is unreachable (a restart takes a few).
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+# SQLSTATE classes of a database that is gone or going: 08 connection exception, 57P01-57P03
+# admin/crash shutdown and "cannot connect now" (starting up or shutting down).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+_FILE_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (down, restarting, connection lost),
+    as opposed to a fault in the request or the code. Looks through SQLAlchemy's and the
+    driver's wrappers."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, PoolTimeout | ConnectionError | TimeoutError):
+            return True
+        if isinstance(seen, OSError) and not isinstance(seen, _FILE_ERRORS):
+            return True  # refused, reset, unreachable: the socket, not the query
+        sqlstate = getattr(seen, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        if type(seen).__name__ in {"ConnectionDoesNotExistError", "InterfaceError"} and (
+            "closed" in str(seen) or "does not exist" in str(seen)
+        ):
+            return True  # asyncpg: the connection was closed under the query
+        nested = getattr(seen, "orig", None)
+        seen = nested if isinstance(nested, BaseException) else seen.__cause__ or seen.__context__
+    return False
+
+
+def database_unavailable_problem() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The database cannot be reached at the moment; retry after the time in Retry-After "
+        "(a write that got no 2xx answer may be retried with the same Idempotency-Key).",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    type_slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(
+            detail, extra={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)}
+        )
+
+
 class IdempotencyKeyReused(DomainError):
     status = 422
     type_slug = "idempotency-key-reused"
@@ -118,6 +189,27 @@ _HTTP_TITLES = {
 }
 
 
+# Paths whose errors are answered in another format (``/fhir``: FHIR OperationOutcome), so that
+# every error there, from routing, validation, auth or a handler, speaks that API's language.
+# A renderer takes (status, detail, errors, headers) and builds the response.
+ErrorRenderer = Callable[
+    [int, str, Sequence[Mapping[str, Any]] | None, Mapping[str, str] | None], Response
+]
+_RENDERERS: dict[str, ErrorRenderer] = {}
+
+
+def render_errors_under(prefix: str, renderer: ErrorRenderer) -> None:
+    """Answer every error under ``prefix`` (the path itself and below) with ``renderer``."""
+    _RENDERERS[prefix] = renderer
+
+
+def _renderer_for(path: str) -> ErrorRenderer | None:
+    for prefix, renderer in _RENDERERS.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer
+    return None
+
+
 def problem_response(
     *,
     status: int,
@@ -130,6 +222,9 @@ def problem_response(
     extra: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
+    renderer = _renderer_for(instance)
+    if renderer is not None:
+        return renderer(status, detail, errors, headers)
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + type_slug,
         "title": title,
@@ -253,6 +348,14 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):
+        log.warning(
+            "database_unavailable",
+            path=request.url.path,
+            request_id=_request_id(request),
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        return domain_error_response(request, database_unavailable_problem())
     log.exception("unhandled_error", path=request.url.path, request_id=_request_id(request))
     return problem_response(
         status=500,
@@ -268,4 +371,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    # Database and socket errors inside the app get the request's middleware (request id, metrics);
+    # anything else reaches the catch-all at the outermost layer.
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    driver_errors = (asyncpg.PostgresError, asyncpg.InterfaceError)
+    for kind in (SQLAlchemyError, DBAPIError, OSError, *driver_errors):
+        app.add_exception_handler(kind, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -1,4 +1,4 @@
-"""ETag and If-Match handling for versioned resources (optimistic concurrency, DESIGN.md §4)."""
+"""ETag and If-Match handling for versioned resources (optimistic concurrency)."""
 
 from __future__ import annotations
 

@@ -11,18 +11,23 @@ from starlette.responses import Response
 
 from app.audit import checkpoints as audit_checkpoints
 from app.auth.service import KeyResolver, ensure_admin_key
+from app.auth.throttle import AuthThrottle
 from app.capacity.service import ScopeResolver
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import Forbidden, install_problem_handlers
+from app.errors import Forbidden, install_problem_handlers, render_errors_under
 from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.placement import sweeper as placement_sweeper
 from app.realtime.lifecycle import background
+from app.realtime.limits import StreamSlots
+from app.registry import demo_ticker
 from app.routers import (
     audit,
     auth,
     capacity,
+    exchange,
+    fhir,
     kpis,
     ops,
     placements,
@@ -68,6 +73,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             async with (
                 background(db, settings) as hub,
                 placement_sweeper.running(db, settings),
+                demo_ticker.running(db, settings),
                 audit_checkpoints.running(db, settings),
             ):
                 app.state.hub = hub
@@ -84,6 +90,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
+    app.state.auth_throttle = AuthThrottle(
+        limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds
+    )
+    app.state.stream_slots = StreamSlots(
+        per_key=settings.stream_max_per_key, per_instance=settings.stream_max_per_instance
+    )
     install_problem_handlers(app)
 
     async def _replay(_: Request, exc: Exception) -> Response:
@@ -91,10 +103,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         return exc.response
 
     app.add_exception_handler(ReplayedResponse, _replay)
-    # 403s on placement and audit routes are written to the NEN 7513 access log (domain §10.1).
+    # 403s on placement and audit routes go to the NEN 7513 access log (docs/domain.md §10.1).
     app.add_exception_handler(Forbidden, placements.on_forbidden)
     for module in (ops, auth, registry, capacity, placements, audit, webhooks, stream, kpis):
         app.include_router(module.router)
+    app.include_router(exchange.router)
+    app.include_router(fhir.router)
+    # FHIR clients get every error under /fhir as an OperationOutcome, never a problem document.
+    render_errors_under("/fhir", fhir.outcome_response)
     app.include_router(triage_routes.audited)
     app.include_router(triage_routes.router)
     app.include_router(urgency_routes.router)

@@ -8,7 +8,11 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl
 
+import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +24,8 @@ log = structlog.get_logger("juisteplek.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
+# Writes that also take a body other than JSON.
+_OTHER_TYPES = {"/v1/capacity-reports": ("text/csv",)}
 
 
 class RequestContextMiddleware:
@@ -70,26 +76,38 @@ class RequestContextMiddleware:
 
 
 class BodyGuardMiddleware:
-    """Refuses oversize bodies (413) and non-JSON bodies on API writes (415) before routing."""
+    """Checks every request before routing, so before authentication too.
+
+    - A body above ``max_body_bytes`` is a 413, whatever the method: a declared length is refused
+      unread, a chunked body is read only up to the limit.
+    - A body on an API write must be JSON (415).
+    - A NUL character in a query parameter or in a body string (PostgreSQL text cannot hold one)
+      is a 422 naming the parameter or the JSON pointer.
+    """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            fields = [f"query:{name}" for name in _nul_query_names(query.decode("latin-1"))]
+            if fields:
+                await self._refuse_nul(scope, send, fields)
+                return
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await self._refuse(
-                scope,
-                send,
-                413,
-                "payload-too-large",
-                "Request body too large",
-                f"The body exceeds {self.max_body_bytes} bytes.",
-            )
+            await self._too_large(scope, send)
+            return
+        method = scope["method"]
+        if method not in _BODY_METHODS and (
+            length in (None, "0") and _header(scope, b"transfer-encoding") is None
+        ):
+            await self.app(scope, receive, send)  # no body: nothing to read or check
             return
         body = bytearray()
         more = True
@@ -100,20 +118,16 @@ class BodyGuardMiddleware:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:
-                await self._refuse(
-                    scope,
-                    send,
-                    413,
-                    "payload-too-large",
-                    "Request body too large",
-                    f"The body exceeds {self.max_body_bytes} bytes.",
-                )
+                await self._too_large(scope, send)
                 return
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        is_json = _JSON_TYPE.match(content_type) is not None
         if (
             body
+            and method in _BODY_METHODS
             and scope["path"].startswith(("/v1/", "/fhir/"))
-            and not _JSON_TYPE.match(content_type)
+            and not is_json
+            and content_type not in _OTHER_TYPES.get(scope["path"], ())
         ):
             await self._refuse(
                 scope,
@@ -123,6 +137,10 @@ class BodyGuardMiddleware:
                 "Unsupported content type",
                 f"Send the body as application/json (got {content_type or 'no content type'!r}).",
             )
+            return
+        fields = _nul_body_pointers(bytes(body), content_type, is_json)
+        if fields:
+            await self._refuse_nul(scope, send, fields)
             return
         sent = False
 
@@ -135,9 +153,37 @@ class BodyGuardMiddleware:
 
         await self.app(scope, replay, send)
 
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        await self._refuse(
+            scope,
+            send,
+            413,
+            "payload-too-large",
+            "Request body too large",
+            f"The body exceeds {self.max_body_bytes} bytes.",
+        )
+
+    @classmethod
+    async def _refuse_nul(cls, scope: Scope, send: Send, fields: list[str]) -> None:
+        await cls._refuse(
+            scope,
+            send,
+            422,
+            "validation",
+            "The request is not valid",
+            f"Invalid value for: {', '.join(fields)}",
+            errors=[{"pointer": f, "detail": "must not contain NUL characters"} for f in fields],
+        )
+
     @staticmethod
     async def _refuse(
-        scope: Scope, send: Send, status: int, slug: str, title: str, detail: str
+        scope: Scope,
+        send: Send,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
     ) -> None:
         response = problem_response(
             status=status,
@@ -146,8 +192,51 @@ class BodyGuardMiddleware:
             detail=detail,
             instance=scope["path"],
             request_id=scope.get("state", {}).get("request_id"),
+            errors=errors,
         )
         await response(scope, _no_receive, send)
+
+
+def _nul_query_names(query: str) -> list[str]:
+    pairs = parse_qsl(query, keep_blank_values=True, encoding="utf-8", errors="replace")
+    names = [_printable(name) for name, value in pairs if "\x00" in name or "\x00" in value]
+    return list(dict.fromkeys(names))
+
+
+def _nul_body_pointers(body: bytes, content_type: str, is_json: bool) -> list[str]:
+    """JSON pointers (or form field names) of the body strings that hold a NUL character."""
+    if is_json:
+        # In JSON a NUL can only be written as the escape \u0000; a body without it has none.
+        if b"\\u0000" not in body:
+            return []
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return []  # the route answers 400 for a body that is not JSON
+        return list(dict.fromkeys(_nul_pointers(document, "#")))
+    if content_type == "application/x-www-form-urlencoded" and b"%00" in body:
+        return [f"#/{name}" for name in _nul_query_names(body.decode("latin-1"))]
+    return []
+
+
+def _nul_pointers(value: Any, pointer: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield pointer
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_pointers(item, f"{pointer}/{index}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{pointer}/{_printable(key).replace('~', '~0').replace('/', '~1')}"
+            if "\x00" in key:
+                yield here
+            else:
+                yield from _nul_pointers(item, here)
+
+
+def _printable(name: str) -> str:
+    return name.replace("\x00", "\\u0000")
 
 
 async def _no_receive() -> Message:

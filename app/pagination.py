@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select
@@ -11,9 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.errors import InvalidInput
-from app.schemas import decode_cursor, encode_cursor
+from app.schemas import decode_cursor, encode_cursor, in_range
 
 T = TypeVar("T")
+
+# Row ids and sequence numbers are BIGINT: 18 digits always fit, so a forged cursor never
+# reaches the database as a number it cannot compare.
+_SEQUENCE = re.compile(r"[0-9]{1,18}")
+
+
+def bad_cursor() -> InvalidInput:
+    return InvalidInput(
+        "The pagination cursor is not valid; use next_cursor from a previous page.",
+        errors=[{"pointer": "query:cursor", "detail": "not a cursor issued by this service"}],
+    )
 
 
 def cursor_uuid(cursor: str | None) -> uuid.UUID | None:
@@ -22,10 +35,28 @@ def cursor_uuid(cursor: str | None) -> uuid.UUID | None:
     try:
         return uuid.UUID(decode_cursor(cursor))
     except ValueError as exc:
-        raise InvalidInput(
-            "The pagination cursor is not valid; use next_cursor from a previous page.",
-            errors=[{"pointer": "query:cursor", "detail": "not a cursor issued by this service"}],
-        ) from exc
+        raise bad_cursor() from exc
+
+
+def cursor_int(cursor: str) -> int:
+    """The row id or sequence number of a cursor made by ``encode_cursor(str(n))``."""
+    raw = decode_cursor(cursor)
+    if not _SEQUENCE.fullmatch(raw):
+        raise bad_cursor()
+    return int(raw)
+
+
+def cursor_time_id(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (timestamp, id) of a cursor made by ``encode_cursor(f"{at.isoformat()}|{id}")``."""
+    at, _, ident = decode_cursor(cursor).partition("|")
+    try:
+        when = datetime.fromisoformat(at)
+        key = uuid.UUID(ident)
+    except ValueError as exc:
+        raise bad_cursor() from exc
+    if when.tzinfo is None or not in_range(when):
+        raise bad_cursor()
+    return when, key
 
 
 async def fetch_page(

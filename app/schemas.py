@@ -37,10 +37,31 @@ def _require_iso_text(value: Any) -> Any:
     return value
 
 
+# Every date-time the API accepts lies in this range (UTC): far enough inside Python's and the
+# databases' limits that converting an offset or adding a day or a year never overflows.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_RANGE = f"{EARLIEST:%Y-%m-%dT%H:%M:%SZ} to {LATEST:%Y-%m-%dT%H:%M:%SZ}"
+
+
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a timezone offset, e.g. 2026-11-23T09:00:00Z")
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is a day before year 1 in UTC
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"must lie between {_RANGE} (UTC)")
+    return utc
+
+
+def in_range(value: datetime) -> bool:
+    """Whether an aware date-time lies in the range every date-time input must keep to."""
+    try:
+        return EARLIEST <= value.astimezone(UTC) <= LATEST
+    except OverflowError:
+        return False
 
 
 def _require_finite(value: float) -> float:

@@ -1,4 +1,4 @@
-"""Bare baseline for GET /v1/availability: Starlette + asyncpg pool + orjson (perf-notes.md §8).
+"""Bare baseline for GET /v1/availability: Starlette + asyncpg pool + orjson.
 
 Sends the exact SQL text the service sends (compiled once per query shape from
 ``app.capacity.queries``) and does the same per-row shaping, so its JSON equals the service's.
@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from app.capacity import ranking
 from app.capacity.queries import _statement
+from app.capacity.status import is_closed
 from app.config import Settings
 from app.enums import Feature, TargetGroup, codes_of, mask_of
 
@@ -68,6 +69,7 @@ def _arg(name: str, p: dict[str, Any]) -> Any:  # "care_types_2" -> p["care_type
 def _hit(r: Any, scope: Any, near: Any, now: datetime, tgs: Any, sex: Any, feats: Any) -> Any:
     rank = 0 if scope is None else scope.rank_of(r["subregion_id"])
     stale = ranking.is_stale(r["reported_at"], now, SETTINGS.stale_after(r["care_type"]))
+    closed = is_closed(r["closed_reason"], r["closed_until"], now)
     lat, lon = r["latitude"], r["longitude"]
     return {
         **{k: r[k] for k in SAME},
@@ -89,6 +91,10 @@ def _hit(r: Any, scope: Any, near: Any, now: datetime, tgs: Any, sex: Any, feats
         else round(ranking.haversine_km(near[0], near[1], lat, lon), 2),
         "age_minutes": ranking.age_minutes(r["reported_at"], now),
         "stale": stale,
+        "accepting": not closed,
+        "not_accepting_reason": r["closed_reason"] if closed else None,
+        "not_accepting_detail": r["closed_detail"] if closed else None,
+        "not_accepting_until": r["closed_until"] if closed else None,
         "matched_because": ranking.match_reasons(
             care_type=r["care_type"],
             wanted_target_groups=tgs,
@@ -113,6 +119,7 @@ async def availability(request: Request) -> Response:
     near = tuple(map(float, near_s.split(","))) if (near_s := q.get("near")) else None
     p: dict[str, Any] = {"care_types": q.getlist("care_type"), "tg_mask": mask_of(tgs, TargetGroup)}
     p["feature_mask"] = mask_of(feats, Feature)
+    p["now"] = now
     if sex is not None:
         p["sex_policies"] = list(SEX[sex])
     if scope is not None:

@@ -2,11 +2,11 @@
 
 ``HOLDS_BASELINE_MODE`` picks one (default ``one``):
 
-* ``one``: the target of DESIGN.md §6, described first below.
+* ``one``: the target of bench/README.md, described first below.
 * ``full``: a diagnostic, described after it: the service's writes, same statements, one
   transaction.
 
-``one``: the raw one-statement reservation of perf-notes.md §4 (autocommit, one round trip): a
+``one``: the raw one-statement reservation (autocommit, one round trip): a
 CTE whose conditional ``UPDATE unit_capacity SET held = held + 1 ... WHERE free - held > 0
 RETURNING`` feeds the ``INSERT INTO placement_hold``; no row reserved -> 409. It answers with the
 same JSON fields as the service (``HoldRead``).

@@ -1,4 +1,4 @@
-"""KPI benchmark (DESIGN.md §6, perf-notes.md §5): every KPI over 1,000,000 transfer events on
+"""KPI benchmark (target: bench/README.md): every KPI over 1,000,000 transfer events on
 PostgreSQL, next to the pure-Python reference over the same data, in one run.
 
     .venv/bin/python -m bench.kpi_bench [--events 1000000] [--seed 7] [--write-results]

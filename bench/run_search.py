@@ -1,4 +1,4 @@
-"""Availability search benchmark: GET /v1/availability vs the bare baseline (DESIGN.md §6).
+"""Availability search benchmark: GET /v1/availability vs the bare baseline (bench/README.md).
 
     .venv/bin/python -m bench.run_search            # full: 10k units, 2 s warm-up, 3 x 8 s ABBA
     .venv/bin/python -m bench.run_search --smoke    # or CI=true: 1k units, 1 x 3 s, checks only

@@ -1,4 +1,4 @@
-"""Shared machinery for paired benchmarks (perf-notes.md §8): PostgreSQL, servers, wrk, CPU, gates.
+"""Shared machinery for paired benchmarks: PostgreSQL, servers, wrk, CPU, gates.
 
 A benchmark module (``bench.run_search``; a holds benchmark can be added the same way) builds two
 :class:`Target` s, a service and its bare baseline, and calls :func:`run_paired` with its own wrk
@@ -417,7 +417,7 @@ def run_paired(
 
 @dataclass(frozen=True)
 class Goals:
-    """Service/baseline targets (DESIGN.md §6) and validity gates (perf-notes.md §8.5)."""
+    """Service/baseline targets (bench/README.md) and validity gates."""
 
     rps_ratio_min: float = 0.5
     app_cpu_ratio_max: float = 3.0
@@ -568,7 +568,7 @@ def markdown(summary: dict[str, Any], labels: dict[str, str] | None = None) -> s
         lines.append(f"| {goal} | {value:.2f} | {target} | {'yes' if met else '**no**'} |")
     lines.append("")
     lines.append(
-        "Run valid (perf-notes §8.5 gates): "
+        "Run valid (validity gates): "
         + ("yes" if summary["valid"] else "**no**: " + "; ".join(summary["flags"]))
     )
     return "\n".join(lines)
@@ -599,7 +599,8 @@ def machine_info(pg: PgCluster | None) -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    wrk_path = shutil.which("wrk")
+    wrk = subprocess.run([wrk_path or "true", "-v"], capture_output=True, text=True, check=False)
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -613,7 +614,7 @@ def machine_info(pg: PgCluster | None) -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "postgresql": pg.psql("SHOW server_version") if pg is not None else None,
-        "wrk": (wrk.stdout or wrk.stderr).split(" [")[0].strip(),
+        "wrk": (wrk.stdout or wrk.stderr).split(" [")[0].strip() if wrk_path else None,
         "packages": versions,
         "git_commit": commit.stdout.strip() or None,
     }

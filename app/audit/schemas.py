@@ -10,7 +10,7 @@ from app.schemas import Schema
 
 
 class AuditEntryRead(Schema):
-    """One NEN 7513 log entry; field names follow domain.md §10.1."""
+    """One NEN 7513 log entry; field names follow docs/domain.md §10.1."""
 
     id: int
     event_code: str

@@ -50,8 +50,8 @@ from app.auth.principal import Principal, format_roles
 from app.config import Settings, get_settings
 from app.db import Database, UTCDateTime, utcnow
 from app.enums import Role
-from app.errors import InvalidInput
-from app.schemas import decode_cursor, encode_cursor
+from app.pagination import cursor_int
+from app.schemas import encode_cursor
 
 SOURCE = "juisteplek-api"
 # Anyone can read this; with it the log is only as good as an unkeyed hash chain.
@@ -417,14 +417,7 @@ async def list_entries(
     if q.outcome is not None:
         stmt = stmt.where(AuditLog.outcome == q.outcome)
     if q.cursor is not None:
-        try:
-            after = int(decode_cursor(q.cursor))
-        except ValueError as exc:
-            raise InvalidInput(
-                "The pagination cursor is not valid.",
-                errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
-            ) from exc
-        stmt = stmt.where(AuditLog.id > after)
+        stmt = stmt.where(AuditLog.id > cursor_int(q.cursor))
     rows = (await session.scalars(stmt.order_by(AuditLog.id).limit(q.limit + 1))).all()
     nxt = encode_cursor(str(rows[q.limit - 1].id)) if len(rows) > q.limit else None
     items = [_read(r) for r in rows[: q.limit]]

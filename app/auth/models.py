@@ -30,7 +30,12 @@ class ApiKey(Base):
 
 
 class IdempotencyRecord(Base):
-    """The first response to a write sent with an ``Idempotency-Key``, stored with that write."""
+    """The first response to a write sent with an ``Idempotency-Key``, stored with that write.
+
+    Kept for ``JUISTEPLEK_IDEMPOTENCY_RETENTION_HOURS`` (24 h by default), then purged by the
+    background sweep (app/auth/idempotency.py). A response that carried a secret (an issued API
+    key) is stored without it.
+    """
 
     __tablename__ = "idempotency_record"
     __table_args__ = (UniqueConstraint("api_key_id", "idempotency_key"),)
@@ -43,4 +48,4 @@ class IdempotencyRecord(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     headers_json: Mapped[str] = mapped_column(Text, default="{}")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -29,5 +29,20 @@ class ApiKeyRead(Schema):
     revoked_at: datetime | None
 
 
+KEY_SHOWN_ONCE = (
+    "The key was shown once, in the first response to this request, and is not stored; "
+    "if it was lost, revoke this key and issue a new one."
+)
+
+
 class ApiKeyIssued(ApiKeyRead):
     key: str = Field(description="The bearer key. Shown only in this response; store it now.")
+
+
+class ApiKeyReplayed(ApiKeyRead):
+    """The answer to a retried key-issuing request (``Idempotent-Replayed: true``)."""
+
+    key: None = Field(
+        default=None, description="null: JuistePlek keeps only the key's hash, never the key"
+    )
+    key_note: str = Field(default=KEY_SHOWN_ONCE, description="Why `key` is null")

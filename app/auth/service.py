@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -149,3 +150,17 @@ class KeyResolver:
             self._cache.clear()
         self._cache[digest] = (now + self.ttl, principal)
         return principal
+
+
+async def revoked_key_ids(db: Database, key_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``key_ids`` are revoked (or gone): open streams of these keys must end."""
+    wanted = list(key_ids)
+    alive: set[uuid.UUID] = set()
+    async with db.read() as conn:
+        for start in range(0, len(wanted), 1_000):
+            chunk = wanted[start : start + 1_000]
+            rows = await conn.execute(
+                select(ApiKey.id).where(ApiKey.id.in_(chunk), ApiKey.revoked_at.is_(None))
+            )
+            alive.update(rows.scalars())
+    return set(wanted) - alive

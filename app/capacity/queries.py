@@ -1,4 +1,4 @@
-"""Availability search SQL, hand-written for the hot path (perf-notes.md §3).
+"""Availability search SQL, hand-written for the hot path.
 
 One row per unit from ``unit_capacity`` (latest report and held places), filtered and ordered in
 the database by the same key as ``capacity.ranking.rank_key``. LIMIT is a literal so PostgreSQL
@@ -32,6 +32,8 @@ class SearchFilter:
     fresh_district_nursing_after: datetime | None
     near: tuple[float, float, float] | None  # lat, lon, lon_scale
     limit: int
+    now: datetime  # a unit closed to admissions until after ``now`` is not accepting
+    include_not_accepting: bool = False
 
 
 _COLUMNS = """
@@ -41,13 +43,14 @@ SELECT u.id AS unit_id, u.name AS unit_name, u.care_type, u.label, u.target_grou
        o.id AS organisation_id, o.name AS organisation_name,
        l.id AS location_id, l.name AS location_name, l.address, l.postcode, l.municipality,
        l.latitude, l.longitude, l.phone,
-       s.id AS subregion_id, s.code AS subregion_code, s.name AS subregion_name
+       s.id AS subregion_id, s.code AS subregion_code, s.name AS subregion_name,
+       c.closed_reason, c.closed_detail, c.closed_until
 FROM unit_capacity c
 JOIN unit u ON u.id = c.unit_id
 JOIN location l ON l.id = u.location_id
 JOIN organisation o ON o.id = l.organisation_id
 JOIN subregion s ON s.id = l.subregion_id
-WHERE u.active AND l.active AND o.active AND c.free > c.held AND c.reported_at IS NOT NULL
+WHERE u.active AND l.active AND o.active AND c.reported_at IS NOT NULL
   AND u.care_type IN :care_types
   AND (u.target_group_mask & :tg_mask) >= :tg_mask
   AND (u.feature_mask & :feature_mask) >= :feature_mask
@@ -56,18 +59,30 @@ WHERE u.active AND l.active AND o.active AND c.free > c.held AND c.reported_at I
 # exceeds ``m``), but PostgreSQL estimates it at 1/3 instead of 1/200 per predicate; with ``=``
 # it expects ~1 unit, picks nested loops over every unit of the care type and runs 1.7-2x slower
 # (bench/results.md, "Search").
+_CLOSED = "(c.closed_reason IS NOT NULL AND (c.closed_until IS NULL OR c.closed_until > :now))"
 
 
 @lru_cache(maxsize=256)
 def _statement(
-    n_subregions: int | None, with_sex: bool, with_fresh: bool, with_near: bool, limit: int
+    n_subregions: int | None,
+    with_sex: bool,
+    with_fresh: bool,
+    with_near: bool,
+    limit: int,
+    with_closed: bool = False,
 ) -> TextualSelect:
     sql = _COLUMNS
     params: list[BindParameter[Any]] = [
         bindparam("care_types", expanding=True),
         bindparam("tg_mask"),
         bindparam("feature_mask"),
+        bindparam("now", type_=UTCDateTime()),
     ]
+    if with_closed:
+        # Units closed to admissions are listed (after the open ones) whatever their count.
+        sql += f"  AND (c.free > c.held OR {_CLOSED})\n"
+    else:
+        sql += "  AND c.free > c.held AND (c.closed_reason IS NULL OR c.closed_until <= :now)\n"
     if with_sex:
         sql += "  AND u.sex_policy IN :sex_policies\n"
         params.append(bindparam("sex_policies", expanding=True))
@@ -83,7 +98,7 @@ def _statement(
             bindparam("fresh_dn", type_=UTCDateTime()),
             bindparam("fresh_bed", type_=UTCDateTime()),
         ]
-    order = []
+    order = [f"CASE WHEN {_CLOSED} THEN 1 ELSE 0 END"] if with_closed else []
     if n_subregions is not None and n_subregions > 1:
         whens = " ".join(f"WHEN :sub_{i} THEN {i}" for i in range(n_subregions))
         order.append(f"CASE l.subregion_id {whens} END")
@@ -105,6 +120,7 @@ def _statement(
             location_id=Uuid(),
             subregion_id=Uuid(),
             reported_at=UTCDateTime(),
+            closed_until=UTCDateTime(),
         )
     )
 
@@ -118,11 +134,13 @@ async def search_rows(conn: AsyncConnection, f: SearchFilter) -> Sequence[RowMap
         with_fresh,
         f.near is not None,
         f.limit,
+        f.include_not_accepting,
     )
     params: dict[str, Any] = {
         "care_types": list(f.care_types),
         "tg_mask": f.target_group_mask,
         "feature_mask": f.feature_mask,
+        "now": f.now,
     }
     if f.sex_policies is not None:
         params["sex_policies"] = list(f.sex_policies)

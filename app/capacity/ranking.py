@@ -34,7 +34,7 @@ def planar_distance2(lat0: float, lon0: float, lat: float, lon: float) -> float:
 
 @dataclass(frozen=True)
 class Scope:
-    """Which subregions a search covers, in escalation order (domain.md §8)."""
+    """Which subregions a search covers, in escalation order (docs/domain.md §8)."""
 
     subregion_ids: tuple[uuid.UUID, ...]
     escalated: bool

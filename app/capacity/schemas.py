@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.enums import CareType, Feature, SexPolicy, TargetGroup
-from app.schemas import Count, Schema, UtcDateTime
+from app.enums import CareType, Feature, NotAcceptingReason, SexPolicy, TargetGroup
+from app.schemas import Count, Schema, ShortText, UtcDateTime
 
 
 class CapacityReportIn(Schema):
@@ -66,7 +66,9 @@ class AvailabilityHit(Schema):
     sex_policy: SexPolicy
     features: list[Feature]
     staffed_capacity: int
-    available: int = Field(description="Free in the latest report minus held places (DESIGN §3)")
+    available: int = Field(
+        description="Free in the latest report minus held places (docs/domain.md §3.1)"
+    )
     reported_free: int
     held: int
     expected_free_24h: int | None
@@ -80,6 +82,16 @@ class AvailabilityHit(Schema):
     age_minutes: int
     stale: bool
     matched_because: list[str]
+    accepting: bool = Field(
+        description=(
+            "false: the unit takes no admissions now (listed only with include_not_accepting)"
+        )
+    )
+    not_accepting_reason: NotAcceptingReason | None
+    not_accepting_detail: str | None
+    not_accepting_until: datetime | None = Field(
+        description="When a closed unit expects to accept again (null: until reopened by hand)"
+    )
     earlier_hold: Literal["declined", "expired"] | None = Field(
         default=None,
         description=(
@@ -95,3 +107,43 @@ class AvailabilityResult(Schema):
     escalated: bool
     searched_subregions: list[str]
     generated_at: datetime
+
+
+class UnitStatusIn(Schema):
+    """Open a unit to admissions (``accepting: true``) or close it for a while."""
+
+    accepting: bool = Field(description="false closes the unit to admissions; true reopens it")
+    reason: NotAcceptingReason | None = Field(
+        default=None, description="Why it is closed; required when accepting is false"
+    )
+    detail: ShortText | None = Field(
+        default=None, description="Free text for the triagist; required when reason is 'other'"
+    )
+    until: UtcDateTime | None = Field(
+        default=None,
+        description=(
+            "When the unit is expected to accept again; it reopens by itself then. Omitted: "
+            "closed until reopened by hand"
+        ),
+    )
+
+
+class UnitStatusRead(Schema):
+    id: int
+    unit_id: uuid.UUID
+    accepting: bool = Field(description="Whether the change opened or closed the unit")
+    reason: NotAcceptingReason | None
+    detail: str | None
+    until: datetime | None
+    changed_at: datetime
+
+
+class UnitStatusCurrent(Schema):
+    """A unit's admission status now: closed by its latest change unless ``until`` has passed."""
+
+    unit_id: uuid.UUID
+    accepting: bool
+    not_accepting_reason: NotAcceptingReason | None
+    not_accepting_detail: str | None
+    not_accepting_until: datetime | None
+    changed_at: datetime | None

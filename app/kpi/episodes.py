@@ -1,5 +1,5 @@
 # ruff: noqa: S608 - SQL is assembled from code constants only (column names, event types).
-"""KPI summaries kept current with the writes they summarise (perf-notes.md §5).
+"""KPI summaries kept current with the writes they summarise.
 
 Pairing a placement's events at query time costs about 2 s per million events; the cohort
 KPIs (lead times, escalations, GGZ crisis) instead read one row per placement, and the capacity
@@ -12,7 +12,7 @@ census one row per unit and census day:
   order, so "first" is "set once": a back-dated event never moves a first time (the reference
   does not either), and ready -> revoked -> ready keeps the first ready time.
 * ``kpi_placement_decline``: declined offers per placement and reason code, likewise.
-* ``kpi_ready_interval``: the wrong-bed ready intervals (domain.md §6.1), one row per interval
+* ``kpi_ready_interval``: the wrong-bed ready intervals (docs/domain.md §6.1), one row per interval
   as ``formulas.ready_intervals`` pairs them in ``seq`` order: ``medically_ready`` opens one
   unless one is open or a final event (``transferred`` / ``cancelled``) came earlier;
   ``ready_revoked``, ``hospital_admitted``, ``transferred`` and ``cancelled`` close the open
@@ -356,6 +356,16 @@ async def track_capacity_report(
 ) -> None:
     """Fold one new capacity report into ``kpi_capacity_day`` (same transaction)."""
     await conn.execute(_UPSERT_DAY_SQL, _day_row(report_id, unit_id, reported_at, free))
+
+
+async def track_capacity_reports(
+    conn: AsyncConnection, reports: Iterable[tuple[int, uuid.UUID, datetime, int]]
+) -> None:
+    """Fold many new ``(id, unit_id, reported_at, free)`` reports, one per unit, in one
+    statement (executemany); the same upsert as ``track_capacity_report``."""
+    rows = [_day_row(*report) for report in reports]
+    if rows:
+        await conn.execute(_UPSERT_DAY_SQL, rows)
 
 
 def capacity_day_rows(

@@ -1,4 +1,4 @@
-"""KPI reference definitions (domain.md §6): pure Python over plain data; no I/O, no clock.
+"""KPI reference definitions (docs/domain.md §6): pure Python over plain data; no I/O, no clock.
 
 This module *is* the definition. ``app.kpi.queries`` computes the same numbers in SQL for the API,
 and the property tests require both to agree exactly on random transfer logs. Every function
@@ -7,7 +7,7 @@ takes ``now`` (or census moments) as an argument; nothing here reads the clock o
 Time conventions used by every KPI:
 
 * Timestamps are timezone-aware UTC instants; ``occurred_at`` (the clinical time) is used
-  everywhere, ``recorded_at`` only to flag back-dated events (domain.md §5, §13).
+  everywhere, ``recorded_at`` only to flag back-dated events (docs/domain.md §5, §13).
 * A period ``P = [start, end)`` is a half-open range of *local* dates in Europe/Amsterdam. An
   instant belongs to the local date it falls on; a local midnight belongs to the day it starts.
 * Durations are exact integer microseconds (``duration_us``) so SQL and Python compare exactly.
@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 TZ = ZoneInfo("Europe/Amsterdam")
 DEFINITION_VERSION = "west-kpi-2026.1"
 EPOCH = date(2000, 1, 1)  # day numbers count local dates from here (kpi_calendar.day_no)
-BACKDATED_AFTER = timedelta(hours=48)  # domain.md §6.1: flag if recorded_at - occurred_at > 48 h
+# docs/domain.md §6.1: flag an event as back-dated if recorded_at - occurred_at > 48 h
+BACKDATED_AFTER = timedelta(hours=48)
 AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
     ("0-17", 0, 17),
     ("18-64", 18, 64),
@@ -33,7 +34,7 @@ AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
     ("75-84", 75, 84),
     ("85+", 85, None),
 )
-WLZ_PREFIX = "wlz_"  # narrow definition: the awaited care type is a Wlz one (domain.md §6.1)
+WLZ_PREFIX = "wlz_"  # narrow definition: the awaited care type is a Wlz one (docs/domain.md §6.1)
 UNKNOWN = "unknown"  # group value when the attribute is missing (e.g. no subregion)
 
 # Transfer-log event types the KPIs read (app.placement.states.EventType values; repeated here
@@ -167,7 +168,7 @@ def bands_from(age_min: int) -> tuple[str, ...]:
 
 
 def midnight_count(start: datetime, end: datetime, first: date, last_excl: date) -> int:
-    """Midnight census (domain.md §6.1): the number of local midnights ``m`` with
+    """Midnight census (docs/domain.md §6.1): the number of local midnights ``m`` with
     ``start < m <= end`` whose date lies in ``[first, last_excl)``.
 
     ``local_day(t)`` numbers the midnights at or before ``t``, so the midnights in
@@ -202,7 +203,7 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class Stay:
     """A placement with its transfer log: one patient's referral, and for hospital in-patients
-    their hospital stay while waiting (domain.md §5)."""
+    their hospital stay while waiting (docs/domain.md §5)."""
 
     id: str
     patient_key: str
@@ -221,7 +222,7 @@ class Stay:
         return next((e for e in self.ordered() if e.type == event_type), None)
 
     def age_at(self, t: datetime) -> int:
-        """Age fixed at an instant from the birth year only (domain.md §6.1, [A])."""
+        """Age fixed at an instant from the birth year only (docs/domain.md §6.1, [A])."""
         return local_date(t).year - self.birth_year
 
 
@@ -246,7 +247,7 @@ EndKind = Literal["revoked", "hospital_transfer", "transferred", "died", "cancel
 
 @dataclass(frozen=True, slots=True)
 class ReadyInterval:
-    """A period in which a hospital in-patient was medically ready (domain.md §6.1)."""
+    """A period in which a hospital in-patient was medically ready (docs/domain.md §6.1)."""
 
     stay: Stay
     start: datetime
@@ -310,7 +311,7 @@ def _end_kind(event: Event) -> EndKind:
 
 @dataclass(frozen=True, slots=True)
 class StayFilter:
-    """Filters of domain.md §6.1 (age at the ready moment; narrow = awaited care type Wlz)."""
+    """Filters of docs/domain.md §6.1 (age at the ready moment; narrow = awaited care type Wlz)."""
 
     age_min: int | None = None
     definition: Literal["broad", "narrow"] = "broad"
@@ -337,7 +338,7 @@ class StayFilter:
 class WrongBedRow:
     """Wrong-bed figures of one group.
 
-    ``days``: VBD, the midnight census of domain.md §6.1. ``patients``: distinct patients with
+    ``days``: VBD, the midnight census of docs/domain.md §6.1. ``patients``: distinct patients with
     at least one counted day. ``intervals``: ready intervals with at least one counted day, of
     which ``backdated`` have a back-dated start or end event. ``hospital_transfers`` and
     ``deaths``: intervals that *ended* in the group's dates by a hospital-to-hospital transfer
@@ -423,7 +424,7 @@ def wrong_bed_days(
 # --- 6.2 75+ inflow ----------------------------------------------------------------------------
 
 INFLOW_SOURCES = ("seh", "hap", "rav")
-# contact types a source may report, and which of them count (domain.md §6.2)
+# contact types a source may report, and which of them count (docs/domain.md §6.2)
 CONTACT_TYPES: Mapping[str, tuple[str, ...]] = {
     "seh": ("registration", "secondary_transfer"),
     "hap": ("telephone_consult", "consult", "home_visit", "information_call"),
@@ -437,7 +438,7 @@ COUNTED_CONTACTS: Mapping[str, frozenset[str]] = {
 URGENCY_CODES: Mapping[str, tuple[str, ...]] = {
     "seh": ("U0", "U1", "U2", "U3", "U4", "U5", "red", "orange", "yellow", "green", "blue", "-"),
     "hap": ("U0", "U1", "U2", "U3", "U4", "U5", "-"),
-    # 2024 ambulance scale plus the old A1/A2/B of RAV Hollands Midden (domain.md §7)
+    # 2024 ambulance scale plus the old A1/A2/B of RAV Hollands Midden (docs/domain.md §7)
     "rav": ("A0", "A1", "A2", "B", "B1", "B2", "C1", "C2"),
 }
 COUNTED_RAV_URGENCY = frozenset({"A0", "A1", "A2", "B", "B1", "B2"})  # C1/C2: no ambulance sent
@@ -460,7 +461,7 @@ class InflowLine:
 
 
 def inflow_counts(line: InflowLine) -> bool:
-    """Whether a line counts towards X75 (domain.md §6.2)."""
+    """Whether a line counts towards X75 (docs/domain.md §6.2)."""
     if line.contact_type not in COUNTED_CONTACTS.get(line.source, frozenset()):
         return False
     return line.source != "rav" or line.urgency_native in COUNTED_RAV_URGENCY
@@ -552,7 +553,8 @@ class LeadTimeRow:
     """Lead times of the placements *requested* in the group (request_created in the period).
 
     ``time_to_triage`` = first ``triaged`` − ``request_created``; ``time_to_placement`` =
-    first ``offer_accepted`` − ``request_created`` (domain.md §6.4), in microseconds; placements
+    first ``offer_accepted`` − ``request_created`` (docs/domain.md §6.4), in microseconds;
+    placements
     not (yet) triaged or accepted are counted in ``requests`` only.
     """
 
@@ -602,7 +604,7 @@ def _cohort(
     stays: Iterable[Stay], period: Period, flt: StayFilter, group_by: str | None
 ) -> Iterator[tuple[str | None, Stay, Event]]:
     """Placements requested in the period passing the filter, with their group label; age is
-    taken at the request (domain.md §6.1 convention, applied to the request moment)."""
+    taken at the request (docs/domain.md §6.1 convention, applied to the request moment)."""
     for stay in stays:
         created = stay.first(REQUEST_CREATED)
         if created is None or not period.contains(local_date(created.occurred_at)):
@@ -674,7 +676,7 @@ def escalations(
     flt: StayFilter | None = None,
     group_by: str | None = None,
 ) -> list[EscalationRow]:
-    """escalation_rate, escalations by level and decline-reason counts (domain.md §6.4, §8)."""
+    """escalation_rate, escalations by level and decline-reason counts (docs/domain.md §6.4, §8)."""
     rows: dict[str | None, EscalationRow] = {}
     for label, stay, _ in _cohort(stays, period, flt or StayFilter(), group_by):
         target = rows.setdefault(label, EscalationRow(label))
@@ -718,6 +720,19 @@ class Report:
     reported_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A change of a unit's admission status; ``id`` (insertion order) breaks ties between
+    equal ``changed_at``. ``until`` is when a closure ends by itself (None: when reopened)."""
+
+    id: int
+    unit_id: str
+    accepting: bool
+    reason: str | None
+    changed_at: datetime
+    until: datetime | None = None
+
+
 @dataclass(slots=True)
 class CapacityRow:
     """Capacity census of one group.
@@ -727,6 +742,11 @@ class CapacityRow:
     ``stale`` when it has no report at or before the moment, or its latest one is older than
     its care type's TTL (4 h for beds, 24 h for district nursing). Occupancy uses the latest
     report of each reported unit-moment: occupied = staffed − min(free, staffed).
+
+    ``closed`` counts the *closed unit-days* per reason: the census moments at which an active
+    unit's latest status change at or before the moment closed it to admissions with that
+    reason, and its ``until`` (if any) lies after the moment. A status change proves the unit
+    existed, so these count whether or not the unit is a unit-moment.
     """
 
     group: str | None
@@ -735,6 +755,7 @@ class CapacityRow:
     reported: int = 0
     staffed: int = 0
     occupied: int = 0
+    closed: dict[str, int] = field(default_factory=dict)
 
     @property
     def stale_share(self) -> float | None:
@@ -759,13 +780,20 @@ def capacity(
     group_by: str | None = "care_type",
     subregion_id: str | None = None,
     care_type: str | None = None,
+    statuses: Iterable[StatusChange] = (),
 ) -> list[CapacityRow]:
-    """Stale share and occupancy per group (default care type) over the census moments."""
+    """Stale share, occupancy and closed unit-days per group (default care type) over the
+    census moments."""
     history: dict[str, list[Report]] = defaultdict(list)
     for r in reports:
         history[r.unit_id].append(r)
     for items in history.values():
         items.sort(key=lambda r: (r.reported_at, r.id))
+    changes: dict[str, list[StatusChange]] = defaultdict(list)
+    for c in statuses:
+        changes[c.unit_id].append(c)
+    for changed in changes.values():
+        changed.sort(key=lambda c: (c.changed_at, c.id))
     rows: dict[str | None, CapacityRow] = {}
     for unit in units:
         if not unit.active:
@@ -775,13 +803,6 @@ def capacity(
         if care_type is not None and unit.care_type != care_type:
             continue
         for moment in moments:
-            latest = None
-            for r in history.get(unit.id, ()):
-                if r.reported_at > moment:
-                    break
-                latest = r
-            if unit.created_at > moment and latest is None:
-                continue
             if group_by in TIME_GROUPS:
                 label: str | None = time_label(local_date(moment), group_by)
             elif group_by == "subregion":
@@ -790,6 +811,26 @@ def capacity(
                 label = unit.care_type
             else:
                 label = None
+            status = None
+            for c in changes.get(unit.id, ()):
+                if c.changed_at > moment:
+                    break
+                status = c
+            if (
+                status is not None
+                and not status.accepting
+                and status.reason is not None
+                and (status.until is None or status.until > moment)
+            ):
+                closed = rows.setdefault(label, CapacityRow(label)).closed
+                closed[status.reason] = closed.get(status.reason, 0) + 1
+            latest = None
+            for r in history.get(unit.id, ()):
+                if r.reported_at > moment:
+                    break
+                latest = r
+            if unit.created_at > moment and latest is None:
+                continue
             target = rows.setdefault(label, CapacityRow(label))
             target.unit_moments += 1
             if latest is None:
@@ -808,7 +849,7 @@ GGZ_CARE_TYPE = "ggz_crisis"
 
 
 def ggz_norm(urgency_level: int) -> timedelta:
-    """domain.md §12.4: UUL 2 -> 1 h, 3 -> 4 h, 4 -> 24 h. Levels 0-1 (more urgent than 2) take
+    """docs/domain.md §12.4: UUL 2 -> 1 h, 3 -> 4 h, 4 -> 24 h. Levels 0-1 (more urgent than 2) take
     the 1 h norm, level 5 the 24 h norm [A]."""
     if urgency_level <= 2:
         return timedelta(hours=1)
@@ -865,7 +906,7 @@ def ggz_crisis_within_norm(
     subregion_id: str | None = None,
     group_by: str | None = None,
 ) -> list[GgzRow]:
-    """domain.md §6.3 over placements of care type ``ggz_crisis`` with t0 in the period."""
+    """docs/domain.md §6.3 over placements of care type ``ggz_crisis`` with t0 in the period."""
     rows: dict[str | None, GgzRow] = {}
     for stay in stays:
         if stay.care_type != GGZ_CARE_TYPE or stay.first(REQUEST_CREATED) is None:
@@ -897,7 +938,7 @@ def ggz_crisis_within_norm(
     return sorted(rows.values(), key=lambda r: r.group or "")
 
 
-# --- targets (domain.md §6, §12.2) --------------------------------------------------------------
+# --- targets (docs/domain.md §6, §12.2) -------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -959,7 +1000,7 @@ def inflow_target(
     measured: float,
     target_year: int = 2030,
 ) -> Target:
-    """X75(Y) ≤ X75(2022) for each source (domain.md §6.2)."""
+    """X75(Y) ≤ X75(2022) for each source (docs/domain.md §6.2)."""
     value = baseline_value * fraction
     return Target(
         kpi="inflow",
@@ -976,7 +1017,7 @@ def inflow_target(
 
 
 def ggz_target(measured: float | None, *, threshold: float = 0.90) -> Target:
-    """Crisis-service wait within norm in ≥ 90 % of cases (domain.md §6)."""
+    """Crisis-service wait within norm in ≥ 90 % of cases (docs/domain.md §6)."""
     return Target(
         kpi="ggz_crisis_within_norm",
         scope="region",

@@ -1,4 +1,4 @@
-"""KPI tables: local-midnight calendar, loaded baselines, inflow aggregates (domain.md §6)."""
+"""KPI tables: local-midnight calendar, loaded baselines, inflow aggregates (docs/domain.md §6)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from app.db import Base, UTCDateTime, new_id, utcnow
 
 class KpiCalendar(Base):
     """One row per local date in Europe/Amsterdam with the UTC instant of the midnight that
-    starts it (domain.md §6.1). Lets the midnight census run as the same integer arithmetic on
+    starts it (docs/domain.md §6.1). Lets the midnight census run as the same integer arithmetic on
     SQLite (no time zones) and PostgreSQL. Filled 2015-2040 by the migration;
     ``app.kpi.queries.ensure_calendar`` extends it on demand."""
 
@@ -36,7 +36,7 @@ class KpiCalendar(Base):
 
 
 class KpiBaseline(Base):
-    """A fixed reference figure per KPI, year and scope, with its source (domain.md §12.2)."""
+    """A fixed reference figure per KPI, year and scope, with its source (docs/domain.md §12.2)."""
 
     __tablename__ = "kpi_baseline"
     __table_args__ = (UniqueConstraint("kpi", "year", "scope"),)
@@ -52,7 +52,7 @@ class KpiBaseline(Base):
 
 
 class InflowCount(Base):
-    """One aggregate line of an SEH/HAP/RAV inflow report (domain.md §6.2); no persons.
+    """One aggregate line of an SEH/HAP/RAV inflow report (docs/domain.md §6.2); no persons.
 
     The natural key is (source, organisation, period, age band, native urgency, contact type);
     a re-sent line replaces the stored count (upsert) and bumps ``version``.
@@ -94,7 +94,7 @@ class InflowCount(Base):
 
 
 class KpiCapacityDay(Base):
-    """The capacity census summary (KPI capacity, domain.md §6.4): per unit and census day, the
+    """The capacity census summary (KPI capacity, docs/domain.md §6.4): per unit and census day, the
     unit's latest report among those taken since the previous local midnight.
 
     ``day_no`` is the first local midnight at or after ``reported_at`` (``kpi_calendar.day_no``
@@ -115,7 +115,8 @@ class KpiCapacityDay(Base):
 
 class KpiPlacementDecline(Base):
     """Declined offers per placement and reason code (``offer_declined`` events; no reason counts
-    as ``other``), for the escalations KPI (domain.md §6.4). Kept by ``app.kpi.episodes`` in the
+    as ``other``), for the escalations KPI (docs/domain.md §6.4). Kept by ``app.kpi.episodes`` in
+    the
     transaction of each event, like the placement's ``kpi_*`` columns."""
 
     __tablename__ = "kpi_placement_decline"
@@ -126,7 +127,7 @@ class KpiPlacementDecline(Base):
 
 
 class KpiReadyInterval(Base):
-    """The wrong-bed summary (domain.md §6.1): one row per ready interval of a placement, as
+    """The wrong-bed summary (docs/domain.md §6.1): one row per ready interval of a placement, as
     ``app.kpi.formulas.ready_intervals`` pairs them (walking the log in ``seq`` order).
 
     ``start_seq`` is the ``seq`` of the ``medically_ready`` event that opened it, ``start_at`` its

@@ -9,8 +9,8 @@ zone database, or the ``kpi_calendar`` table on SQLite, which has none), ``_us``
 integer microseconds, so durations are exact) and ``_max/_min`` (GREATEST/LEAST). Everything else
 is the same SQL text, except how lead times rank durations (``_ranks_sql``). Wrong-bed days (from
 the ready intervals), the cohort KPIs (lead times, escalations, GGZ) and the capacity census read
-the summaries ``app.kpi.episodes`` keeps with every write, so they pair no events at query time
-(perf-notes.md §5). Cohorts select on UTC bounds of the local period
+the summaries ``app.kpi.episodes`` keeps with every write, so they pair no events at query time.
+Cohorts select on UTC bounds of the local period
 (``local_midnight``), which is exact.
 """
 
@@ -793,4 +793,36 @@ FROM y WHERE n > 0 GROUP BY label
         )
         for r in (await _run(conn, clause, used)).all()
     ]
+    by_group = {r.group: r for r in out}
+    closed_sql = f"""
+WITH {_buckets_sql(dialect, parts, "day")}, u AS (
+  SELECT u.id, u.care_type, l.subregion_id
+  FROM unit u JOIN location l ON l.id = u.location_id
+  WHERE {" AND ".join(where)}
+), st AS (
+  SELECT s.unit_id, s.accepting, s.reason, s.changed_at, s.until,
+         LEAD(s.changed_at) OVER (PARTITION BY s.unit_id ORDER BY s.changed_at, s.id) AS next_at
+  FROM u JOIN unit_status s ON s.unit_id = u.id
+), g AS (
+  SELECT u.care_type, u.subregion_id, st.reason,
+         COALESCE({_first_midnight_day(dialect, "st.changed_at")}, :d1) AS a,
+         COALESCE({_first_midnight_day(dialect, "st.ends_at")}, :d1) AS b
+  FROM (SELECT st.*, CASE WHEN st.next_at IS NULL THEN st.until
+                          WHEN st.until IS NULL OR st.next_at < st.until THEN st.next_at
+                          ELSE st.until END AS ends_at
+        FROM st WHERE NOT st.accepting AND st.reason IS NOT NULL) st
+  JOIN u ON u.id = st.unit_id
+), y AS (
+  SELECT {label} AS label, g.reason, {n} AS n FROM g CROSS JOIN bk
+)
+SELECT label, reason, SUM(n) FROM y WHERE n > 0 GROUP BY label, reason
+"""
+    clause, used = _bind(closed_sql, params)
+    for r in (await _run(conn, clause, used, tuned=False)).all():
+        group = _label(group_by, r[0])
+        row = by_group.get(group)
+        if row is None:
+            row = by_group[group] = f.CapacityRow(group)
+            out.append(row)
+        row.closed[str(r[1])] = int(r[2])
     return sorted(out, key=lambda r: r.group or "")

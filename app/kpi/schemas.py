@@ -1,4 +1,4 @@
-"""KPI answers, baselines and inflow reports (domain.md §6, DESIGN.md §4): aggregates only."""
+"""KPI answers, baselines and inflow reports (docs/domain.md §6): aggregates only."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class PeriodRead(Schema):
 
 
 class TargetRead(Schema):
-    """A regional target for the period and whether the region is on track (domain.md §6)."""
+    """A regional target for the period and whether the region is on track (docs/domain.md §6)."""
 
     kpi: str
     scope: str
@@ -144,6 +144,14 @@ class CapacityRead(Schema):
     staffed: int
     occupied: int
     occupancy: float | None
+    closed_unit_days: int = Field(
+        description="Census days on which a unit was closed to admissions (all reasons)"
+    )
+    closed_staff_shortage: int
+    closed_outbreak: int
+    closed_renovation: int
+    closed_full: int
+    closed_other: int
     suppressed: bool = False
 
 
@@ -203,7 +211,7 @@ class InflowLineIn(Schema):
 
 
 class InflowReportIn(Schema):
-    """Aggregated acute contacts of one organisation (domain.md §6.2); no persons.
+    """Aggregated acute contacts of one organisation (docs/domain.md §6.2); no persons.
 
     Idempotent per (source, organisation, period, age band, native urgency, contact type): a
     re-sent line *replaces* the stored count (upsert); lines not re-sent are kept.

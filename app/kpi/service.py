@@ -1,4 +1,4 @@
-"""KPI service (domain.md §6, §12.2): validates a KPI question, runs the SQL aggregates of
+"""KPI service (docs/domain.md §6, §12.2): validates a KPI question, runs the SQL aggregates of
 ``app.kpi.queries``, applies small-cell suppression for analysts, attaches targets, renders CSV.
 
 Reads run on the read engine and never write, except ``ensure_calendar`` when the calendar
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db import Database
-from app.enums import CareType, OrganisationKind, Role
+from app.enums import CareType, NotAcceptingReason, OrganisationKind, Role
 from app.errors import Forbidden, InvalidInput
 from app.kpi import formulas as f
 from app.kpi import queries
@@ -76,7 +76,7 @@ GROUPS: dict[str, frozenset[str]] = {
         {"month", "week", "hospital", "subregion", "age_band", "source"}
     ),
 }
-# Which organisation kind may report which inflow source (domain.md §6.2)
+# Which organisation kind may report which inflow source (docs/domain.md §6.2)
 SOURCE_KINDS = {
     "seh": OrganisationKind.HOSPITAL.value,
     "hap": OrganisationKind.HAP.value,
@@ -128,7 +128,7 @@ def make_period(start: date, end: date) -> f.Period:
 
 
 def _suppress(principal: Principal) -> bool:
-    """Analyst output is suppressed; triagists and admins see every cell (DESIGN.md §4)."""
+    """Analyst output is suppressed; triagists and admins see every cell (docs/domain.md §14)."""
     return (
         Role.ANALYST in principal.roles
         and not principal.is_admin
@@ -296,7 +296,7 @@ def _vbd_read(r: f.WrongBedRow, label: str | None, suppress: bool) -> WrongBedRe
 async def wrong_bed_days(
     db: Database, principal: Principal, q: KpiQuery, *, now: datetime
 ) -> WrongBedAnswer:
-    """Verkeerde-bed days (domain.md §6.1), broad by default, narrow as a filter (§12.2)."""
+    """Verkeerde-bed days (docs/domain.md §6.1), broad by default, narrow as a filter (§12.2)."""
     principal.require(Role.ANALYST, Role.TRIAGIST)
     suppress = _suppress(principal)
     validate(q)
@@ -360,7 +360,7 @@ def _inflow_read(r: f.InflowRow, label: str | None, suppress: bool) -> InflowRea
 
 
 async def inflow(db: Database, principal: Principal, q: KpiQuery, *, now: datetime) -> InflowAnswer:
-    """SEH75, HAP75 and RAV75 from inflow reports (domain.md §6.2), always per source."""
+    """SEH75, HAP75 and RAV75 from inflow reports (docs/domain.md §6.2), always per source."""
     principal.require(Role.ANALYST, Role.TRIAGIST)
     suppress = _suppress(principal)
     validate(q)
@@ -447,7 +447,7 @@ _EMPTY_LEAD = f.LeadTimeSummary(None, 0, 0, None, None, 0, None, None)
 async def lead_times(
     db: Database, principal: Principal, q: KpiQuery, *, now: datetime
 ) -> LeadTimeAnswer:
-    """time_to_triage and time_to_placement, median and P90 (domain.md §6.4)."""
+    """time_to_triage and time_to_placement, median and P90 (docs/domain.md §6.4)."""
     principal.require(Role.ANALYST, Role.TRIAGIST)
     suppress = _suppress(principal)
     validate(q)
@@ -498,7 +498,7 @@ def _esc_read(r: f.EscalationRow, label: str | None, suppress: bool) -> Escalati
 async def escalations(
     db: Database, principal: Principal, q: KpiQuery, *, now: datetime
 ) -> EscalationAnswer:
-    """Escalation rate, escalations by level and decline reasons (domain.md §6.4, §8, §13)."""
+    """Escalation rate, escalations by level and decline reasons (docs/domain.md §6.4, §8, §13)."""
     principal.require(Role.ANALYST, Role.TRIAGIST)
     suppress = _suppress(principal)
     validate(q)
@@ -536,6 +536,12 @@ def _cap_read(r: f.CapacityRow, label: str | None) -> CapacityRead:
         staffed=r.staffed,
         occupied=r.occupied,
         occupancy=r.occupancy,
+        closed_unit_days=sum(r.closed.values()),
+        closed_staff_shortage=r.closed.get(NotAcceptingReason.STAFF_SHORTAGE, 0),
+        closed_outbreak=r.closed.get(NotAcceptingReason.OUTBREAK, 0),
+        closed_renovation=r.closed.get(NotAcceptingReason.RENOVATION, 0),
+        closed_full=r.closed.get(NotAcceptingReason.FULL, 0),
+        closed_other=r.closed.get(NotAcceptingReason.OTHER, 0),
     )
 
 
@@ -569,7 +575,8 @@ async def capacity(
         total=_cap_read(totals[0] if totals else f.CapacityRow(None), None),
         notes=[
             "Census at each local midnight of the period; a unit is stale without a report "
-            "younger than its care type's TTL at that moment."
+            "younger than its care type's TTL at that moment.",
+            "closed_*: census days on which a unit was closed to admissions, per reason.",
         ],
         computed_at=now,
     )
@@ -597,7 +604,7 @@ def _ggz_read(r: f.GgzRow, label: str | None, suppress: bool) -> GgzRead:
 async def ggz_crisis_within_norm(
     db: Database, principal: Principal, q: KpiQuery, *, now: datetime
 ) -> GgzAnswer:
-    """Crisis assessment within the urgency norm (domain.md §6.3, §12.4); target ≥ 90 %."""
+    """Crisis assessment within the urgency norm (docs/domain.md §6.3, §12.4); target ≥ 90 %."""
     principal.require(Role.ANALYST, Role.TRIAGIST)
     suppress = _suppress(principal)
     validate(q)
@@ -696,7 +703,7 @@ def _baseline_read(b: KpiBaseline) -> BaselineRead:
 async def put_baselines(
     session: AsyncSession, principal: Principal, items: Sequence[BaselineIn], *, now: datetime
 ) -> list[BaselineRead]:
-    """Load fixed reference figures (domain.md §12.2): one per (kpi, year, scope); a re-load
+    """Load fixed reference figures (docs/domain.md §12.2): one per (kpi, year, scope); a re-load
     replaces value and source. Admins only."""
     if not principal.is_admin:
         raise Forbidden("Only admin keys load KPI baselines.")
@@ -752,7 +759,7 @@ async def report_inflow(
     *,
     now: datetime,
 ) -> InflowReportResult:
-    """Store aggregated SEH/HAP/RAV contacts (domain.md §6.2). Idempotent per (source,
+    """Store aggregated SEH/HAP/RAV contacts (docs/domain.md §6.2). Idempotent per (source,
     organisation, period, age band, native urgency, contact type): a re-sent line replaces the
     stored count (upsert, ``version`` + 1); the whole request is one transaction."""
     org_id = body.organisation_id or principal.organisation_id

@@ -6,7 +6,7 @@ sweeper, bulk capacity reports, inflow reports), with the simulated clock passed
 the transfer log, the audit log and the KPIs see exactly what real clients would produce.
 Deterministic for a seed (placement ids are random UUIDs, but every count and time is fixed).
 
-Shape [A, plausible for ROAZ West, domain.md §11]: ~16 referrals a day with a winter peak
+Shape [A, plausible for ROAZ West, docs/domain.md §11]: ~16 referrals a day with a winter peak
 (+30 % in January), 55 % from hospital wards (medically ready 0-2 days before the request),
 70 % aged 75+, declines with coded reasons, escalation when the own subregion has no place,
 admissions hours to days after acceptance, stays of 1-5 weeks that free the place again,
@@ -426,7 +426,7 @@ async def _offer(
     occupancy: Counter[uuid.UUID],
     push: Callable[[datetime, str, Any], None],
 ) -> None:
-    """Hold a place: own subregion first (domain.md §8), then the region after an escalation."""
+    """Hold a place: own subregion first (docs/domain.md §8), then the region after escalation."""
     ctx = AuditContext(principal=SIMULATOR, access_point="simulator", purpose="simulation")
     units = world.units.get(case.care_type, [])
     own = [u for u in units if u[1] == case.subregion]
@@ -473,7 +473,7 @@ async def _inflow(
     settings: Settings,
     call: Callable[..., Any],
 ) -> int:
-    """One report per SEH, HAP and RAV for ``day`` (domain.md §6.2 seed shares: 75+ are 31 % of
+    """One report per SEH, HAP and RAV for ``day`` (docs/domain.md §6.2 seed shares: 75+ are 31 % of
     RAV rides and 13 % of HAP contacts)."""
     season = _winter(day)
     plan: list[tuple[str, list[tuple[uuid.UUID, str | None]], int, str, list[str]]] = [

@@ -14,19 +14,15 @@ from app.capacity import service as capacity_service
 from app.db import Database
 from app.ops.metrics import OLDEST_REPORT_AGE
 
-
-def _project_root() -> Path:
-    """The source tree in development; the working directory of an installed deployment."""
-    source = Path(__file__).resolve().parents[2]
-    return source if (source / "alembic.ini").exists() else Path.cwd()
-
-
-ROOT = _project_root()
+# The Alembic revisions ship inside the package, so an installed wheel migrates from any
+# working directory (alembic.ini at the checkout's root is for `alembic revision` only).
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def alembic_config(database_url: str | None = None) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
     if database_url is not None:
         config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config

@@ -27,6 +27,11 @@ class NoCapacity(Conflict):
     title = "The unit has no free place left"
 
 
+class UnitNotAccepting(Conflict):
+    type_slug = "unit-not-accepting"
+    title = "The unit takes no admissions for now"
+
+
 class ConsentRequired(Conflict):
     type_slug = "consent-required"
     title = "Consent to share is required first"

@@ -1,4 +1,4 @@
-"""Transfer-log appends (domain.md §5): insert only, in the caller's transaction, with the
+"""Transfer-log appends (docs/domain.md §5): insert only, in the caller's transaction, with the
 placement's KPI summary columns kept current (``app.kpi.episodes``)."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ _INSERT = insert(_TABLE)
 def occurred_at(
     given: datetime | None, *, now: datetime, previous: datetime | None, skew: timedelta
 ) -> datetime:
-    """The clinical time of an action (domain.md §13): default now, not in the future beyond the
+    """The clinical time of an action (docs/domain.md §13): default now, not in the future beyond
+    the
     clock skew, not before the placement's previous event."""
     if given is None:
         return now if previous is None or previous <= now else previous

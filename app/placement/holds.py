@@ -1,8 +1,8 @@
-"""Holds on units (domain.md §12.6, DESIGN.md §3): the hot reservation path and the ``held`` count.
+"""Holds on units (docs/domain.md §3.1, §12.6): the hot reservation path and the ``held`` count.
 
 A hold is ONE conditional UPDATE ``held = held + 1 WHERE free - held > 0`` on the unit's capacity
 row: atomic on PostgreSQL (row lock, re-checked after waiting) and on SQLite (``BEGIN IMMEDIATE``);
-never read-then-write, which SQLite would silently let overbook (perf-notes.md §4). The path is
+never read-then-write, which SQLite would silently let overbook. The path is
 hand-written SQL through the engine, not ORM entities, because it is the write hot path.
 """
 
@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, Uuid, bindparam, text
+from sqlalchemy import Integer, String, Uuid, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
@@ -22,7 +22,13 @@ from app.config import Settings
 from app.db import UTCDateTime
 from app.errors import InvalidInput, NotFound
 from app.placement import access, events
-from app.placement.errors import ConcurrentChange, ConsentRequired, InvalidTransition, NoCapacity
+from app.placement.errors import (
+    ConcurrentChange,
+    ConsentRequired,
+    InvalidTransition,
+    NoCapacity,
+    UnitNotAccepting,
+)
 from app.placement.schemas import HoldCreate, HoldRead
 from app.placement.states import Action, EventType, IllegalTransition, State, next_state
 from app.placement.suitability import hold_misfits
@@ -74,9 +80,22 @@ _OFFER = text(
     bindparam("now", type_=_TS),
     bindparam("placement_id", type_=_UUID),
 )
+# A unit closed to admissions (a status reason whose ``closed_until`` has not passed) reserves
+# nothing: the status is checked in the reservation statement itself, under the same row lock.
 _RESERVE = text(
-    "UPDATE unit_capacity SET held = held + 1 WHERE unit_id = :unit_id AND free - held > 0"
-).bindparams(bindparam("unit_id", type_=_UUID))
+    "UPDATE unit_capacity SET held = held + 1"
+    " WHERE unit_id = :unit_id AND free - held > 0"
+    " AND (closed_reason IS NULL OR closed_until <= :now)"
+).bindparams(bindparam("unit_id", type_=_UUID), bindparam("now", type_=_TS))
+_CLOSURE = (
+    text(
+        "SELECT closed_reason, closed_detail, closed_until FROM unit_capacity"
+        " WHERE unit_id = :unit_id AND closed_reason IS NOT NULL"
+        " AND (closed_until IS NULL OR closed_until > :now)"
+    )
+    .bindparams(bindparam("unit_id", type_=_UUID), bindparam("now", type_=_TS))
+    .columns(closed_reason=String, closed_detail=String, closed_until=_TS)
+)
 _INSERT_HOLD = text(
     "INSERT INTO placement_hold (id, placement_id, unit_id, organisation_id, status, created_at,"
     " expires_at) VALUES (:id, :placement_id, :unit_id, :org, 'active', :now, :expires_at)"
@@ -121,7 +140,8 @@ _LOAD_OFFER = (
 )
 _RESERVE_HOLD = text(
     "WITH r AS (UPDATE unit_capacity SET held = held + 1"
-    " WHERE unit_id = :unit_id AND free - held > 0 RETURNING unit_id)"
+    " WHERE unit_id = :unit_id AND free - held > 0"
+    " AND (closed_reason IS NULL OR closed_until <= :now) RETURNING unit_id)"
     " INSERT INTO placement_hold (id, placement_id, unit_id, organisation_id, status, created_at,"
     " expires_at) SELECT :id, :placement_id, r.unit_id, :org, 'active', :now, :expires_at FROM r"
 ).bindparams(
@@ -139,7 +159,7 @@ _RELEASE = text(
 _UNHOLD = text(
     "UPDATE unit_capacity SET held = held - 1 WHERE unit_id = :unit_id AND held > 0"
 ).bindparams(bindparam("unit_id", type_=_UUID))
-# An admitted patient stays counted until a report taken after the arrival (DESIGN.md §3); a
+# An admitted patient stays counted until a report taken after the arrival (docs/domain.md §3.1); a
 # report already taken at or after the (clinical) arrival time counted the patient itself.
 _ADMIT_UNHOLD = text(
     "UPDATE unit_capacity SET held = held - 1"
@@ -164,7 +184,8 @@ async def place_hold(
 ) -> HoldRead:
     """Reserve one place on ``body.unit_id`` for the placement: triaged -> offered (§12.6, §13).
 
-    409 ``no-capacity`` when the unit has no place left; the caller's transaction then rolls back.
+    409 ``unit-not-accepting`` when the unit is closed to admissions, ``no-capacity`` when it has
+    no place left; the caller's transaction then rolls back.
     """
     conn = await session.connection()
     lean = conn.dialect.name == "postgresql"
@@ -191,7 +212,7 @@ async def place_hold(
     if p.consent_given_at is None:
         raise ConsentRequired(
             "The patient's consent to share with follow-up care is not recorded; post a "
-            "consent_given event first (domain.md §10)."
+            "consent_given event first (docs/domain.md §10)."
         )
     if p.unit_org is None:
         raise InvalidInput(
@@ -243,8 +264,14 @@ async def place_hold(
     if lean:
         reserved = (await conn.execute(_RESERVE_HOLD, hold)).rowcount
     else:
-        reserved = (await conn.execute(_RESERVE, {"unit_id": body.unit_id})).rowcount
+        reserved = (await conn.execute(_RESERVE, {"unit_id": body.unit_id, "now": now})).rowcount
     if reserved != 1:
+        # Only a refused hold reads why: the closure or, failing that, no place left.
+        closure = (await conn.execute(_CLOSURE, {"unit_id": body.unit_id, "now": now})).first()
+        if closure is not None:
+            raise _not_accepting(
+                body.unit_id, closure.closed_reason, closure.closed_detail, closure.closed_until
+            )
         raise NoCapacity(
             f"Unit {body.unit_id} is full: no place is left to hold.",
             extra={"unit_id": str(body.unit_id)},
@@ -307,6 +334,22 @@ async def place_hold(
     )
 
 
+def _not_accepting(
+    unit_id: uuid.UUID, reason: str, detail: str | None, until: datetime | None
+) -> UnitNotAccepting:
+    when = "until reopened by its provider" if until is None else f"until {until.isoformat()}"
+    because = reason if detail is None else f"{reason}: {detail}"
+    return UnitNotAccepting(
+        f"Unit {unit_id} takes no admissions ({because}), {when}.",
+        extra={
+            "unit_id": str(unit_id),
+            "reason": reason,
+            "reason_detail": detail,
+            "until": None if until is None else until.isoformat(),
+        },
+    )
+
+
 async def release(
     conn: AsyncConnection,
     hold_id: uuid.UUID,
@@ -331,8 +374,43 @@ async def admitted(conn: AsyncConnection, unit_id: uuid.UUID, admitted_at: datet
     await conn.execute(_ADMIT_UNHOLD, {"unit_id": unit_id, "admitted_at": admitted_at})
 
 
+async def recount_held_many(
+    session: AsyncSession, reported_at: dict[uuid.UUID, datetime]
+) -> dict[uuid.UUID, int]:
+    """``recount_held`` for many units at once (each with its own report time), in two queries
+    per thousand units instead of one per unit."""
+    from app.placement.models import PlacementHold
+
+    held = dict.fromkeys(reported_at, 0)
+    if not reported_at:
+        return held
+    ids = list(reported_at)
+    earliest = min(reported_at.values())
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        active = await session.execute(
+            select(PlacementHold.unit_id, func.count())
+            .where(PlacementHold.unit_id.in_(chunk), PlacementHold.status == "active")
+            .group_by(PlacementHold.unit_id)
+        )
+        for unit_id, count in active.all():
+            held[unit_id] += int(count)
+        admitted = await session.execute(
+            select(PlacementHold.unit_id, PlacementHold.admitted_at).where(
+                PlacementHold.unit_id.in_(chunk),
+                PlacementHold.status == "admitted",
+                PlacementHold.admitted_at > earliest,
+            )
+        )
+        for unit_id, admitted_at in admitted.all():
+            if admitted_at is not None and admitted_at > reported_at[unit_id]:
+                held[unit_id] += 1
+    return held
+
+
 async def recount_held(session: AsyncSession, unit_id: uuid.UUID, reported_at: datetime) -> int:
-    """``held`` as DESIGN.md §3 defines it for a report taken at ``reported_at``: active holds
+    """``held`` as docs/domain.md §3.1 defines it for a report taken at ``reported_at``: active
+    holds
     plus holds admitted after that report."""
     conn = await session.connection()
     value = (

@@ -1,4 +1,4 @@
-"""Placement tables: referral, holds on units, append-only transfer log (domain.md §5, §13).
+"""Placement tables: referral, holds on units, append-only transfer log (docs/domain.md §5, §13).
 
 No patient identifier or name is stored anywhere: a placement carries the pseudonymous
 ``patient_key`` (HMAC-SHA256 of the identifier the referrer sent), a birth year and a sex.
@@ -27,9 +27,9 @@ from app.db import Base, UTCDateTime, new_id, utcnow
 
 
 class Placement(Base):
-    """A referral for one patient moving through the states of domain.md §13.
+    """A referral for one patient moving through the states of docs/domain.md §13.
 
-    Also the cheap episode summary the KPIs need (perf-notes.md §5): the timestamps of the
+    Also the cheap episode summary the KPIs need: the timestamps of the
     milestones are kept here, in the same transaction as the transfer event that sets them.
     """
 
@@ -80,7 +80,7 @@ class Placement(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # The KPI episode summary (domain.md §6.4; app.kpi.episodes): the clinical time
+    # The KPI episode summary (docs/domain.md §6.4; app.kpi.episodes): the clinical time
     # (``occurred_at``) of the placement's first event of each type, first by ``seq`` as the
     # reference defines it (not the earliest: a back-dated event does not move it), the highest
     # escalation reached (0 none, 1 below national, 2 national) and the expired holds. Written
@@ -99,7 +99,7 @@ class Placement(Base):
 
 
 class PlacementHold(Base):
-    """One place reserved on one unit for one placement (domain.md §12.6).
+    """One place reserved on one unit for one placement (docs/domain.md §12.6).
 
     ``active`` holds (offered or accepted) and ``admitted`` holds newer than the unit's latest
     report are what ``unit_capacity.held`` counts; the expiry is data, so a restart loses nothing.
@@ -138,7 +138,7 @@ class PlacementHold(Base):
 
 
 class TransferEvent(Base):
-    """Immutable transfer-log row (domain.md §5): every state change and clinical event.
+    """Immutable transfer-log row (docs/domain.md §5): every state change and clinical event.
 
     Append-only: no code path updates or deletes it; on PostgreSQL a trigger refuses both.
     ``seq`` numbers a placement's events; (placement_id, seq) is unique, so two concurrent writers

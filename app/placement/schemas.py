@@ -1,4 +1,7 @@
-"""Placement bodies: referral in, placement out, actions, holds, transfer events (domain.md §13)."""
+"""Placement bodies: referral in, placement out, actions, holds, transfer events.
+
+The states and actions: docs/domain.md §13.
+"""
 
 from __future__ import annotations
 
@@ -70,7 +73,7 @@ class UrgencyIn(Schema):
 class UrgencyRead(Schema):
     system: str
     code: str
-    level: int = Field(description="Unified urgency level 0-5 (domain.md §7)")
+    level: int = Field(description="Unified urgency level 0-5 (docs/domain.md §7)")
 
 
 class TriageIn(Schema):
@@ -165,7 +168,7 @@ class CancelIn(OccurredIn):
 
 
 class EventIn(OccurredIn):
-    """A clinical event, consent, or a manual escalation (domain.md §8, §13)."""
+    """A clinical event, consent, or a manual escalation (docs/domain.md §8, §13)."""
 
     model_config = ConfigDict(
         json_schema_extra={

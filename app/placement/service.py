@@ -1,4 +1,4 @@
-"""Placement service (domain.md §5, §7, §8, §10, §12, §13): referrals, actions, transfer log.
+"""Placement service (docs/domain.md §5, §7, §8, §10, §12, §13): referrals, actions, transfer log.
 
 Every change writes its transfer event, its outbox message (topic ``placement``) and its NEN 7513
 access-log row in the caller's transaction; reads write their access-log row and commit it here
@@ -25,6 +25,7 @@ from app.audit.service import AuditContext, AuditEntry
 from app.config import Settings
 from app.enums import CareType, Feature, Role, codes_of, mask_of
 from app.errors import Forbidden, InvalidInput, NotFound
+from app.pagination import cursor_int, cursor_time_id
 from app.placement import access, events, holds
 from app.placement.errors import ConcurrentChange, InvalidTransition
 from app.placement.models import Placement, PlacementHold, TransferEvent
@@ -52,7 +53,7 @@ from app.placement.states import (
 from app.realtime.outbox import publish
 from app.registry.models import Organisation
 from app.registry.service import resolve_subregion
-from app.schemas import decode_cursor, encode_cursor
+from app.schemas import encode_cursor
 from app.triage.urgency import (
     UnknownUrgencyCode,
     UnknownUrgencySystem,
@@ -75,14 +76,16 @@ __all__ = [
     "record_event",
     "record_triage",
     "recount_held",
+    "recount_held_many",
 ]
 
 place_hold = holds.place_hold
 recount_held = holds.recount_held
+recount_held_many = holds.recount_held_many
 
 
 def patient_key(identifier: str, secret: str) -> str:
-    """Pseudonymous patient key: HMAC-SHA256 of the referrer's identifier (domain.md §10)."""
+    """Pseudonymous patient key: HMAC-SHA256 of the referrer's identifier (docs/domain.md §10)."""
     return hmac.new(
         secret.encode("utf-8"), identifier.strip().encode("utf-8"), hashlib.sha256
     ).hexdigest()
@@ -231,7 +234,7 @@ async def create_placement(
     now: datetime,
     settings: Settings,
 ) -> PlacementRead:
-    """A referral (domain.md §13 ``requested``; ``triaged`` at once when a triage is embedded)."""
+    """A referral (docs/domain.md §13 ``requested``; ``triaged`` at once with a triage in it)."""
     principal = ctx.principal
     principal.require(Role.REFERRER, Role.TRIAGIST)
     org_id = body.referrer_organisation_id or principal.organisation_id
@@ -333,18 +336,11 @@ async def create_placement(
             "consent": p.consent_given_at is not None,
         },
     )
-    if body.medically_ready_at is not None:
-        p.event_seq += 1
-        await _flush(session)
-        await _log_event(
-            session,
-            p,
-            ctx=ctx,
-            event_type=EventType.MEDICALLY_READY,
-            from_state=p.state,
-            at=body.medically_ready_at,
-            now=now,
-        )
+    # Ready before the referral: recorded right after it. Ready later than the referral's
+    # clinical time: recorded last, and no later event may be dated before it.
+    ready = body.medically_ready_at
+    if ready is not None and ready <= at:
+        await _log_ready(session, ctx, p, ready, now=now)
     if body.triage is not None:
         await _triage(
             session,
@@ -356,8 +352,27 @@ async def create_placement(
             at=at,
             now=now,
         )
+    if ready is not None and ready > at:
+        p.last_event_at = ready
+        await _log_ready(session, ctx, p, ready, now=now)
     await _audit(session, ctx, p, "placement.create", "C", now=now)
     return placement_read(p, None)
+
+
+async def _log_ready(
+    session: AsyncSession, ctx: AuditContext, p: Placement, at: datetime, *, now: datetime
+) -> None:
+    p.event_seq += 1
+    await _flush(session)
+    await _log_event(
+        session,
+        p,
+        ctx=ctx,
+        event_type=EventType.MEDICALLY_READY,
+        from_state=p.state,
+        at=at,
+        now=now,
+    )
 
 
 async def _audit(
@@ -461,7 +476,7 @@ async def _triage(
     p.triage_outcome = outcome
     p.care_type = care_type.value
     p.triaged_at = now
-    # Auto-escalation clock (domain.md §8) starts when the placement can be offered.
+    # Auto-escalation clock (docs/domain.md §8) starts when the placement can be offered.
     p.escalation_due_at = now + escalation_window(p.urgency_level)
     await _transition(
         session,
@@ -492,7 +507,7 @@ async def record_triage(
     settings: Settings,
     details: dict[str, Any] | None = None,
 ) -> PlacementRead:
-    """Record a triage result on a placement: requested -> triaged (domain.md §13).
+    """Record a triage result on a placement: requested -> triaged (docs/domain.md §13).
 
     For ``POST /v1/triage`` with ``placement_id``; the caller commits. ``details`` (added for the
     triage service: triage id, advised care types, an override and its reason) goes into the
@@ -554,7 +569,7 @@ async def accept(
     now: datetime,
     settings: Settings,
 ) -> PlacementRead:
-    """The receiving provider accepts the offer: offered -> accepted (domain.md §13)."""
+    """The receiving provider accepts the offer: offered -> accepted (docs/domain.md §13)."""
     p, hold, at = await _load_with_hold(
         session,
         ctx,
@@ -628,7 +643,8 @@ async def admit(
     now: datetime,
     settings: Settings,
 ) -> PlacementRead:
-    """The patient arrived: accepted -> transferred; the hold becomes admitted (§13, DESIGN §3)."""
+    """The patient arrived: accepted -> transferred; the hold becomes admitted
+    (docs/domain.md §3.1, §13)."""
     p, hold, at = await _load_with_hold(
         session, ctx, placement_id, Action.ADMIT, body.occurred_at, now=now, settings=settings
     )
@@ -706,7 +722,7 @@ async def record_event(
     now: datetime,
     settings: Settings,
 ) -> TransferEventRead:
-    """Clinical events, consent and manual escalation (domain.md §8, §10, §13): no state change."""
+    """Clinical events, consent, manual escalation (docs/domain.md §8, §10, §13); no new state."""
     p = await _load(session, placement_id)
     access.require_manage(ctx.principal, p.referrer_organisation_id, p.region_id)
     _next(p, _EVENT_ACTION[body.type])
@@ -840,14 +856,7 @@ async def list_events(
             TransferEvent.event_type == EventType.OFFER_DECLINED.value,
         )
     if cursor is not None:
-        try:
-            after = int(decode_cursor(cursor))
-        except ValueError as exc:
-            raise InvalidInput(
-                "The pagination cursor is not valid.",
-                errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
-            ) from exc
-        stmt = stmt.where(TransferEvent.seq > after)
+        stmt = stmt.where(TransferEvent.seq > cursor_int(cursor))
     rows = (await session.scalars(stmt.order_by(TransferEvent.seq).limit(limit + 1))).all()
     nxt = encode_cursor(str(rows[limit - 1].seq)) if len(rows) > limit else None
     items = [event_read(r) for r in rows[:limit]]
@@ -892,17 +901,6 @@ def _visible(stmt: Select[Any], ctx: AuditContext) -> Select[Any]:
     return stmt.where(or_(*ors))
 
 
-def _list_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        at, _, pid = decode_cursor(cursor).partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(pid)
-    except ValueError as exc:
-        raise InvalidInput(
-            "The pagination cursor is not valid.",
-            errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
-        ) from exc
-
-
 async def list_placements(
     session: AsyncSession, ctx: AuditContext, q: PlacementQuery
 ) -> tuple[list[PlacementRead], str | None]:
@@ -929,7 +927,7 @@ async def list_placements(
     if q.created_to is not None:
         stmt = stmt.where(Placement.created_at < q.created_to)
     if q.cursor is not None:
-        at, pid = _list_cursor(q.cursor)
+        at, pid = cursor_time_id(q.cursor)
         stmt = stmt.where(
             or_(Placement.created_at < at, and_(Placement.created_at == at, Placement.id < pid))
         )

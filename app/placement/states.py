@@ -1,4 +1,4 @@
-"""The placement state machine of domain.md §13 as a table: pure, no I/O, no clock."""
+"""The placement state machine of docs/domain.md §13 as a table: pure, no I/O, no clock."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class Action(StrEnum):
 
 
 class EventType(StrEnum):
-    """Transfer-log event types (domain.md §5, §13)."""
+    """Transfer-log event types (docs/domain.md §5, §13)."""
 
     REQUEST_CREATED = "request_created"
     TRIAGED = "triaged"
@@ -86,7 +86,7 @@ CLINICAL_EVENTS = frozenset(
     {EventType.MEDICALLY_READY, EventType.READY_REVOKED, EventType.HOSPITAL_ADMITTED}
 )
 
-# Decline and cancel reasons are codes so refusals can be counted (domain.md §13).
+# Decline and cancel reasons are codes so refusals can be counted (docs/domain.md §13).
 DECLINE_REASONS = (
     "no_place_after_all",
     "care_too_complex",

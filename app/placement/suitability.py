@@ -1,10 +1,10 @@
 """Whether a unit can take a placement's patient: the rule a hold checks (pure, no I/O).
 
-A hold is a binding promise of a place (domain.md §12.6), so it is only placed on a unit of the
+A hold is a binding promise of a place (docs/domain.md §12.6), so it is only placed on a unit of the
 care type the placement was triaged for (a triagist deviates from the advice at triage, with a
-reason: domain.md §4) and whose room policy takes the patient's sex, the same room rule the
+reason: docs/domain.md §4) and whose room policy takes the patient's sex, the same room rule the
 search applies. Target groups and features stay the provider's judgement: it declines with
-``target_group_mismatch`` or ``isolation_not_possible`` (domain.md §13).
+``target_group_mismatch`` or ``isolation_not_possible`` (docs/domain.md §13).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The in-process bus: tells this process's listeners which outbox rows were just committed.
 
 It carries outbox ids only, never payloads: subscribers read the rows from the database, which stays
-the single source of truth (DESIGN.md §2). ``publish`` hooks the session so the bus is told after
+the single source of truth. ``publish`` hooks the session so the bus is told after
 the commit and never about a rolled-back change. On PostgreSQL the transaction's first outbox row
 queues its own ``pg_notify`` in its INSERT (``app.realtime.outbox``); the same hook sends one
 ``pg_notify('juisteplek_outbox', '<id>,<id>,...')`` for any further rows just before the commit.

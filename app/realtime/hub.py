@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import random
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection
 
 import structlog
 
@@ -27,46 +29,96 @@ log = structlog.get_logger("juisteplek.realtime")
 
 LOOKBACK = 1_000
 SCAN_LIMIT = 5_000
+QUEUE_LIMIT = 10_000  # frames a stream may fall behind before it is cut off
 
 
-@dataclass(eq=False)
+def sse_frame(event: StreamEvent) -> bytes:
+    """The event as one server-sent-events frame; encoded once, sent to every stream."""
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        event.id,
+        event.event_type.encode(),
+        event.body(),
+    )
+
+
 class Subscriber:
-    """One connected stream: the events it may see, in commit order, until it falls behind."""
+    """One connected stream: the frames it may see, in commit order, until it falls behind.
 
-    principal: Principal
-    topics: frozenset[str] | None
-    queue: asyncio.Queue[StreamEvent] = field(default_factory=lambda: asyncio.Queue(10_000))
-    overflowed: bool = False
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    Kept small on purpose (a national deployment holds 10,000 of these per instance): a deque of
+    shared frame bytes and one future to wake the stream, no queue object or task of its own.
+    """
 
-    def offer(self, event: StreamEvent) -> None:
-        if self.overflowed:
-            return
+    __slots__ = (
+        "_waiter",
+        "closed",
+        "frames",
+        "next_ping",
+        "overflowed",
+        "ping_due",
+        "principal",
+        "topics",
+    )
+
+    def __init__(
+        self, principal: Principal, topics: frozenset[str] | None, *, next_ping: float
+    ) -> None:
+        self.principal = principal
+        self.topics = topics
+        self.frames: deque[tuple[int, bytes]] = deque()
+        self.overflowed = False  # fell too far behind: resumes from the outbox on reconnect
+        self.closed = False  # its key was revoked or the client went away
+        self.next_ping = next_ping  # loop time of its next heartbeat
+        self.ping_due = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def wants(self, event: StreamEvent) -> bool:
         if self.topics is not None and event.topic not in self.topics:
-            return
-        if not can_see(
+            return False
+        return can_see(
             self.principal,
             topic=event.topic,
             region_id=event.region_id,
             organisation_ids=event.organisation_ids,
-        ):
+        )
+
+    def offer(self, event: StreamEvent, frame: bytes) -> None:
+        if self.overflowed or self.closed or not self.wants(event):
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if len(self.frames) >= QUEUE_LIMIT:
             # A client this far behind is cut off; it resumes from the outbox with Last-Event-ID.
             self.overflowed = True
-        self.changed.set()
+        else:
+            self.frames.append((event.id, frame))
+        self._wake()
 
-    async def next(self) -> StreamEvent | None:
-        """The next event, or None once the subscriber overflowed and its queue is drained."""
-        while True:
-            if not self.queue.empty():
-                return self.queue.get_nowait()
-            if self.overflowed:
-                return None
-            self.changed.clear()
-            await self.changed.wait()
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def ping(self) -> None:
+        self.ping_due = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until there is a frame, a heartbeat due or the end (no timer per stream: the hub's
+        heartbeat round wakes the streams whose ping is due)."""
+        if self.frames or self.overflowed or self.closed or self.ping_due:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    @property
+    def ended(self) -> bool:
+        """Nothing more will come: closed, or overflowed and drained."""
+        return self.closed or (self.overflowed and not self.frames)
 
 
 class Hub:
@@ -78,6 +130,9 @@ class Hub:
         poll_seconds: float,
         listen: bool = True,
         lookback: int = LOOKBACK,
+        heartbeat_seconds: float = 15.0,
+        revalidate_seconds: float = 10.0,
+        revoked_keys: Callable[[Collection[uuid.UUID]], Awaitable[set[uuid.UUID]]] | None = None,
     ) -> None:
         self._db = db
         self._database_url = database_url
@@ -93,6 +148,13 @@ class Hub:
         self._listener: PgListener | None = None
         self._unsubscribe_bus: Callable[[], None] | None = None
         self._start_lock = asyncio.Lock()
+        self._heartbeat = heartbeat_seconds
+        self._heartbeats: asyncio.Task[None] | None = None
+        # Revoked keys end their streams: at once on this instance (revoke()), and on the others
+        # by one query per period for all keys with an open stream, not a check per event.
+        self._revalidate_seconds = revalidate_seconds
+        self._revoked_keys = revoked_keys
+        self._revalidator: asyncio.Task[None] | None = None
 
     @property
     def last_id(self) -> int:
@@ -128,13 +190,21 @@ class Hub:
                 )
                 await self._listener.start()
             self._task = asyncio.create_task(self._run(), name="juisteplek-realtime-hub")
+            self._heartbeats = asyncio.create_task(
+                self._beat(), name="juisteplek-realtime-heartbeat"
+            )
+            if self._revoked_keys is not None:
+                self._revalidator = asyncio.create_task(
+                    self._revalidate(), name="juisteplek-realtime-keys"
+                )
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._heartbeats, self._revalidator):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._heartbeats = self._revalidator = None
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
@@ -144,12 +214,48 @@ class Hub:
 
     async def subscribe(self, principal: Principal, topics: frozenset[str] | None) -> Subscriber:
         await self.start()
-        sub = Subscriber(principal=principal, topics=topics)
+        # A random phase per stream: streams opened together do not all ping in one instant.
+        phase = random.uniform(0, self._heartbeat)  # noqa: S311 - not a secret
+        sub = Subscriber(principal, topics, next_ping=asyncio.get_running_loop().time() + phase)
         self._subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)
+
+    def revoke(self, key_ids: Collection[uuid.UUID]) -> int:
+        """End the open streams of these keys; returns how many ended."""
+        wanted = set(key_ids)
+        ended = [sub for sub in self._subscribers if sub.principal.key_id in wanted]
+        for sub in ended:
+            sub.close()
+        return len(ended)
+
+    async def _beat(self) -> None:
+        """Wake the streams whose heartbeat is due: one round per fraction of the interval."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self._heartbeat / 4))
+            now = loop.time()
+            for sub in self._subscribers:
+                if sub.next_ping <= now:
+                    sub.next_ping = max(sub.next_ping + self._heartbeat, now)
+                    sub.ping()
+
+    async def _revalidate(self) -> None:
+        assert self._revoked_keys is not None
+        while True:
+            await asyncio.sleep(self._revalidate_seconds)
+            keys = {sub.principal.key_id for sub in self._subscribers}
+            if not keys:
+                continue
+            try:
+                revoked = await self._revoked_keys(keys)
+            except Exception:
+                log.exception("realtime_key_check_failed")
+                continue
+            if revoked:
+                self.revoke(revoked)
 
     async def _run(self) -> None:
         while True:
@@ -176,9 +282,11 @@ class Hub:
         ordered = sorted(fresh)
         if self._subscribers:
             events = await service.events_by_id(self._db, ordered)
+            subscribers = list(self._subscribers)
             for event in events:
-                for sub in list(self._subscribers):
-                    sub.offer(event)
+                frame = sse_frame(event)
+                for sub in subscribers:
+                    sub.offer(event, frame)
         self._seen.update(ordered)
         self._last = max(self._last, ordered[-1])
         floor = self._last - 2 * self._lookback

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 
+from app.auth.service import revoked_key_ids
 from app.config import Settings
 from app.db import Database
 from app.realtime.hub import Hub
@@ -20,6 +22,9 @@ async def background(db: Database, settings: Settings) -> AsyncIterator[Hub]:
         database_url=settings.database_url,
         poll_seconds=settings.outbox_poll_seconds,
         listen=settings.realtime_listen_enabled,
+        heartbeat_seconds=settings.stream_heartbeat_seconds,
+        revalidate_seconds=max(1.0, settings.api_key_cache_seconds),
+        revoked_keys=functools.partial(revoked_key_ids, db),
     )
     dispatcher = None
     if settings.dispatch_webhooks:

@@ -1,4 +1,4 @@
-"""Who may see which real-time event (pure; DESIGN.md §4 roles).
+"""Who may see which real-time event (pure; docs/domain.md §14 roles).
 
 Capacity changes are public to every key. Placement changes carry patient data: admin sees all,
 a triagist sees those of its region, and a provider, referrer or triagist key sees those that

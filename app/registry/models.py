@@ -1,4 +1,4 @@
-"""Registry tables (DESIGN.md §3). Nothing referenced is ever hard-deleted: rows are deactivated."""
+"""Registry tables (docs/domain.md §3). Nothing referenced is hard-deleted: rows are deactivated."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Region(Base):
 
 
 class Subregion(Base):
-    """Subregion (verzorgingsgebied); escalation starts here (domain.md §8)."""
+    """Subregion (verzorgingsgebied); escalation starts here (docs/domain.md §8)."""
 
     __tablename__ = "subregion"
 
@@ -39,6 +39,7 @@ class Subregion(Base):
     region_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("region.id"), index=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class SubregionNeighbour(Base):
@@ -62,6 +63,9 @@ class Municipality(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     subregion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subregion.id"), index=True)
+    # CBS gemeentecode (GM + 4 digits): the municipality's identifier in a region file.
+    cbs_code: Mapped[str | None] = mapped_column(String(6), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Organisation(Base):
@@ -72,6 +76,10 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     agb_code: Mapped[str | None] = mapped_column(String(8))
+    ura_number: Mapped[str | None] = mapped_column(String(8))
+    kvk_number: Mapped[str | None] = mapped_column(String(8))
+    # Stable identifier from the region file (``juisteplek import-region``); unique everywhere.
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -97,6 +105,7 @@ class Location(Base):
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     phone: Mapped[str | None] = mapped_column(String(40))
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -106,7 +115,7 @@ class Location(Base):
 
 
 class Unit(Base):
-    """A bookable capacity pool at a location (DESIGN.md §3).
+    """A bookable capacity pool at a location (docs/domain.md §3.1).
 
     Target groups and features are stored as bitmasks over their enums (``app.enums``) so that
     ``(feature_mask & :wanted) = :wanted`` filters identically on SQLite and PostgreSQL.
@@ -127,6 +136,7 @@ class Unit(Base):
     sex_policy: Mapped[str] = mapped_column(String(10), default="any")
     staffed_capacity: Mapped[int] = mapped_column(Integer)
     label: Mapped[str | None] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -58,6 +58,9 @@ class OrganisationRead(Schema):
     name: str
     kind: OrganisationKind
     agb_code: str | None
+    ura_number: str | None = None
+    kvk_number: str | None = None
+    external_id: str | None = Field(default=None, description="Code in the region file")
     active: bool
     version: int
     created_at: datetime
@@ -97,6 +100,7 @@ class LocationRead(Schema):
     latitude: float
     longitude: float
     phone: str | None
+    external_id: str | None = Field(default=None, description="Code in the region file")
     active: bool
     version: int
     created_at: datetime
@@ -142,7 +146,42 @@ class UnitRead(Schema):
     features: list[Feature]
     staffed_capacity: int
     label: str | None
+    external_id: str | None = Field(default=None, description="Code in the region file")
     active: bool
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class ImportChange(Schema):
+    code: str = Field(description="The item's identifier in the region file")
+    fields: list[str] = Field(description="The fields the import changes")
+
+
+class ImportKindDiff(Schema):
+    """What an import does to one kind of item."""
+
+    created: list[str] = Field(description="Codes of the items the import creates")
+    updated: list[ImportChange]
+    deactivated: list[str] = Field(
+        description="Items of the region the file no longer lists: deactivated, never deleted"
+    )
+    unchanged: int
+    counts: dict[str, int] = Field(
+        description="created, updated, deactivated and unchanged as numbers"
+    )
+
+
+class ImportDiff(Schema):
+    """The difference between the database and a region file: what the import did (or, in a
+    dry run, would do). A second import of the same file changes nothing."""
+
+    region: str
+    dry_run: bool
+    changes: int = Field(description="Created + updated + deactivated items of every kind")
+    regions: ImportKindDiff
+    subregions: ImportKindDiff
+    municipalities: ImportKindDiff
+    organisations: ImportKindDiff
+    locations: ImportKindDiff
+    units: ImportKindDiff

@@ -1,6 +1,7 @@
 """Registry service: regions and subregions (read), organisations, locations and units (CRUD).
 
-Permission rule (DESIGN.md §4): admins manage everything; a provider key manages the locations and
+Permission rule (docs/domain.md §14): admins manage everything; a provider key manages the
+locations and
 units of its own organisation; every key may read the registry.
 """
 
@@ -84,7 +85,11 @@ async def list_subregions(session: AsyncSession) -> list[SubregionRead]:
     neighbours = (
         await session.scalars(select(SubregionNeighbour).order_by(SubregionNeighbour.rank))
     ).all()
-    municipalities = (await session.scalars(select(Municipality).order_by(Municipality.name))).all()
+    municipalities = (
+        await session.scalars(
+            select(Municipality).where(Municipality.active).order_by(Municipality.name)
+        )
+    ).all()
     return [
         SubregionRead(
             id=s.id,
@@ -216,7 +221,9 @@ async def _location(session: AsyncSession, location_id: uuid.UUID) -> Location:
 
 async def _subregion_of_municipality(session: AsyncSession, municipality: str) -> uuid.UUID:
     found = await session.scalar(
-        select(Municipality.subregion_id).where(Municipality.name == municipality)
+        select(Municipality.subregion_id).where(
+            Municipality.name == municipality, Municipality.active
+        )
     )
     if found is None:
         raise InvalidInput(
@@ -306,6 +313,7 @@ def unit_read(unit: Unit, location: Location) -> UnitRead:
         features=codes_of(unit.feature_mask, Feature),
         staffed_capacity=unit.staffed_capacity,
         label=unit.label,
+        external_id=unit.external_id,
         active=unit.active,
         version=unit.version,
         created_at=unit.created_at,

@@ -1,4 +1,4 @@
-"""NEN 7513 access log for admins (DESIGN.md §4 ``GET /v1/audit``)."""
+"""NEN 7513 access log for admins (docs/domain.md §14 ``GET /v1/audit``)."""
 
 from __future__ import annotations
 

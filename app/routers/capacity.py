@@ -5,19 +5,24 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from app.capacity import service as capacity_service
+from app.capacity import status as status_service
 from app.capacity.schemas import (
     AvailabilityResult,
     CapacityReportIn,
     CapacityReportItem,
     CapacityReportRead,
+    UnitStatusCurrent,
+    UnitStatusIn,
+    UnitStatusRead,
 )
 from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ, NearQ, json_response
+from app.routers.exchange import CSV_REQUEST_BODY, csv_upload
 from app.schemas import Page, UtcDateTime
 
 router = APIRouter(prefix="/v1", tags=["capacity"])
@@ -41,13 +46,19 @@ async def report_capacity(
     status_code=201,
     response_model=list[CapacityReportRead],
     responses=WRITE_PROBLEMS,
+    dependencies=[Depends(csv_upload)],
+    openapi_extra=CSV_REQUEST_BODY,
 )
 async def report_capacity_bulk(
     body: Annotated[list[CapacityReportItem], Body(min_length=1, max_length=1000)],
     write: WriteDep,
     settings: SettingsDep,
 ) -> Response:
-    """Several reports at once, all-or-nothing: one refused item refuses the batch."""
+    """Several reports at once, all-or-nothing: one refused item refuses the batch.
+
+    Also takes `text/csv` (columns `unit_id` or `external_id`, `free`, `expected_free_24h`,
+    `reported_at`; others ignored, so a capacity snapshot can be sent back), up to 10,000 lines;
+    a refused upload names every bad line and column (`/lines/<n>/<column>`)."""
     reports = await capacity_service.report_bulk(
         write.session, write.principal, body, now=utcnow(), settings=settings
     )
@@ -90,6 +101,15 @@ async def search_availability(
     include_stale: bool = False,
     escalate: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    include_not_accepting: Annotated[
+        bool,
+        Query(
+            description=(
+                "Also list units closed to admissions (marked accepting: false, after the open "
+                "ones, whatever their free places)"
+            )
+        ),
+    ] = False,
 ) -> Response:
     """Free places, ranked: own subregion, neighbours in escalation order, distance, freshness."""
     result = await capacity_service.search_availability(
@@ -105,9 +125,46 @@ async def search_availability(
             include_stale=include_stale,
             escalate=escalate,
             limit=limit,
+            include_not_accepting=include_not_accepting,
         ),
         now=utcnow(),
         settings=settings,
         scopes=scopes,
     )
     return json_response(result)
+
+
+@router.put("/units/{unit_id}/status", response_model=UnitStatusCurrent, responses=WRITE_PROBLEMS)
+async def set_unit_status(unit_id: uuid.UUID, body: UnitStatusIn, write: WriteDep) -> Response:
+    """A provider closes one of its units to admissions (reason, detail, expected ``until``) or
+    reopens it (``accepting: true``). A closed unit reopens by itself at ``until``; holds on it
+    are refused with 409 ``unit-not-accepting`` until then."""
+    status = await status_service.set_status(
+        write.session, write.principal, unit_id, body, now=utcnow()
+    )
+    return await write.commit(status)
+
+
+@router.get("/units/{unit_id}/status", response_model=UnitStatusCurrent, responses=READ_PROBLEMS)
+async def get_unit_status(
+    unit_id: uuid.UUID, session: SessionDep, _: PrincipalDep
+) -> UnitStatusCurrent:
+    """Whether the unit takes admissions now, and if not why and until when."""
+    return await status_service.get_status(session, unit_id, utcnow())
+
+
+@router.get(
+    "/units/{unit_id}/status-history",
+    response_model=Page[UnitStatusRead],
+    responses=READ_PROBLEMS,
+)
+async def unit_status_history(
+    unit_id: uuid.UUID,
+    session: SessionDep,
+    _: PrincipalDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = 100,
+) -> Page[UnitStatusRead]:
+    """The unit's status changes (closed with reason and until, reopened), newest first."""
+    items, nxt = await status_service.status_history(session, unit_id, cursor=cursor, limit=limit)
+    return Page(items=items, next_cursor=nxt)

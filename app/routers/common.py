@@ -28,8 +28,9 @@ IfMatchH = Annotated[
     Header(alias="If-Match", max_length=200, description="ETag from a previous read"),
 ]
 
-READ_PROBLEMS = problem_responses(400, 401, 403, 404, 422)
-WRITE_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422)
+# 429: too many failed authentications from the caller's address (AUTH_FAILURE_LIMIT).
+READ_PROBLEMS = problem_responses(400, 401, 403, 404, 422, 429)
+WRITE_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429)
 
 
 def listing(cursor: str | None, limit: int) -> Listing:

@@ -1,4 +1,4 @@
-"""KPI endpoints (DESIGN.md §4): aggregates as JSON or CSV, baselines, inflow reports."""
+"""KPI endpoints (docs/domain.md §14): aggregates as JSON or CSV, baselines, inflow reports."""
 
 from __future__ import annotations
 
@@ -84,8 +84,8 @@ async def wrong_bed_days(
     subregion: SubregionQ = None,
     care_type: CareTypeQ = None,
 ) -> Response:
-    """Verkeerde-bed days: midnight census of medically-ready intervals; like
-    every KPI, for the caller's region (admin: every region)."""
+    """Verkeerde-bed days (docs/domain.md §6.1): midnight census of medically-ready intervals;
+    like every KPI, for the caller's region (admin: every region)."""
     q = _query(
         "wrong_bed_days",
         from_,
@@ -111,7 +111,7 @@ async def inflow(
     age_min: AgeMinQ = None,
     subregion: SubregionQ = None,
 ) -> Response:
-    """SEH75 / HAP75 / RAV75 from inflow reports (domain.md §6.2), per source."""
+    """SEH75 / HAP75 / RAV75 from inflow reports (docs/domain.md §6.2), per source."""
     q = _query("inflow", from_, to, group_by=group_by, age_min=age_min, subregion=subregion)
     return _answer(await kpi_service.inflow(db, principal, q, now=utcnow()), accept)
 
@@ -130,7 +130,7 @@ async def lead_times(
     subregion: SubregionQ = None,
     care_type: CareTypeQ = None,
 ) -> Response:
-    """time_to_triage and time_to_placement, median and P90 (domain.md §6.4)."""
+    """time_to_triage and time_to_placement, median and P90 (docs/domain.md §6.4)."""
     q = _query(
         "lead_times",
         from_,
@@ -159,7 +159,7 @@ async def escalations(
     subregion: SubregionQ = None,
     care_type: CareTypeQ = None,
 ) -> Response:
-    """Escalation rate, escalations by level, decline reasons (domain.md §6.4, §8)."""
+    """Escalation rate, escalations by level, decline reasons (docs/domain.md §6.4, §8)."""
     q = _query(
         "escalations",
         from_,
@@ -186,7 +186,7 @@ async def capacity(
     subregion: SubregionQ = None,
     care_type: CareTypeQ = None,
 ) -> Response:
-    """Stale-report share and occupancy at each local midnight (domain.md §6.4)."""
+    """Stale-report share and occupancy at each local midnight (docs/domain.md §6.4)."""
     q = _query("capacity", from_, to, group_by=group_by, subregion=subregion, care_type=care_type)
     answer = await kpi_service.capacity(db, principal, q, now=utcnow(), settings=settings)
     return _answer(answer, accept)
@@ -202,7 +202,7 @@ async def ggz_crisis_within_norm(
     group_by: GroupQ = None,
     subregion: SubregionQ = None,
 ) -> Response:
-    """GGZ crisis assessment within the urgency norm (domain.md §6.3, §12.4)."""
+    """GGZ crisis assessment within the urgency norm (docs/domain.md §6.3, §12.4)."""
     q = _query("ggz_crisis_within_norm", from_, to, group_by=group_by, subregion=subregion)
     answer = await kpi_service.ggz_crisis_within_norm(db, principal, q, now=utcnow())
     return _answer(answer, accept)
@@ -214,7 +214,7 @@ async def ggz_crisis_within_norm(
     responses=problem_responses(400, 401, 403, 422),
 )
 async def list_baselines(db: DbDep, principal: PrincipalDep) -> list[BaselineRead]:
-    """Loaded baselines (domain.md §12.2)."""
+    """Loaded baselines (docs/domain.md §12.2)."""
     return await kpi_service.list_baselines(db, principal)
 
 
@@ -229,6 +229,6 @@ async def put_baselines(
 
 @router.post("/inflow-reports", response_model=InflowReportResult, responses=WRITE_PROBLEMS)
 async def report_inflow(body: InflowReportIn, write: WriteDep) -> Response:
-    """Aggregated SEH/HAP/RAV contacts (domain.md §6.2); a re-sent line replaces its count."""
+    """Aggregated SEH/HAP/RAV contacts (docs/domain.md §6.2); a re-sent line replaces its count."""
     result = await kpi_service.report_inflow(write.session, write.principal, body, now=utcnow())
     return await write.commit(result)

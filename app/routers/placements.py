@@ -1,4 +1,4 @@
-"""Placement endpoints (DESIGN.md §4, domain.md §13): referrals, holds, actions, transfer log.
+"""Placement endpoints (docs/domain.md §13, §14): referrals, holds, actions, transfer log.
 
 Every route is an ``AuditedRoute``: a request refused with 403 is written to the NEN 7513 access
 log in its own transaction, because the request's own transaction rolls back.
@@ -264,6 +264,10 @@ async def placement_availability(
     include_stale: bool = False,
     escalate: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    include_not_accepting: Annotated[
+        bool,
+        Query(description="Also list units closed to admissions, marked, after the open ones"),
+    ] = False,
 ) -> Response:
     """Free places for this placement's patient, ranked as ``GET /v1/availability`` ranks them;
     each hit says whether an earlier hold of this placement on it was declined or expired."""
@@ -281,6 +285,7 @@ async def placement_availability(
             include_stale=include_stale,
             escalate=escalate,
             limit=limit,
+            include_not_accepting=include_not_accepting,
         ),
         now=utcnow(),
         settings=settings,

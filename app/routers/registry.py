@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
-from app.deps import PrincipalDep, SessionDep, WriteDep
+from app.db import utcnow
+from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, OrganisationKind
 from app.etag import etag
+from app.registry import importer
 from app.registry import service as registry_service
+from app.registry.regionfile import RegionFile
 from app.registry.schemas import (
+    ImportDiff,
     LocationCreate,
     LocationRead,
     LocationUpdate,
@@ -23,7 +28,15 @@ from app.registry.schemas import (
     UnitRead,
     UnitUpdate,
 )
-from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, IfMatchH, LimitQ, listing
+from app.routers.common import (
+    READ_PROBLEMS,
+    WRITE_PROBLEMS,
+    CursorQ,
+    IfMatchH,
+    LimitQ,
+    json_response,
+    listing,
+)
 from app.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["registry"])
@@ -33,6 +46,27 @@ router = APIRouter(prefix="/v1", tags=["registry"])
 async def list_regions(session: SessionDep, _: PrincipalDep) -> list[RegionRead]:
     """Regions with their subregions, escalation neighbours and municipalities."""
     return await registry_service.list_regions(session)
+
+
+@router.post("/regions/import", response_model=ImportDiff, responses=WRITE_PROBLEMS)
+async def import_region(
+    body: RegionFile,
+    write: WriteDep,
+    settings: SettingsDep,
+    dry_run: Annotated[
+        bool, Query(description="Only answer what the import would change; write nothing")
+    ] = False,
+) -> Response:
+    """Admin: create or update a region from a region file (docs/exchange.md) by its codes.
+    What the region has and the file no longer lists is deactivated. The answer is the diff;
+    an inconsistent file is refused with one error per problem, and nothing is written."""
+    diff = await importer.import_region(
+        write.session, write.principal, body, now=utcnow(), settings=settings, dry_run=dry_run
+    )
+    if dry_run:
+        await write.session.rollback()
+        return json_response(diff.model_dump(mode="json"))
+    return await write.commit(diff)
 
 
 @router.get("/subregions", response_model=list[SubregionRead], responses=READ_PROBLEMS)

@@ -5,21 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from sse_starlette.sse import EventSourceResponse
 
 from app.audit.http import context_of
-from app.auth.service import KeyResolver
-from app.deps import DbDep, PrincipalDep, SettingsDep
-from app.errors import Unauthenticated
+from app.deps import DbDep, PrincipalDep
 from app.realtime.hub import Hub
-from app.realtime.stream import event_stream
+from app.realtime.limits import StreamSlots
+from app.realtime.stream import EventStream, EventStreamResponse
 from app.routers.common import READ_PROBLEMS
 
 router = APIRouter(prefix="/v1", tags=["realtime"])
-
-
-class SSEResponse(EventSourceResponse):
-    media_type = "text/event-stream"  # class-level, so OpenAPI documents the 200 content type
 
 
 STREAM_DOC = """Server-sent events (`text/event-stream`), one per committed change:
@@ -35,12 +29,16 @@ Capacity events go to every key. Placement events go to admin keys, triagists of
 region, and provider/referrer/triagist keys of an organisation the placement concerns; analysts
 get none. Reconnect with `Last-Event-ID` (browsers do this by themselves) to replay what was
 missed; a comment line is sent every 15 s as a heartbeat.
+
+One server keeps a limited number of streams open per key and in all (settings
+`STREAM_MAX_PER_KEY`, `STREAM_MAX_PER_INSTANCE`); beyond them the answer is a 429 problem with
+`Retry-After`.
 """
 
 
 @router.get(
     "/stream",
-    response_class=SSEResponse,
+    response_class=EventStreamResponse,
     description=STREAM_DOC,
     responses={
         200: {
@@ -54,7 +52,6 @@ async def stream(
     request: Request,
     db: DbDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -71,29 +68,21 @@ async def stream(
         list[Literal["capacity", "placement"]],
         Query(max_length=2, description="Only these topics (default: all the key may see)"),
     ] = [],  # noqa: B006
-) -> SSEResponse:
+) -> EventStreamResponse:
     hub: Hub = request.app.state.hub
-    resolver: KeyResolver = request.app.state.key_resolver
-    authorization = request.headers.get("authorization")
     resume = int(last_event_id) if last_event_id is not None else after
-
-    async def still_valid() -> bool:
-        # A cached dict hit; a revocation clears this instance's cache at once (others: TTL).
-        try:
-            await resolver.resolve(authorization)
-        except Unauthenticated:
-            return False
-        return True
-
-    return SSEResponse(
-        event_stream(
+    slots: StreamSlots = request.app.state.stream_slots
+    release = slots.acquire(principal.key_id)
+    # A revoked key's stream ends at once on this instance and within a few seconds on others
+    # (the hub checks the keys of its open streams periodically, not before every event).
+    return EventStreamResponse(
+        EventStream(
             db,
             hub,
             principal,
             last_event_id=resume,
             topics=frozenset(topic) if topic else None,
-            still_valid=still_valid,
             audit=context_of(request, principal),
         ),
-        ping=settings.stream_heartbeat_seconds,
+        on_close=release,
     )

@@ -1,4 +1,4 @@
-"""Triage endpoints (DESIGN.md §4, domain.md §4, §12.1): rule sets, questionnaire, triage."""
+"""Triage endpoints (docs/domain.md §4, §12.1): rule sets, questionnaire, triage."""
 
 from __future__ import annotations
 

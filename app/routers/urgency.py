@@ -1,4 +1,4 @@
-"""The uniform urgency language (domain.md §7): the map and conversions in both directions."""
+"""The uniform urgency language (docs/domain.md §7): the map and conversions in both directions."""
 
 from __future__ import annotations
 

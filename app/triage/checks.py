@@ -1,7 +1,9 @@
-"""Static checks on a triage rule set (domain.md §4, §12.1); a set with errors may not go live.
+"""Static checks on a triage rule set (docs/domain.md §4, §12.1); a set with errors may not go live.
 
 Reachability is decided exhaustively: we walk the decision tree of the first-match table, branching
 only on inputs the rules still need, which covers every answer set without enumerating them all.
+The tree can still grow exponentially with the questions (a rule that needs every answer), so the
+walk has a work limit: a set beyond it is refused as too large to check.
 """
 
 from __future__ import annotations
@@ -13,7 +15,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from app.triage.rules import All, Answer, Condition, Question, RuleSet, match_first
+from app.triage.rules import (
+    All,
+    Answer,
+    Condition,
+    Not,
+    Question,
+    RuleSet,
+    RuleSetError,
+    RuleSetProblem,
+    _Junction,
+    match_first,
+)
+
+# Condition nodes judged over the whole reachability walk. The built-in set needs about 15,000,
+# with a shadowed rule added about 570,000; the limit keeps the worst case to a few seconds of
+# CPU (the upload runs it off the event loop).
+MAX_CHECK_WORK = 2_000_000
 
 FindingCode = Literal[
     "no_catch_all",  # some answer set matches no rule
@@ -60,17 +78,45 @@ class CheckReport(BaseModel):
         return not self.errors
 
 
-def check_ruleset(ruleset: RuleSet) -> CheckReport:
-    findings = [*_reachability(ruleset), *_inputs(ruleset), *_outcomes(ruleset)]
+def check_ruleset(ruleset: RuleSet, *, max_work: int = MAX_CHECK_WORK) -> CheckReport:
+    """The findings; a RuleSetError when the decision tree is too large to walk in ``max_work``."""
+    budget = _Budget(max_work)
+    findings = [*_reachability(ruleset, budget), *_inputs(ruleset), *_outcomes(ruleset)]
     return CheckReport(ruleset_version=ruleset.version, findings=tuple(findings))
 
 
+class _Budget:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def spend(self, work: int) -> None:
+        self.left -= work
+        if self.left < 0:
+            message = (
+                f"the rules' decision tree is too large to check (more than {self.limit} "
+                "condition evaluations): rules that need the answers to many questions at once "
+                "multiply the cases; split them or ask fewer questions"
+            )
+            raise RuleSetError([RuleSetProblem(message=message, location="rules")])
+
+
+def _size(condition: Condition) -> int:
+    if isinstance(condition, Not):
+        return 1 + _size(condition.operand)
+    if isinstance(condition, _Junction):
+        return 1 + sum(_size(operand) for operand in condition.operands)
+    return 1
+
+
 def _explore(
-    conditions: Sequence[Condition], questions: Sequence[Question]
+    conditions: Sequence[Condition], questions: Sequence[Question], budget: _Budget
 ) -> Iterator[tuple[dict[str, Answer], int | None]]:
     """Every leaf of the first-match decision tree: answers that settle it, and what fires."""
+    work = 1 + sum(_size(condition) for condition in conditions)
     stack: list[dict[str, Answer]] = [{}]
     while stack:
+        budget.spend(work)
         answers = stack.pop()
         match = match_first(conditions, answers)
         if not match.open:
@@ -81,9 +127,9 @@ def _explore(
         stack.extend({**answers, question.id: value} for value in reversed(question.domain))
 
 
-def _reachability(ruleset: RuleSet) -> Iterator[Finding]:
+def _reachability(ruleset: RuleSet, budget: _Budget) -> Iterator[Finding]:
     conditions = [rule.condition for rule in ruleset.rules]
-    leaves = list(_explore(conditions, ruleset.questions))
+    leaves = list(_explore(conditions, ruleset.questions, budget))
     unmatched = next((answers for answers, index in leaves if index is None), None)
     if unmatched is not None:
         yield Finding(
@@ -98,7 +144,9 @@ def _reachability(ruleset: RuleSet) -> Iterator[Finding]:
             continue
         # Where this rule holds, the first earlier rule that also holds is the one that wins.
         overlaps = [All((earlier, rule.condition)) for earlier in conditions[:index]]
-        winners = sorted({i for _, i in _explore(overlaps, ruleset.questions) if i is not None})
+        winners = sorted(
+            {i for _, i in _explore(overlaps, ruleset.questions, budget) if i is not None}
+        )
         if winners:
             ids = ", ".join(ruleset.rules[i].id for i in winners)
             yield _rule_error("shadowed_rule", rule.id, f"earlier rules always win: {ids}")

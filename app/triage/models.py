@@ -1,4 +1,4 @@
-"""Triage tables: versioned rule sets as data and every triage done (domain.md §4, §12.1).
+"""Triage tables: versioned rule sets as data and every triage done (docs/domain.md §4, §12.1).
 
 Rule sets are never deleted or changed once loaded; activation only moves the ``active`` flag, and
 a partial unique index keeps at most one row active on both backends.

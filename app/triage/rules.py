@@ -1,4 +1,6 @@
-"""Triage rule sets as versioned data and their pure first-match evaluator (domain.md §4, §12.1).
+"""Triage rule sets as versioned data and their pure first-match evaluator.
+
+The table and its rules: docs/domain.md §4, §12.1.
 
 Evaluation uses three-valued logic: partial answers never claim an outcome a missing answer could
 change.
@@ -416,6 +418,10 @@ def _require_unique(ids: Sequence[str], what: str) -> None:
         seen.add(item)
 
 
+# A questionnaire longer than this is not a triage a desk can ask; the built-in set has 19.
+MAX_QUESTIONS = 40
+
+
 class _Vocabulary(BaseModel):
     """Questions and outcomes: validated first, so rules can be checked against them."""
 
@@ -427,6 +433,11 @@ class _Vocabulary(BaseModel):
     @field_validator("questions")
     @classmethod
     def _unique_questions(cls, questions: tuple[Question, ...]) -> tuple[Question, ...]:
+        if len(questions) > MAX_QUESTIONS:
+            raise _located(
+                f"at most {MAX_QUESTIONS} questions (this set has {len(questions)}): the static "
+                "checks walk every combination of answers the rules depend on"
+            )
         _require_unique([q.id for q in questions], "question id")
         return questions
 
@@ -452,7 +463,7 @@ def _vocabulary(info: ValidationInfo) -> _Vocabulary:
 
 
 class RuleSet(_Vocabulary):
-    """A versioned triage table (domain.md §12.1): questions, outcomes and ordered rules."""
+    """A versioned triage table (docs/domain.md §12.1): questions, outcomes and ordered rules."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -607,6 +618,96 @@ def match_first(conditions: Sequence[Condition], answers: Mapping[str, Answer]) 
     return Match(None, frozenset(deciding), frozenset(open_inputs))
 
 
+@dataclass(frozen=True, slots=True)
+class _Advice:
+    """What a triage tells the triagist: the rule that fires and, when a place must be found, the
+    target group the search is for. Two answer sets give the same advice when these are equal."""
+
+    rule: int
+    target_group: int | None
+
+
+def _advice_or_candidates(
+    ruleset: RuleSet, answers: Mapping[str, Answer]
+) -> _Advice | frozenset[str]:
+    """The advice when ``answers`` decide it, else the missing inputs that could still matter."""
+    match = match_first([rule.condition for rule in ruleset.rules], answers)
+    group = match_first(ruleset.target_group.conditions, answers)
+    outcome = (
+        None if match.index is None else ruleset.outcome_map[ruleset.rules[match.index].outcome]
+    )
+    # The target group only matters while the outcome may still need a place to be found.
+    needs_place = outcome is None or bool(outcome.care_types_for(None))
+    if match.index is not None and (group.index is not None or not needs_place):
+        return _Advice(match.index, group.index if needs_place else None)
+    return match.open | (group.open if needs_place else frozenset())
+
+
+def deciding_questions(ruleset: RuleSet, answers: Mapping[str, Answer]) -> frozenset[str]:
+    """The missing inputs some answer to which could change the advice (rule and target group).
+
+    A scan of the rules lists every input of every undecided rule down to the first rule that
+    surely fires; many of those cannot matter (with a Wlz entitlement, the crisis question alone
+    decides between R3 and R4, whatever the later rules ask). This builds the advice as a function
+    of the missing inputs, as a reduced decision diagram branching on inputs in asking order:
+    equal sub-functions share one node and a test whose branches all lead to the same node is
+    dropped. In such a diagram an input appears exactly when the function depends on it, i.e. when
+    some answer to it, with some answers to the others, changes the advice.
+    """
+    rank = {question.id: i for i, question in enumerate(ruleset.questions)}
+    conditions = (
+        *(rule.condition for rule in ruleset.rules),
+        *ruleset.target_group.conditions,
+    )
+    nodes: dict[object, int] = {}  # a leaf's advice or (input, children) -> node id
+    tests: dict[int, str] = {}  # node id -> the input it tests (absent for leaves)
+    built: dict[object, int] = {}  # residual problem -> node id
+
+    def node(key: object) -> int:
+        return nodes.setdefault(key, len(nodes))
+
+    def build(known: dict[str, Answer]) -> int:
+        state = _advice_or_candidates(ruleset, known)
+        if isinstance(state, _Advice):
+            return node(state)
+        # Two paths that agree on every verdict and on the answers given to the inputs of the
+        # undecided conditions pose the same remaining problem.
+        verdicts = tuple(condition.judge(known).value for condition in conditions)
+        undecided = frozenset[str]().union(
+            *(c.inputs() for c, v in zip(conditions, verdicts, strict=True) if v is None)
+        )
+        residual = frozenset(
+            (name, value)
+            for name, value in known.items()
+            if name in undecided and name not in answers
+        )
+        memo_key = (verdicts, residual)
+        if memo_key in built:
+            return built[memo_key]
+        name = min(state, key=rank.__getitem__)
+        children = tuple(
+            build(known | {name: value}) for value in ruleset.question_map[name].domain
+        )
+        if len(set(children)) == 1:
+            result = children[0]
+        else:
+            result = node((name, children))
+            tests[result] = name
+        built[memo_key] = result
+        return result
+
+    root = build(dict(answers))
+    reachable: set[int] = set()
+    stack = [root]
+    children_of = {ident: key[1] for key, ident in nodes.items() if isinstance(key, tuple)}
+    while stack:
+        ident = stack.pop()
+        if ident not in reachable:
+            reachable.add(ident)
+            stack.extend(children_of.get(ident, ()))
+    return frozenset(tests[ident] for ident in reachable if ident in tests)
+
+
 class TriageResult(BaseModel):
     """The advice and its explanation; store it with the answers and the rule-set version (§4)."""
 
@@ -633,7 +734,7 @@ class TriageResult(BaseModel):
 def evaluate(
     ruleset: RuleSet, answers: Mapping[str, Answer], unified_urgency: int | None = None
 ) -> TriageResult:
-    """Triage advice for (possibly partial) answers under one rule set (domain.md §4)."""
+    """Triage advice for (possibly partial) answers under one rule set (docs/domain.md §4)."""
     for name, value in answers.items():
         question = ruleset.question_map.get(name)
         if question is None:
@@ -648,8 +749,7 @@ def evaluate(
     rule = None if match.index is None else ruleset.rules[match.index]
     outcome = None if rule is None else ruleset.outcome_map[rule.outcome]
     # The target group only matters while the outcome may still need a place to be found.
-    needs_place = outcome is None or bool(outcome.care_types_for(None))
-    open_questions = ruleset.in_asking_order(match.open | (group.open if needs_place else set()))
+    open_questions = ruleset.in_asking_order(deciding_questions(ruleset, answers))
     needs_urgency = outcome is not None and outcome.depends_on_urgency and unified_urgency is None
     return TriageResult(
         ruleset_version=ruleset.version,

@@ -125,7 +125,7 @@ class UrgencyIn(Schema):
 class UnifiedUrgencyRead(Schema):
     system: str | None = Field(description="Native system, kept as sent (null: level given)")
     code: str | None = Field(description="Native code, kept as sent")
-    level: int = Field(description="Unified urgency level 0-5 (domain.md §7)")
+    level: int = Field(description="Unified urgency level 0-5 (docs/domain.md §7)")
     meaning_nl: str
     meaning_en: str
 
@@ -299,7 +299,11 @@ class TriageAdvice(Schema):
     needs_urgency: bool = Field(description="The care type depends on an urgency not given")
     deciding_inputs: dict[str, bool | str]
     open_questions: list[QuestionRead] = Field(
-        description="Questions that could still change the advice, in asking order"
+        description=(
+            "Exactly the unanswered questions some answer to which could change the advice (the "
+            "rule that fires and, when a place is needed, the target group), in asking order: "
+            "ask the first one next"
+        )
     )
     sets: dict[str, bool | str] = Field(description="Answers the outcome implies")
     actions: list[ActionRead] = Field(description="Follow-up tasks")

@@ -1,4 +1,4 @@
-"""Triage service (domain.md §4, §7, §12.1, §13): rule sets in the database, triage, urgency.
+"""Triage service (docs/domain.md §4, §7, §12.1, §13): rule sets in the database, triage, urgency.
 
 The rule engine itself is pure (``app.triage.rules``, ``checks``, ``urgency``); this module stores
 rule sets and triages, converts urgency codes, and ties a triage to the availability search and
@@ -8,6 +8,7 @@ no other rule set is, so a fresh database always has exactly one active rule set
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
 import uuid
@@ -128,6 +129,11 @@ def parse_rule_set(source: str) -> RuleSet:
     return ruleset
 
 
+def _parse_and_check(source: str) -> tuple[RuleSet, CheckReport]:
+    ruleset = parse_rule_set(source)
+    return ruleset, check_ruleset(ruleset)
+
+
 def _alias_problem(source: str) -> RuleSetProblem | None:
     # Aliases let a few lines expand into an exponentially large document ("billion laughs").
     try:
@@ -210,7 +216,7 @@ def _report_json(report: CheckReport) -> str:
 
 
 async def _ensure_builtin(session: AsyncSession, now: datetime) -> None:
-    """Store the built-in rule set once; it is active only if nothing else is (domain §12.1)."""
+    """Store the built-in rule set once; active only if nothing else is (docs/domain.md §12.1)."""
     found = await session.scalar(
         select(TriageRuleSet.id).where(TriageRuleSet.version == DEFAULT_RULESET)
     )
@@ -316,7 +322,7 @@ def _rule_set_read(row: TriageRuleSet) -> RuleSetRead:
 
 
 async def list_rule_sets(session: AsyncSession, *, now: datetime) -> RuleSetList:
-    """Every loaded version, newest first, the active one marked (DESIGN.md §4)."""
+    """Every loaded version, newest first, the active one marked (docs/domain.md §14)."""
     await _ensure_builtin(session, now)
     rows = (
         await session.scalars(
@@ -346,7 +352,7 @@ async def get_rule_set(session: AsyncSession, version: str, *, now: datetime) ->
 async def load_rule_set(
     session: AsyncSession, principal: Principal, body: RuleSetUpload, *, now: datetime
 ) -> RuleSetRead:
-    """Store a region's own rule set with its check report (domain.md §12.1); admins only.
+    """Store a region's own rule set with its check report (docs/domain.md §12.1); admins only.
 
     A refused set (it does not load) is a 422 naming each problem's rule and line. A set with
     check errors is stored but cannot be activated; with ``activate`` it is a 409 and nothing
@@ -354,7 +360,9 @@ async def load_rule_set(
     """
     principal.require(Role.ADMIN)
     try:
-        ruleset = parse_rule_set(body.source)
+        # Parsing and the exhaustive checks are CPU work: off the event loop, so other requests
+        # (and /healthz) are answered meanwhile.
+        ruleset, report = await asyncio.to_thread(_parse_and_check, body.source)
     except RuleSetError as exc:
         raise refusal(exc) from None
     await _ensure_builtin(session, now)
@@ -367,7 +375,6 @@ async def load_rule_set(
             "give the new text a new version.",
             errors=[{"pointer": "#/source", "detail": f"version {ruleset.version} exists"}],
         )
-    report = check_ruleset(ruleset)
     sha = _sha256(body.source)
     _PARSED[(ruleset.version, sha)] = ruleset
     row = TriageRuleSet(
@@ -454,7 +461,7 @@ def _question_read(q: Question) -> QuestionRead:
     )
 
 
-# --- urgency (domain.md §7) ---------------------------------------------------------------------
+# --- urgency (docs/domain.md §7) ---------------------------------------------------------------
 
 
 def urgency_map_read() -> UrgencyMapRead:
@@ -566,7 +573,7 @@ def convert_urgency(system: str, *, code: str | None, level: int | None) -> Urge
     )
 
 
-# --- triage (domain.md §4, §13) -----------------------------------------------------------------
+# --- triage (docs/domain.md §4, §13) -----------------------------------------------------------
 
 
 def _pointer_part(name: str) -> str:
@@ -601,7 +608,7 @@ def _answers(ruleset: RuleSet, raw: Mapping[str, JsonValue]) -> dict[str, Answer
 
 
 def _placement_problem(result: TriageResult, care_type: CareType | None) -> InvalidInput | None:
-    """Why this advice cannot be stored on a placement, if it cannot (domain.md §13)."""
+    """Why this advice cannot be stored on a placement, if it cannot (docs/domain.md §13)."""
     if care_type is not None:
         return None
     if result.outcome is None:
@@ -676,7 +683,7 @@ async def triage(
     now: datetime,
     settings: Settings,
 ) -> TriageAdvice:
-    """Answers in, advice out, stored as a triage record (domain.md §4, §12.1).
+    """Answers in, advice out, stored as a triage record (docs/domain.md §4, §12.1).
 
     With ``placement_id`` the triage is written onto the placement (requested -> triaged, a
     transfer event, the NEN 7513 log) through the placement service; with ``search`` the free
@@ -702,7 +709,7 @@ async def triage(
     if override is not None and override not in advised and body.override_reason is None:
         raise InvalidInput(
             f"Overriding the advice ({', '.join(advised) or 'no place'}) with {override} needs "
-            "a reason (domain.md §4: deviate only with arguments).",
+            "a reason (docs/domain.md §4: deviate only with arguments).",
             errors=[{"pointer": "#/override_reason", "detail": "required for an override"}],
         )
     care_type = override or (advised[0] if advised and not result.needs_urgency else None)

@@ -1,4 +1,4 @@
-"""Uniform urgency language (domain.md §7): native urgency codes <-> unified urgency level (UUL),
+"""Uniform urgency language (docs/domain.md §7): native urgency codes <-> unified level (UUL),
 and the time limits that follow from a UUL (§8, §12.4, §12.6). Pure apart from reading its own map.
 """
 
@@ -49,7 +49,7 @@ class LevelMeaning(_Data):
 class NativeCode(_Data):
     code: str = Field(min_length=1)
     level: UnifiedLevel
-    # Lowest and highest UUL the code spans when domain.md §7 puts it on several rows.
+    # Lowest and highest UUL the code spans when docs/domain.md §7 puts it on several rows.
     covers: tuple[UnifiedLevel, UnifiedLevel] | None = None
     meaning_nl: str
     meaning_en: str
@@ -86,7 +86,7 @@ class UrgencySystem(_Data):
 
 
 class UrgencyMap(_Data):
-    """The whole table of domain.md §7, served as is by the urgency-map endpoint."""
+    """The whole table of docs/domain.md §7, served as is by the urgency-map endpoint."""
 
     levels: tuple[LevelMeaning, ...]
     systems: tuple[UrgencySystem, ...]
@@ -155,19 +155,19 @@ def from_unified(level: int, system: str) -> list[str]:
 
 
 def ggz_crisis_norm(level: int) -> timedelta | None:
-    """Maximum wait for a GGZ crisis assessment (domain.md §12.4); None where §7 sets no norm."""
+    """Maximum wait for a GGZ crisis assessment (docs/domain.md §12.4); None where there is none."""
     check_level(level)
     return {2: timedelta(hours=1), 3: timedelta(hours=4), 4: timedelta(hours=24)}.get(level)
 
 
 def hold_expiry(level: int) -> timedelta:
-    """How long a hold on a free place lasts before automatic release (domain.md §12.6)."""
+    """How long a hold on a free place lasts before automatic release (docs/domain.md §12.6)."""
     check_level(level)
     return timedelta(minutes=30) if level <= 3 else timedelta(hours=2)
 
 
 def escalation_window(level: int) -> timedelta:
-    """Time without an accepted offer after which a placement escalates (domain.md §8)."""
+    """Time without an accepted offer after which a placement escalates (docs/domain.md §8)."""
     check_level(level)
     if level <= 3:
         return timedelta(minutes=30)

@@ -1,4 +1,4 @@
-"""NEN 7513 access log (domain.md §10.1): every placement route leaves a row; the chain verifies."""
+"""NEN 7513 access log (docs/domain.md §10.1): each placement route leaves a row; chain verifies."""
 
 from __future__ import annotations
 

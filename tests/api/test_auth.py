@@ -1,4 +1,4 @@
-"""Bearer keys, roles and organisation scoping (DESIGN.md §4)."""
+"""Bearer keys, roles and organisation scoping (docs/domain.md §14)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Placements through HTTP as a hospital transfer desk would use them (domain.md §13)."""
+"""Placements through HTTP as a hospital transfer desk would use them (docs/domain.md §13)."""
 
 from __future__ import annotations
 

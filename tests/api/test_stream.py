@@ -13,8 +13,9 @@ import orjson
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
+from app.auth.models import ApiKey
 from app.config import Settings
 from app.db import Database, utcnow
 from app.main import create_app
@@ -349,3 +350,46 @@ async def test_openapi_documents_an_event_stream(client: httpx.AsyncClient) -> N
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     assert "application/json" not in operation["responses"]["200"]["content"]
     assert "application/problem+json" in operation["responses"]["401"]["content"]
+
+
+async def test_a_key_revoked_elsewhere_ends_its_stream_without_an_event(
+    base: str, app: FastAPI, client: httpx.AsyncClient, db: Database, seed: Seed
+) -> None:
+    """Another instance revoked the key (a direct update here): the periodic key check ends the
+    stream even though no event comes to trigger a check."""
+    r = await client.post(
+        "/v1/api-keys",
+        json={
+            "name": "board",
+            "roles": ["analyst"],
+            "organisation_id": str(seed.organisations["rap"]),
+        },
+        headers=auth(seed.keys["admin"]),
+    )
+    issued = r.json()
+    async with open_stream(base, issued["key"]) as stream:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                update(ApiKey)
+                .where(ApiKey.id == uuid.UUID(issued["id"]))
+                .values(revoked_at=utcnow())
+            )
+        with pytest.raises(StopAsyncIteration):
+            await stream.event(within=WAIT)
+    assert app.state.hub.subscriber_count == 0
+
+
+async def test_a_client_that_goes_away_is_unsubscribed_at_once(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    """Not only at the next write: the hub stops offering it events when the client leaves."""
+    slow = settings.model_copy(update={"stream_heartbeat_seconds": 300})
+    application = create_app(slow, database=db)
+    async with application.router.lifespan_context(application), serve(application) as url:
+        hub = application.state.hub
+        async with open_stream(url, seed.keys["analyst"]):
+            assert hub.subscriber_count == 1
+        async with asyncio.timeout(WAIT):
+            while hub.subscriber_count:  # noqa: ASYNC110 - polling a counter
+                await asyncio.sleep(0.02)
+        assert hub.subscriber_count == 0

@@ -1,4 +1,4 @@
-"""GET /v1/urgency/map and /v1/urgency/convert: the uniform urgency language (domain.md §7)."""
+"""GET /v1/urgency/map and /v1/urgency/convert: the uniform urgency language (docs/domain.md §7)."""
 
 from __future__ import annotations
 

@@ -7,16 +7,27 @@ from pydantic import ValidationError
 
 from app.audit.service import DEVELOPMENT_SIGNING_KEY, signing_keys
 from app.config import Settings
+from app.webhooks.secretbox import new_key
 
-SECRET = "p" * 40
+SECRET = "patient-key-secret-0123456789-abcdefghij"
 
 
 def test_production_needs_a_long_audit_signing_key() -> None:
+    def production(audit_key: str | None) -> Settings:
+        return Settings.model_validate(
+            {
+                "env": "production",
+                "patient_key_secret": SECRET,
+                "secrets_key": new_key(),
+                "audit_signing_key": audit_key,
+            }
+        )
+
     with pytest.raises(ValidationError, match="JUISTEPLEK_AUDIT_SIGNING_KEY"):
-        Settings(env="production", patient_key_secret=SECRET, audit_signing_key=None)
+        production(None)
     with pytest.raises(ValidationError, match="at least 32"):
-        Settings(env="production", patient_key_secret=SECRET, audit_signing_key="short")
-    ok = Settings(env="production", patient_key_secret=SECRET, audit_signing_key="k" * 32)
+        production("short")
+    ok = production("k" * 32)
     keys = signing_keys(ok)
     assert keys.current == b"k" * 32
     assert not keys.development

@@ -1,4 +1,4 @@
-"""100 concurrent holds on a unit with 3 free places: exactly 3 succeed (DESIGN.md §6)."""
+"""100 concurrent holds on a unit with 3 free places: exactly 3 succeed."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Property: random interleavings of hold/decline/expire/admit/report never over-commit a unit,
-and ``unit_capacity.held`` always equals its recount (DESIGN.md §3, domain.md §12.6)."""
+and ``unit_capacity.held`` always equals its recount (docs/domain.md §3.1, docs/domain.md §12.6)."""
 
 from __future__ import annotations
 

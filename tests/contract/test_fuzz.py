@@ -3,25 +3,40 @@
 The service runs as a real uvicorn process on loopback with the demo region loaded; the run is
 seeded and bounded (about three minutes). Besides single requests it runs the stateful phase, which
 chains operations through the links schemathesis infers from the schema (an id a POST returns,
-used in the operations on that resource).
+used in the operations on that resource). Every run loads ``fuzz_hooks.py``: edge date-times,
+forged cursors and NUL characters among the generated inputs; a shorter run sends those to the
+operations that take them on every test backend (PostgreSQL refuses NUL in text, SQLite does not).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.config import Settings
+from app.db import Database
+from tests.conftest import _worker, fresh_database_url
+from tests.factories import seed_region
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+HOOKS = Path(__file__).with_name("fuzz_hooks.py")
+# Schemathesis sends wrong keys on purpose; the per-address throttle would answer 429 for a minute.
+SERVER_ENV = {
+    "JUISTEPLEK_ACCESS_LOG": "false",
+    "JUISTEPLEK_LOG_LEVEL": "ERROR",
+    "JUISTEPLEK_AUTH_FAILURE_LIMIT": "0",
+}
 
 # positive_data_acceptance is left out on purpose: a schema-valid body may still break a business
 # rule (an unknown region id, a reused Idempotency-Key), and those answers are correct 4xx.
@@ -47,13 +62,15 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     ).stdout
     keys = dict(re.findall(r"^\s+(admin|referrer)\s+(jp_\S+)", out, re.MULTILINE))
     assert set(keys) == {"admin", "referrer"}, out
+    with running_server(f"sqlite+aiosqlite:///{database}") as base:
+        yield base, keys
+
+
+@contextlib.contextmanager
+def running_server(database_url: str) -> Iterator[str]:
+    """uvicorn serving ``database_url`` on a free loopback port; yields its base URL."""
     port = free_port()
-    env = {
-        **os.environ,
-        "JUISTEPLEK_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-        "JUISTEPLEK_ACCESS_LOG": "false",
-        "JUISTEPLEK_LOG_LEVEL": "ERROR",
-    }
+    env = {**os.environ, **SERVER_ENV, "JUISTEPLEK_DATABASE_URL": database_url}
     server = subprocess.Popen(
         [str(BIN / "uvicorn"), "--factory", "app.main:create_app", "--port", str(port)],
         cwd=ROOT,
@@ -69,7 +86,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield base, keys
+        yield base
     finally:
         server.terminate()
         server.wait(10)
@@ -93,6 +110,7 @@ def _schemathesis(base: str, key: str, cwd: Path, *options: str) -> None:
         capture_output=True,
         text=True,
         cwd=cwd,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-6000:]
@@ -131,4 +149,41 @@ def test_schemathesis_walks_placements_as_a_transfer_desk(
         "examples,stateful",
         "--max-time",
         "45",
+    )
+
+
+@pytest.fixture(scope="module")
+async def edge_server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[str, str]]:
+    """A seeded region on ``backend`` (a database of its own) behind uvicorn: URL, admin key."""
+    url = await fresh_database_url(
+        backend, tmp_path_factory.mktemp(f"edges-{backend}"), f"jp_fuzz_edges_{_worker()}"
+    )
+    db = Database.from_url(url)
+    try:
+        seed = await seed_region(db, Settings(env="test", database_url=url))
+    finally:
+        await db.dispose()
+    with running_server(url) as base:
+        yield base, seed.keys["admin"]
+
+
+def test_schemathesis_edge_inputs_on_every_backend(
+    edge_server: tuple[str, str], tmp_path: Path
+) -> None:
+    """The operations with date-time, cursor or free-string inputs, fuzzed with the edges."""
+    base, key = edge_server
+    _schemathesis(
+        base,
+        key,
+        tmp_path,
+        "--include-path-regex",
+        "^/v1/(audit|availability|capacity-reports|placements|triage|units)",
+        "--max-examples",
+        os.environ.get("JUISTEPLEK_FUZZ_EXAMPLES", "10"),
+        "--phases",
+        "examples,fuzzing",
+        "--max-time",
+        "60",
     )

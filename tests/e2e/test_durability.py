@@ -1,4 +1,4 @@
-"""Kill -9 under write load loses no acknowledged write (DESIGN.md §6, STYLE.md §7.7.6).
+"""Kill -9 under write load loses no acknowledged write.
 
 Starts the real server (``uvicorn --factory app.main:create_app``) on a loopback port, runs
 concurrent clients creating placements and holding places, SIGKILLs the server mid-load,

@@ -111,9 +111,8 @@ async def test_service_writes_keep_the_kpi_summaries_equal_to_a_rebuild(
     now = utcnow()
     t0 = now - timedelta(hours=10)
 
-    # A: request back-dated to t0, ready reported at create for t0 + 1 h; then revoked and ready
-    # again *earlier* than that first ready time (allowed: not before the previous event's
-    # time). The first ready by seq stays t0 + 1 h, as the reference defines it.
+    # A: request back-dated to t0, ready reported at create for t0 + 1 h (after the triage in
+    # the log: no event is dated before the previous one); then revoked and ready again.
     a = await ok(
         await client.post(
             "/v1/placements",
@@ -124,7 +123,7 @@ async def test_service_writes_keep_the_kpi_summaries_equal_to_a_rebuild(
         )
     )
     events = f"/v1/placements/{a['id']}/events"
-    for kind, at in (("ready_revoked", 20), ("medically_ready", 40)):
+    for kind, at in (("ready_revoked", 80), ("medically_ready", 100)):
         body = {"type": kind, "occurred_at": iso(t0 + timedelta(minutes=at))}
         await ok(await client.post(events, json=body, headers=auth(ref)))
     for level in ("region", "national"):
@@ -184,7 +183,7 @@ async def test_service_writes_keep_the_kpi_summaries_equal_to_a_rebuild(
     pa = placements[uuid.UUID(a["id"])]
     assert pa[0] == t0
     assert pa[2] is not None
-    assert pa[3] == t0 + timedelta(hours=1)  # first by seq, not the earliest ready
+    assert pa[3] == t0 + timedelta(hours=1)  # the first ready, not the second
     assert pa[5:] == (2, 0)
     assert placements[uuid.UUID(b["id"])][5:] == (1, 1)
     pc = placements[uuid.UUID(c["id"])]
@@ -201,7 +200,7 @@ async def test_service_writes_keep_the_kpi_summaries_equal_to_a_rebuild(
     ]
     a_first = next(r for r in intervals if r[0] == uuid.UUID(a["id"]) and r[7] == "revoked")
     assert a_first[2] == t0 + timedelta(hours=1)
-    assert a_first[5] == t0 + timedelta(minutes=20)  # ends before it starts: 0 days, still kept
+    assert a_first[5] == t0 + timedelta(minutes=80)
     assert days
     assert kept == await rebuilt(db)
 

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, text
 
-from app.capacity.models import CapacityReport
+from app.capacity.models import CapacityReport, UnitStatus
 from app.db import Database
 from app.kpi import episodes
 from app.kpi import formulas as f
@@ -526,11 +526,19 @@ def _ttl(care_type: str) -> timedelta:
     return TTL_DN if care_type.startswith("district_nursing") else TTL_BED
 
 
+REASONS = ["staff_shortage", "outbreak", "renovation", "full", "other"]
+CapacityData = tuple[list[f.UnitInfo], list[f.Report], list[f.StatusChange]]
+
+
 @st.composite
-def capacity_data(draw: st.DrawFn) -> tuple[list[f.UnitInfo], list[f.Report]]:
+def capacity_data(draw: st.DrawFn, around: datetime | None = None) -> CapacityData:
+    """Units, their reports and status changes; the changes start up to three days before
+    ``around`` (the period's start), so closures overlap the period."""
     units = []
     reports = []
+    statuses = []
     rid = 0
+    sid = 0
     for i in range(draw(st.integers(0, 5))):
         unit = f.UnitInfo(
             id=str(uuid.UUID(int=0x1000 + i)),
@@ -546,31 +554,61 @@ def capacity_data(draw: st.DrawFn) -> tuple[list[f.UnitInfo], list[f.Report]]:
             rid += 1
             t += timedelta(minutes=draw(st.sampled_from([0, 10, 239, 240, 241, 1440, 1441, 3000])))
             reports.append(f.Report(rid, unit.id, draw(st.integers(0, 15)), t))
-    return units, reports
+        t = (
+            draw(instants)
+            if around is None
+            else around + timedelta(minutes=draw(st.integers(-3 * 1440, 10 * 1440)))
+        )
+        # Changes a day or more apart, the same instant (ties), and ends at, before and after
+        # local midnights.
+        steps = [0, 1, 60, 1439, 1440, 1441, 2880, 10_000]
+        for _ in range(draw(st.integers(0, 6))):
+            sid += 1
+            t += timedelta(minutes=draw(st.sampled_from(steps)))
+            accepting = draw(st.booleans())
+            until = draw(st.none() | st.sampled_from(steps[1:]))
+            statuses.append(
+                f.StatusChange(
+                    id=sid,
+                    unit_id=unit.id,
+                    accepting=accepting,
+                    reason=None if accepting else draw(st.sampled_from(REASONS)),
+                    changed_at=t,
+                    until=None if accepting or until is None else t + timedelta(minutes=until),
+                )
+            )
+    return units, reports, statuses
+
+
+@st.composite
+def capacity_case(draw: st.DrawFn) -> tuple[f.Period, CapacityData]:
+    period = draw(periods())
+    start = datetime(period.start.year, period.start.month, period.start.day, tzinfo=UTC)
+    return period, draw(capacity_data(start))
 
 
 @PROPS
 @given(
-    data=capacity_data(),
-    period=periods(),
+    case=capacity_case(),
     group_by=st.sampled_from([None, "month", "week", "subregion", "care_type"]),
     sub=st.sampled_from([None, str(SUBREGIONS[1])]),
     incremental=st.booleans(),
 )
 def test_capacity_agrees_with_the_reference(
     kdb: tuple[LoopThread, Database],
-    data: tuple[list[f.UnitInfo], list[f.Report]],
-    period: f.Period,
+    case: tuple[f.Period, CapacityData],
     group_by: str | None,
     sub: str | None,
     incremental: bool,
 ) -> None:
     runner, db = kdb
-    units, reports = data
+    period, (units, reports, statuses) = case
     period = f.Period(period.start, min(period.end, period.start + timedelta(days=40)))
 
     async def run() -> list[f.CapacityRow]:
-        await _clear(db, ["kpi_capacity_day", "unit_capacity", "capacity_report", "unit"])
+        await _clear(
+            db, ["kpi_capacity_day", "unit_capacity", "capacity_report", "unit_status", "unit"]
+        )
         async with db.engine.begin() as conn:
             if units:
                 await conn.execute(
@@ -611,6 +649,22 @@ def test_capacity_agrees_with_the_reference(
                         for r in reports
                     ],
                 )
+            if statuses:
+                await conn.execute(
+                    insert(UnitStatus),
+                    [
+                        {
+                            "id": c.id,
+                            "unit_id": uuid.UUID(c.unit_id),
+                            "accepting": c.accepting,
+                            "reason": c.reason,
+                            "detail": None,
+                            "until": c.until,
+                            "changed_at": c.changed_at,
+                        }
+                        for c in statuses
+                    ],
+                )
             if not incremental:
                 await episodes.rebuild_capacity_days(conn)
             else:
@@ -645,5 +699,6 @@ def test_capacity_agrees_with_the_reference(
         ttl=_ttl,
         group_by=group_by,
         subregion_id=sub,
+        statuses=statuses,
     )
     assert got == want

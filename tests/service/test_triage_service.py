@@ -89,7 +89,7 @@ def test_cli_loads_reports_and_activates(tmp_path: Path) -> None:
 
     result = runner.invoke(cli, ["triage", "load", str(good)])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("west-2026.9 (ROAZ regio West triage 2026.1): inactive")
+    assert result.stdout.startswith("west-2026.9 (ROAZ regio West triage 2026.1): inactive")
 
     result = runner.invoke(cli, ["triage", "load", str(shadowed)])
     assert result.exit_code == 0, result.output
@@ -107,11 +107,11 @@ def test_cli_loads_reports_and_activates(tmp_path: Path) -> None:
 
     result = runner.invoke(cli, ["triage", "activate", "west-2026.9"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("west-2026.9 (ROAZ regio West triage 2026.1): active,")
+    assert result.stdout.startswith("west-2026.9 (ROAZ regio West triage 2026.1): active,")
 
     result = runner.invoke(cli, ["triage", "list"])
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if not line.startswith(" ")]
+    lines = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
     assert sorted(lines) == [
         "west-2026.1 (ROAZ regio West triage 2026.1): inactive, activatable",
         "west-2026.9 (ROAZ regio West triage 2026.1): active, activatable",

@@ -1,6 +1,7 @@
 """Consistency checks on the ROAZ regio West demo data set (app/registry/demo_west.yaml).
 
-The data set is described in domain.md §11 (content), §3 (care types) and §8 (escalation order).
+The data set is described in docs/domain.md §11 (content), §3 (care types) and §8 (escalation
+order).
 Range checks state the requirement; exact-value checks pin the current file, so that any change
 to the numbers is a conscious one (update the constants here together with the YAML).
 """
@@ -26,7 +27,7 @@ Node = dict[str, Any]
 
 SUBREGION_CODES = ["den-haag", "zoetermeer", "delft-westland", "leiden", "gouda"]
 
-# Escalation order [A]: other subregions by estimated travel time (domain.md §8).
+# Escalation order [A]: other subregions by estimated travel time (docs/domain.md §8).
 NEIGHBOURS = {
     "den-haag": ["delft-westland", "zoetermeer", "leiden", "gouda"],
     "zoetermeer": ["den-haag", "delft-westland", "gouda", "leiden"],
@@ -343,7 +344,11 @@ def _units(data: Node) -> Iterator[tuple[Node, Node, Node]]:
 
 def _subregion_of(data: Node) -> dict[str, str]:
     """Municipality name -> subregion code."""
-    return {m: sub["code"] for sub in data["subregions"] for m in sub["municipalities"]}
+    return {m["name"]: sub["code"] for sub in data["subregions"] for m in sub["municipalities"]}
+
+
+def _names(sub: Node) -> list[str]:
+    return [m["name"] for m in sub["municipalities"]]
 
 
 def _is_int(value: object) -> bool:
@@ -415,10 +420,13 @@ def test_neighbours_are_all_other_subregions_once(data: Node) -> None:
 
 
 def test_27_municipalities_each_in_exactly_one_subregion(data: Node) -> None:
-    listed = [m for sub in data["subregions"] for m in sub["municipalities"]]
+    listed = [m for sub in data["subregions"] for m in _names(sub)]
     assert len(listed) == 27
     assert len(set(listed)) == 27, [m for m, n in Counter(listed).items() if n > 1]
-    assert {s["code"]: s["municipalities"] for s in data["subregions"]} == MUNICIPALITIES
+    assert {s["code"]: _names(s) for s in data["subregions"]} == MUNICIPALITIES
+    codes = [m["cbs_code"] for sub in data["subregions"] for m in sub["municipalities"]]
+    assert len(set(codes)) == 27
+    assert all(re.fullmatch(r"GM[0-9]{4}", c) for c in codes)
     assert set(listed) == set(MUNICIPALITY_CENTRES) == set(POSTCODE_RANGES)
 
 
@@ -681,7 +689,7 @@ def test_totals_within_domain_ranges(data: Node) -> None:
     assert 30 <= totals["wlz_crisis"] <= 50
     assert 130 <= totals["grz"] <= 170
     assert 15 <= totals["ggz_crisis"] <= 25
-    # ELV mix ≈ 50 % high, 33 % low, 17 % palliative (2018 national mix, domain.md §11).
+    # ELV mix ≈ 50 % high, 33 % low, 17 % palliative (2018 national mix, docs/domain.md §11).
     assert totals["elv_high"] / elv == pytest.approx(0.50, abs=0.03)
     assert totals["elv_low"] / elv == pytest.approx(0.33, abs=0.03)
     assert totals["elv_palliative"] / elv == pytest.approx(0.17, abs=0.03)

@@ -1,4 +1,5 @@
-"""Hand-written cases for the KPI reference (app.kpi.formulas), one per edge case of domain.md §6.
+"""Hand-written cases for the KPI reference (app.kpi.formulas), one per edge case of
+docs/domain.md §6.
 
 Times are written in local Amsterdam time (``loc``) where the census depends on it.
 """
@@ -535,6 +536,41 @@ def test_capacity_stale_share_and_occupancy_at_census_moments() -> None:
     assert only[0].unit_moments == 2
     nosub = f.UnitInfo("u5", "grz", None, 1, created)
     assert f.capacity([nosub], [], moments, ttl=ttl, group_by="subregion")[0].group == f.UNKNOWN
+
+
+def test_closed_unit_days_per_reason_at_census_moments() -> None:
+    created = loc(2025, 12, 1)
+    bed = f.UnitInfo("u1", "elv_high", "s1", 10, created)
+    grz = f.UnitInfo("u2", "grz", "s1", 4, loc(2026, 1, 10))  # created after the period
+    gone = f.UnitInfo("u3", "elv_high", "s1", 5, created, active=False)
+    statuses = [
+        # Closed before the midnight of 2 January, until just after the one of 3 January.
+        f.StatusChange(2, "u1", False, "outbreak", loc(2026, 1, 1, 23), loc(2026, 1, 3, 0, 1)),
+        # The same instant, lower id: superseded by the one above.
+        f.StatusChange(1, "u1", False, "full", loc(2026, 1, 1, 23)),
+        # Reopened by hand on 3 January at 12:00, closed again (no until) at 4 January 0:00.
+        f.StatusChange(3, "u1", True, None, loc(2026, 1, 3, 12)),
+        f.StatusChange(4, "u1", False, "renovation", loc(2026, 1, 4)),
+        # Ends exactly at a census midnight: open at that moment.
+        f.StatusChange(5, "u2", False, "staff_shortage", loc(2026, 1, 1), loc(2026, 1, 3)),
+        f.StatusChange(6, "u3", False, "outbreak", loc(2026, 1, 1)),
+    ]
+    moments = f.census_moments(f.Period(date(2026, 1, 2), date(2026, 1, 6)))
+
+    def ttl(care_type: str) -> timedelta:
+        return timedelta(hours=4)
+
+    rows = f.capacity([bed, grz, gone], [], moments, ttl=ttl, statuses=statuses)
+    by = {r.group: r for r in rows}
+    # u1: outbreak at 2 and 3 Jan, renovation at 4 and 5 Jan.
+    assert by["elv_high"].closed == {"outbreak": 2, "renovation": 2}
+    # u2 did not exist as a unit-moment, but its closure proves it existed: 2 January only.
+    assert (by["grz"].closed, by["grz"].unit_moments) == ({"staff_shortage": 1}, 0)
+    weeks = f.capacity([bed], [], moments, ttl=ttl, statuses=statuses, group_by="week")
+    assert [(r.group, r.closed) for r in weeks] == [
+        ("2026-W01", {"outbreak": 2, "renovation": 1}),
+        ("2026-W02", {"renovation": 1}),
+    ]
 
 
 # --- 6.3 GGZ crisis -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The placement state machine table (domain.md §13): every pair, legal or not."""
+"""The placement state machine table (docs/domain.md §13): every pair, legal or not."""
 
 from __future__ import annotations
 

@@ -1,11 +1,17 @@
-"""Rule-set validation on load and the static checks (domain.md §12.1); refusals name the rule
+"""Rule-set validation on load and the static checks (docs/domain.md §12.1); refusals name the rule
 and the line."""
 
 import pytest
 import yaml
 
 from app.triage.checks import CheckReport, Finding, FindingCode, Severity, check_ruleset
-from app.triage.rules import RuleSet, RuleSetError, RuleSetProblem, load_ruleset_text
+from app.triage.rules import (
+    RuleSet,
+    RuleSetError,
+    RuleSetProblem,
+    evaluate,
+    load_ruleset_text,
+)
 
 QUESTIONS = """\
   - {id: a, type: boolean, text_nl: Vraag a, text_en: Question a}
@@ -448,3 +454,12 @@ def test_outcome_without_care_type_mapping_is_an_error_and_unused_outcome_a_warn
             subject="spare",
         ),
     )
+
+
+def test_an_input_written_into_a_rule_that_cannot_change_it_is_not_asked() -> None:
+    # R1 reads a, but both answers to a leave R1 firing exactly when b holds: only b decides.
+    redundant = rule("R1", "{any: [{all: [a, b]}, {all: [{not: a}, b]}]}", "other") + CATCH_ALL
+    ruleset = load_ruleset_text(ruleset_text(redundant))
+
+    assert evaluate(ruleset, {}).open_questions == ("b",)
+    assert evaluate(ruleset, {"a": True}).open_questions == ("b",)

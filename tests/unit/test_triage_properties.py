@@ -1,7 +1,9 @@
-"""Properties of the triage evaluator on west-2026.1 (domain.md §4): one outcome per complete answer
+"""Properties of the triage evaluator on west-2026.1 (docs/domain.md §4): one outcome per complete
+answer
 set, explanations that replay, and partial answers that never claim what a completion would change.
 """
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +110,45 @@ def test_asking_only_open_questions_reaches_the_full_result(
     )
     # The target group is asked only when a place must be found.
     assert result.target_group == (actual.target_group if actual.care_types else None)
+
+
+def reference_advice(answers: dict[str, Answer]) -> tuple[str, str | None]:
+    """The rule that fires and, when its outcome needs a place, the target group (from the YAML)."""
+    rule = first_rule(answers)
+    outcome = next(o for o in RAW["outcomes"] if o["code"] == rule["outcome"])
+    needs_place = bool(outcome.get("care_types") or outcome.get("care_types_by_urgency"))
+    if not needs_place:
+        return rule["id"], None
+    groups = RAW["target_group"]
+    group = next(
+        (g["target_group"] for g in groups.get("rules", []) if holds(g["when"], answers)),
+        groups["default"],
+    )
+    return rule["id"], group
+
+
+@given(complete_answers, st.sets(st.sampled_from(sorted(q.id for q in WEST.questions)), max_size=9))
+def test_open_questions_are_exactly_those_whose_answer_can_change_the_advice(
+    full: dict[str, Answer], dropped: set[str]
+) -> None:
+    partial = {k: v for k, v in full.items() if k not in dropped}
+    missing = sorted(dropped)
+    domains = [WEST.question_map[name].domain for name in missing]
+    # Every completion of the partial answers, by brute force.
+    advice = {
+        values: reference_advice(partial | dict(zip(missing, values, strict=True)))
+        for values in itertools.product(*domains)
+    }
+    changes_advice = {
+        name
+        for i, name in enumerate(missing)
+        if any(
+            len({advice[(*values[:i], other, *values[i + 1 :])] for other in domains[i]}) > 1
+            for values in advice
+        )
+    }
+
+    result = evaluate(WEST, partial)
+
+    assert set(result.open_questions) == changes_advice
+    assert result.open_questions == WEST.in_asking_order(changes_advice)

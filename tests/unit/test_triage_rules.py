@@ -1,4 +1,5 @@
-"""Rule set west-2026.1 as a table (domain.md §4): each rule, first-match order, partial answers."""
+"""Rule set west-2026.1 as a table (docs/domain.md §4): each rule, first-match order, partial
+answers."""
 
 from pathlib import Path
 
@@ -267,6 +268,31 @@ def test_missing_answer_that_cannot_matter_is_not_asked() -> None:
     result = evaluate(WEST, answers)
 
     assert (result.rule_id, result.open_questions, result.complete) == ("R12", (), True)
+
+
+def test_with_a_wlz_entitlement_only_the_crisis_question_decides() -> None:
+    # R3 (crisis) and R4 (no crisis) cover every case with an entitlement: nothing after them can
+    # fire, so their questions are not asked. A crisis bed needs a place, hence the target group.
+    answers = {
+        "physician_assessed": True,
+        "needs_specialist_care": False,
+        "acute_psychiatry": False,
+    }
+
+    result = evaluate(WEST, answers | {"wlz_status": "granted"})
+
+    assert result.open_questions == ("crisis_criteria_met", "dementia_or_behaviour")
+    assert (result.outcome, result.complete) == (None, False)
+
+
+def test_a_question_shared_by_two_undecided_rules_is_asked_once_it_matters() -> None:
+    # Crisis met, entitlement unknown: R3 (granted) and R5 (permanent need) both give a crisis
+    # bed but not the same advice (R5 starts the CIZ request), so both questions stay open.
+    answers = {k: v for k, v in NEUTRAL.items() if k not in {"wlz_status", "permanent_24h_need"}}
+
+    result = evaluate(WEST, answers | {"crisis_criteria_met": True})
+
+    assert result.open_questions == ("wlz_status", "permanent_24h_need")
 
 
 def test_outcome_known_but_target_group_open() -> None:

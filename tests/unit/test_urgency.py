@@ -1,4 +1,4 @@
-"""Uniform urgency language (domain.md §7) and the time limits per unified level (§8, §12.4,
+"""Uniform urgency language (docs/domain.md §7) and the time limits per unified level (§8, §12.4,
 §12.6)."""
 
 from collections.abc import Callable

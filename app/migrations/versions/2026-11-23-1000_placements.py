@@ -210,7 +210,7 @@ def upgrade() -> None:
         )
 
     if op.get_bind().dialect.name == "postgresql":
-        # The transfer log and the access log are append-only (domain.md §5, §10.1): refuse any
+        # The transfer log and the access log are append-only (docs/domain.md §5, §10.1): refuse any
         # UPDATE or DELETE, whatever the code does. TRUNCATE (test harness) is not a row event.
         op.execute(
             """

@@ -1,7 +1,7 @@
 """audit chains: per-object HMAC chains, chain heads, signed checkpoints, no TRUNCATE
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05 09:00:00.000000+00:00
 
 The access log's one global chain (serialised by an advisory lock held to COMMIT) becomes one
@@ -20,7 +20,7 @@ from alembic import op
 import app.db
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,7 +5,7 @@ Revises: 0005
 Create Date: 2026-11-23 13:10:00.000000+00:00
 
 Adds the KPI summary that the cohort and capacity KPIs read instead of pairing the logs at query
-time (perf-notes.md §5), and backfills it from ``transfer_event`` and ``capacity_report`` with
+time, and backfills it from ``transfer_event`` and ``capacity_report`` with
 the same SQL and function the application uses to rebuild it (``app.kpi.episodes``).
 """
 

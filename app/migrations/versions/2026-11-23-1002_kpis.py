@@ -99,7 +99,7 @@ def upgrade() -> None:
 
 
 def _fill_calendar(first: date, last_excl: date) -> None:
-    """Local midnights of Europe/Amsterdam as UTC instants (domain.md §6.1)."""
+    """Local midnights of Europe/Amsterdam as UTC instants (docs/domain.md §6.1)."""
     tz = ZoneInfo("Europe/Amsterdam")
     table = sa.table(
         "kpi_calendar",

@@ -5,7 +5,7 @@ Revises: 0006
 Create Date: 2026-11-23 14:00:00.000000+00:00
 
 Adds ``kpi_ready_interval``, which wrong-bed days read instead of pairing the transfer log's
-boundary events at query time (perf-notes.md §5), and backfills it from ``transfer_event`` with
+boundary events at query time, and backfills it from ``transfer_event`` with
 the SQL the application uses to rebuild it (``app.kpi.episodes.rebuild_ready_intervals_sql``; on
 SQLite its day numbers come from ``kpi_calendar``, filled 2015-2040 by migration 0004).
 """
