@@ -519,18 +519,64 @@ cli.add_typer(audit_cli, name="audit")
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the access log's hash chain; exit 1 at the first altered or missing row."""
+def audit_verify(
+    checkpoint: Annotated[
+        bool,
+        typer.Option(help="When intact, sign a checkpoint of the chain heads (docs/audit.md)"),
+    ] = True,
+    min_checkpoints: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Fail when fewer checkpoints exist than this: the count an earlier run printed "
+            "(a log rolled back to an older state loses checkpoints)",
+        ),
+    ] = 0,
+) -> None:
+    """Check every chain of the access log against its head and the signed checkpoints; exit 1
+    naming the first altered, re-chained, reordered or missing row (JUISTEPLEK_AUDIT_SIGNING_KEY
+    must be the key the service signs with)."""
     from app.audit import service as audit_service
 
     async def run(db: Database) -> bool:
         result = await audit_service.verify(db)
+        if result.ok and result.checkpoints < min_checkpoints:
+            result.ok, result.problems = False, 1
+            result.problem = (
+                f"only {result.checkpoints} signed checkpoints, an earlier verification saw "
+                f"{min_checkpoints} (the log was rolled back)"
+            )
+        signed = await audit_service.checkpoint_all(db) if result.ok and checkpoint else []
         if result.ok:
-            _echo(f"audit log intact: {result.rows} rows")
-        else:
             _echo(
-                f"audit log BROKEN at row {result.first_bad_id} after {result.rows} good rows: "
-                f"{result.problem}"
+                f"audit log intact: {result.rows} rows in {result.chains} chains, "
+                f"{result.checkpoints} signed checkpoints, {result.unsigned_rows} rows after the "
+                "latest checkpoint"
+            )
+            if signed:
+                total = signed[-1].number
+                numbers = (
+                    f"checkpoint #{signed[0].number}"
+                    if len(signed) == 1
+                    else f"checkpoints #{signed[0].number}..#{signed[-1].number}"
+                )
+                _echo(f"signed {numbers} of {sum(c.heads for c in signed)} chain heads")
+                _echo(f"keep for the next run: --min-checkpoints {total}")
+        else:
+            where = (
+                f"row {result.first_bad_id}"
+                if result.first_bad_id is not None
+                else ("a row" if result.chain else "the checkpoints")
+            )
+            at = f" (chain {result.chain}, position {result.position})" if result.chain else ""
+            _echo(
+                f"audit log BROKEN at {where}{at}: {result.problem}; "
+                f"{result.problems} problem(s) in {result.rows} rows"
+            )
+        if result.development_key:
+            _echo(
+                "warning: no JUISTEPLEK_AUDIT_SIGNING_KEY; the public development key was used, "
+                "so anyone could have re-signed the log"
             )
         return result.ok
 

@@ -13,6 +13,7 @@ from app.webhooks.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, key_probl
 
 DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"  # noqa: S105 - refused in production
 MIN_PATIENT_KEY_SECRET_LENGTH = 32
+MIN_AUDIT_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -77,6 +78,13 @@ class Settings(BaseSettings):
     # The demo's providers keep reporting (app/registry/demo_ticker.py): minutes between rounds,
     # 0 = off. `juisteplek demo` turns it on.
     demo_report_minutes: Annotated[float, Field(ge=0, le=1_440)] = 0
+    # Access log (docs/audit.md): the HMAC key of its chains and checkpoints, kept outside the
+    # database; earlier keys (comma-separated) still verify rows signed before a rotation.
+    audit_signing_key: SecretStr | None = None
+    audit_previous_signing_keys: SecretStr | None = None
+    # Signed checkpoints of the chain heads. None = on, except with env=test.
+    audit_checkpoint_enabled: bool | None = None
+    audit_checkpoint_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
 
     @field_validator("webhook_allow_hosts", mode="before")
     @classmethod
@@ -131,7 +139,21 @@ class Settings(BaseSettings):
                 "JUISTEPLEK_SECRETS_KEY must be set in production "
                 "(generate one with `juisteplek webhooks new-key`)"
             )
+        if (
+            self.audit_signing_key is None
+            or len(self.audit_signing_key.get_secret_value()) < MIN_AUDIT_KEY_LENGTH
+        ):
+            raise ValueError(
+                f"JUISTEPLEK_AUDIT_SIGNING_KEY must be set in production "
+                f"(at least {MIN_AUDIT_KEY_LENGTH} characters)"
+            )
         return self
+
+    @property
+    def run_audit_checkpoints(self) -> bool:
+        if self.audit_checkpoint_enabled is None:
+            return self.env != "test"
+        return self.audit_checkpoint_enabled
 
     @property
     def dispatch_webhooks(self) -> bool:

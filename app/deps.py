@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import orjson
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
 
+from app.audit import service as audit_service
+from app.audit.http import context_of
 from app.auth import users
 from app.auth.principal import Principal
 from app.auth.service import KeyResolver
@@ -99,6 +103,32 @@ async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+async def _log_replay(
+    request: Request, principal: Principal, session: AsyncSession, replay: Response
+) -> None:
+    """A replayed answer of an audited route (placement data) gets its own access-log row."""
+    audited = getattr(request.state, "audit_event", None)
+    if audited is None:
+        return
+    object_id = request.path_params.get("placement_id")
+    if object_id is None and replay.status_code < 300:
+        # POST /v1/placements: the replayed body is the placement.
+        try:
+            body = orjson.loads(bytes(replay.body))
+        except orjson.JSONDecodeError:
+            body = None
+        if isinstance(body, dict) and "patient_key" in body:
+            object_id = body.get("id")
+    await audit_service.log_replay(
+        session,
+        context_of(request, principal),
+        event_code=audited[0],
+        action=audited[1],
+        object_id=None if object_id is None else str(object_id)[:64],
+        status=replay.status_code,
+    )
+
+
 async def get_write(
     request: Request,
     principal: PrincipalDep,
@@ -123,10 +153,15 @@ async def get_write(
         body,
         [request.headers.get(name) for name in FINGERPRINT_HEADERS],
     )
+
+    async def on_replay(session: AsyncSession, replay: Response) -> None:
+        await _log_replay(request, principal, session, replay)
+
     async with db.sessionmaker() as session:
         if idempotency_key is not None:
             replay = await find_replay(session, principal.key_id, idempotency_key, fingerprint)
             if replay is not None:
+                await on_replay(session, replay)
                 raise ReplayedResponse(replay)
         try:
             yield Write(
@@ -134,6 +169,7 @@ async def get_write(
                 principal=principal,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
+                on_replay=on_replay,
             )
         except DomainError:
             if idempotency_key is None:
@@ -145,6 +181,7 @@ async def get_write(
             replay = await find_replay(session, principal.key_id, idempotency_key, fingerprint)
             if replay is None:
                 raise
+            await on_replay(session, replay)
             raise ReplayedResponse(replay) from None
 
 

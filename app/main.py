@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
+from app.audit import checkpoints as audit_checkpoints
 from app.auth.service import KeyResolver, ensure_admin_key
 from app.auth.throttle import AuthThrottle
 from app.capacity.service import ScopeResolver
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 background(db, settings) as hub,
                 placement_sweeper.running(db, settings),
                 demo_ticker.running(db, settings),
+                audit_checkpoints.running(db, settings),
             ):
                 app.state.hub = hub
                 yield

@@ -1,6 +1,6 @@
 """Every table, imported in one place so Alembic and the tests see the whole metadata."""
 
-from app.audit.models import AuditLog
+from app.audit.models import AuditChainHead, AuditCheckpoint, AuditCheckpointHead, AuditLog
 from app.auth.models import ApiKey, IdempotencyRecord, LoginAttempt, User, WebSession
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.db import Base
@@ -21,6 +21,9 @@ from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscrip
 
 __all__ = [
     "ApiKey",
+    "AuditChainHead",
+    "AuditCheckpoint",
+    "AuditCheckpointHead",
     "AuditLog",
     "Base",
     "CapacityReport",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -89,6 +89,8 @@ class Write:
     idempotency_key: str | None
     fingerprint: str
     headers: dict[str, str] = field(default_factory=dict)
+    # Called with the session when the answer is a replay (logs it on audited routes).
+    on_replay: Callable[[AsyncSession, Response], Awaitable[None]] | None = None
 
     async def commit(
         self,
@@ -135,6 +137,8 @@ class Write:
             )
             if replay is None:
                 raise
+            if self.on_replay is not None:
+                await self.on_replay(self.session, replay)
             return replay
         return Response(
             content, status_code=status_code, media_type=media_type, headers=self.headers

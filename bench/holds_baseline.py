@@ -14,7 +14,7 @@ same JSON fields as the service (``HoldRead``).
 What it does NOT do, and the service does (the price of the service's guarantees):
 no auth or access check, no request validation beyond parsing the two ids, no placement load, no
 state-machine check or ``triaged -> offered`` update (version check, consent check), no transfer
-event, no outbox row or ``pg_notify``, no NEN 7513 audit row (advisory lock + hash chain), no
+event, no outbox row or ``pg_notify``, no NEN 7513 audit row (chain head lock + HMAC chain), no
 idempotency handling, and no BEGIN/COMMIT round trips. ``expires_at`` uses the hold expiry of the
 seeded placements' urgency (U3) instead of reading the placement.
 
@@ -29,9 +29,10 @@ is compiled once, at start-up, from the service's own constants with SQLAlchemy'
    ``RETURNING id``); ``offer_sent`` has no KPI summary statement, as in the service;
 4. the outbox insert with ``pg_notify`` in its ``RETURNING`` (``app.realtime.outbox``), with
    the service's payload;
-5. the audit advisory lock (``app.audit.service._CHAIN_LOCK``);
-6. the chained audit insert (``_INSERT_CHAINED``), the row built by the service's ``_row`` and
-   ``fields_json``, so the chain verifies.
+5. the lock of the placement's audit chain head, which also reads it and takes the row id
+   (``app.audit.service._LOCK_ONE``);
+6. the audit insert with the head update (``_INSERT_WITH_HEAD``), the row built by the service's
+   ``_row`` and signed by ``row_mac`` with the service's key, so the chain verifies.
 
 It checks what the SQL returns in the service's order (404 no placement, 409 not triaged, 409 no
 consent, 422 inactive unit, 409 concurrent change, 409 no capacity) and rolls back on a refusal.
@@ -66,8 +67,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.audit import service as audit
-from app.audit.chain import GENESIS, fields_json
-from app.audit.service import AuditContext, AuditEntry, _row
+from app.audit.chain import GENESIS, row_mac
+from app.audit.service import AuditContext, AuditEntry, _row, signing_keys
 from app.auth.principal import Principal, parse_roles
 from app.placement import events, holds
 from app.realtime import outbox
@@ -154,8 +155,8 @@ def _statements() -> dict[str, Statement]:
         "reserve_hold": Statement(holds._RESERVE_HOLD),
         "event": Statement(events._INSERT, event_cols),
         "outbox": Statement(outbox._INSERT_NOTIFY, outbox_cols),
-        "lock": Statement(audit._CHAIN_LOCK),
-        "audit": Statement(audit._INSERT_CHAINED),
+        "lock": Statement(audit._LOCK_ONE),
+        "audit": Statement(audit._INSERT_WITH_HEAD),
     }
 
 
@@ -261,7 +262,10 @@ async def hold_full(request: Request) -> Response:
                 "pg_notify_2": NOTIFY_CHANNEL,
             }
             await conn.fetchrow(st["outbox"].sql, *st["outbox"].args(row))
-            await conn.fetchval(st["lock"].sql)
+            chain = f"placement:{placement}"
+            head = await conn.fetchrow(
+                st["lock"].sql, *st["lock"].args({"chain": chain, "genesis": GENESIS})
+            )
             ctx = AuditContext(principal=principal, access_point=host, request_id=uuid.uuid4().hex)
             entry = AuditEntry(
                 event_code="placement.hold",
@@ -271,7 +275,10 @@ async def hold_full(request: Request) -> Response:
                 detail={"unit_id": unit, "hold_id": hold_id},
             )
             audit = _row(ctx, entry, now)
-            audit |= {"tail": fields_json(audit) + b"]", "genesis": GENESIS}
+            seq, prev, row_id = head[0] + 1, head[1], head[2]
+            mac = row_mac(G["audit_key"], row_id=row_id, chain=chain, seq=seq, prev=prev, row=audit)
+            audit |= {"id": row_id, "chain": chain, "chain_seq": seq, "prev_hash": prev}
+            audit["hash"] = mac
             await conn.execute(st["audit"].sql, *st["audit"].args(audit))
     except Refused as exc:
         return _refusal(exc)
@@ -317,6 +324,7 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
     )
     if MODE == "full":
         G["statements"] = _statements()
+        G["audit_key"] = signing_keys().current
         async with pool.acquire() as conn:
             G["principal"] = await _principal(conn)
     yield

@@ -26,8 +26,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy import Table, func, select, text
 
-from app.audit.chain import row_hash
-from app.audit.service import AuditContext
+from app.audit.chain import GENESIS, row_mac
+from app.audit.service import AuditContext, signing_keys
 from app.auth.schemas import ApiKeyCreate
 from app.auth.service import KeyResolver, issue_key
 from app.config import Settings
@@ -154,7 +154,6 @@ async def seed_placements(url: str, key: str, *, first: int, count: int) -> dict
     db = Database.from_url(url, pool_size=2, max_overflow=0)
     try:
         before = await _counts(raw)
-        last_audit = await raw.fetchval("SELECT coalesce(max(id), 0) FROM audit_log")
         principal = await KeyResolver(db, ttl=0).resolve(f"Bearer {key}")
         ctx = AuditContext(principal=principal, access_point="127.0.0.1")
         async with db.sessionmaker() as session:
@@ -170,7 +169,7 @@ async def seed_placements(url: str, key: str, *, first: int, count: int) -> dict
         template = made.id
         copied: dict[str, int] = {}
         async with raw.transaction():
-            for table in sorted(grown - _SKIPPED - {"audit_log"}):
+            for table in sorted(grown - _SKIPPED - {"audit_log", "audit_chain_head"}):
                 cols = [
                     r["column_name"]
                     for r in await raw.fetch(
@@ -200,24 +199,47 @@ async def seed_placements(url: str, key: str, *, first: int, count: int) -> dict
                         out.append(tuple(rec[c] for c in cols))
                 await raw.copy_records_to_table(table, records=out, columns=cols)
                 copied[table] = len(out)
-            # The access log: same rows per placement, chained on; the lock as the app takes it.
-            await raw.execute("SELECT pg_advisory_xact_lock(75130001)")
-            audit = await raw.fetch("SELECT * FROM audit_log WHERE id > $1 ORDER BY id", last_audit)
-            prev = await raw.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-            cols = [c for c in audit[0].keys() if c != "id"] if audit else []  # noqa: SIM118
-            out = []
+            # The access log: the template's chain copied as each placement's own chain, with
+            # ids from the sequence and HMACs under the service's key, and the chain heads.
+            chain = f"placement:{template}"
+            audit = await raw.fetch(
+                "SELECT * FROM audit_log WHERE chain = $1 ORDER BY chain_seq", chain
+            )
+            cols = list(audit[0].keys()) if audit else []
+            audit_key = signing_keys().current
+            ids = iter(
+                await raw.fetchval(
+                    "SELECT array_agg(nextval('audit_log_id_seq')) FROM generate_series(1, $1)",
+                    len(audit) * count,
+                )
+                or []
+            )
+            out, heads = [], []
             for i in range(first, first + count):
                 pid, pkey = placement_id(i), hashlib.sha256(f"bench-{i}".encode()).hexdigest()
+                prev, own = GENESIS, f"placement:{pid}"
                 for row in audit:
                     rec = dict(row)
-                    if rec["object_id"] == str(template):
-                        rec["object_id"] = str(pid)
-                        rec["patient_key"] = pkey
-                    rec["prev_hash"] = prev
-                    rec["hash"] = prev = row_hash(prev, rec)
+                    rec |= {"object_id": str(pid), "patient_key": pkey, "chain": own}
+                    rec["id"], rec["prev_hash"] = next(ids), prev
+                    rec["hash"] = prev = row_mac(
+                        audit_key,
+                        row_id=rec["id"],
+                        chain=own,
+                        seq=rec["chain_seq"],
+                        prev=prev,
+                        row=rec,
+                    )
                     out.append(tuple(rec[c] for c in cols))
+                if audit:
+                    heads.append((own, audit[-1]["chain_seq"], prev, 0))
             if out:
                 await raw.copy_records_to_table("audit_log", records=out, columns=cols)
+                await raw.copy_records_to_table(
+                    "audit_chain_head",
+                    records=heads,
+                    columns=["chain", "seq", "hash", "checkpointed_seq"],
+                )
             copied["audit_log"] = len(out)
         await raw.execute("ANALYZE")
         return {"template": str(template), "grown_tables": sorted(grown), "copied": copied}

@@ -15,7 +15,8 @@ then:
 2. the timed phase: wrk with bench/holds.lua, every placement held once, on ~1,000 units with a
    huge ``free`` so no request gets 409; invariants afterwards (``held`` == active holds per
    unit, one offer_sent event and one offered placement per service hold, the audit chain
-   verifies);
+   verifies); meanwhile ``pg_stat_activity`` is sampled for lock waits (bench/lock_sampler.py),
+   reported per class (``lock_waits`` in the JSON);
 3. the same overbooking check on SQLite: the service on a migrated SQLite file (its default
    driver), with the same number of workers.
 
@@ -49,7 +50,8 @@ from typing import Any
 
 import httpx
 
-from bench import holds_seed, runner
+from bench import holds_seed, lock_sampler, runner
+from bench.lock_sampler import LockSampler
 from bench.runner import Goals, PgCluster, Target, log
 
 SCRIPT = runner.ROOT / "bench" / "holds.lua"
@@ -324,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         help="one: the one-statement target baseline; full: diagnostic, the service's writes"
         " with the same statements in one transaction (bench/holds_baseline.py)",
     )
+    parser.add_argument(
+        "--lock-sample-interval",
+        type=float,
+        default=0.05,
+        help="seconds between pg_stat_activity lock-wait samples in the timed phase",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--service-app", default="app.main:create_app")
     parser.add_argument("--name", default="holds", help="results/<date>-<name>.json")
@@ -430,19 +438,25 @@ def main(argv: list[str] | None = None) -> int:
             )
         ]
         goals = Goals()
-        results = runner.timed_attempts(
-            service,
-            baseline,
-            pg,
-            SCRIPT,
-            attempts=attempts,
-            smoke=smoke,
-            rounds=rounds,
-            seconds=duration,
-            warmup=warmup,
-            connections=args.connections,
-            goals=goals,
-        )
+        sampler = LockSampler(url, interval=args.lock_sample_interval)
+        sampler.start()
+        try:
+            results = runner.timed_attempts(
+                service,
+                baseline,
+                pg,
+                SCRIPT,
+                attempts=attempts,
+                smoke=smoke,
+                rounds=rounds,
+                seconds=duration,
+                warmup=warmup,
+                connections=args.connections,
+                goals=goals,
+            )
+        finally:
+            locks = sampler.stop()
+        log(lock_sampler.markdown(locks))
         summary = results[-1]
         used = {name: int(path.read_text()) for name, path in state.items()}
         if used["service"] > n_service or used["baseline"] > n_baseline:
@@ -485,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             "probe": probed,
             "overbooking": overbooking,
             "invariants": invariants,
+            "lock_waits": locks,
             **summary,
             "earlier_attempts": results[:-1],
             "failures": failures,
@@ -495,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         print(runner.markdown(summary, labels))
         print()
         print(runner.rounds_markdown(summary["rounds"]))
+        print()
+        print(lock_sampler.markdown(locks))
         print()
         for o in overbooking:
             print(

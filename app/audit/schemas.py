@@ -35,7 +35,23 @@ class AuditEntryRead(Schema):
 
 
 class AuditVerifyResult(Schema):
+    """What ``juisteplek audit verify`` found; the first problem names its row and position."""
+
     rows: int
     ok: bool
+    chains: int = 0
+    checkpoints: int = 0
+    unsigned_rows: int = 0
+    development_key: bool = False
+    problems: int = 0
     first_bad_id: int | None = None
+    chain: str | None = None
+    position: int | None = None
     problem: str | None = None
+
+
+class CheckpointRead(Schema):
+    number: int
+    created_at: datetime
+    heads: int
+    signature: str

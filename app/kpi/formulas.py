@@ -318,6 +318,8 @@ class StayFilter:
     hospital_id: str | None = None
     subregion_id: str | None = None
     care_type: str | None = None
+    # The caller's region (every role but admin): applied by the SQL, whose rows carry it.
+    region_id: str | None = None
 
     def stay_passes(self, stay: Stay) -> bool:
         if self.definition == "narrow" and not stay.care_type.startswith(WLZ_PREFIX):

@@ -155,7 +155,13 @@ def _stay_filter_sql(flt: f.StayFilter, alias: str = "p") -> str:
         where.append(f"{alias}.subregion_id = :subregion_id")
     if flt.care_type is not None:
         where.append(f"{alias}.care_type = :care_type")
+    if flt.region_id is not None:
+        where.append(f"{alias}.region_id = :region_id")
     return " AND ".join(where) or "1 = 1"
+
+
+# Rows that carry a subregion (inflow counts, locations) belong to the caller's region so.
+_IN_REGION = "IN (SELECT rs.id FROM subregion rs WHERE rs.region_id = :region_id)"
 
 
 def _stay_params(flt: f.StayFilter) -> dict[str, Any]:
@@ -164,6 +170,7 @@ def _stay_params(flt: f.StayFilter) -> dict[str, Any]:
         "subregion_id": _uuid(flt.subregion_id),
         "care_type": flt.care_type,
         "age_min": flt.age_min,
+        "region_id": _uuid(flt.region_id),
     }
 
 
@@ -172,6 +179,7 @@ def _bind(sql: str, params: Mapping[str, Any]) -> tuple[TextClause, dict[str, An
     types: dict[str, Any] = {
         "hospital_id": Uuid(),
         "subregion_id": Uuid(),
+        "region_id": Uuid(),
         "care_type": String(),
         "age_min": Integer(),
         "now": UTCDateTime(),
@@ -413,6 +421,8 @@ def _cohort_sql(
         else "1 = 1"
     )
     extra = f"p.care_type = '{f.GGZ_CARE_TYPE}'" if ggz else _stay_filter_sql(flt)
+    if ggz and flt.region_id is not None:
+        extra += " AND p.region_id = :region_id"
     return f"""
 {_buckets_sql(dialect, parts, "instant")}, c AS (
   SELECT {label} AS label, p.id, p.urgency_level, p.kpi_requested_at AS created_at,
@@ -537,9 +547,10 @@ async def ggz_crisis_within_norm(
     now: datetime,
     subregion_id: str | None = None,
     group_by: str | None = None,
+    region_id: str | None = None,
 ) -> list[f.GgzRow]:
     dialect = conn.dialect.name
-    flt = f.StayFilter(subregion_id=subregion_id)
+    flt = f.StayFilter(subregion_id=subregion_id, region_id=region_id)
     cohort = _cohort_sql(dialect, period, flt, group_by, ggz=True)
     if subregion_id is not None:
         cohort = cohort.replace(
@@ -601,6 +612,7 @@ async def inflow(
     age_min: int | None = None,
     subregion_id: str | None = None,
     group_by: str | None = None,
+    region_id: str | None = None,
 ) -> list[f.InflowRow]:
     dialect = conn.dialect.name
     parts = f.buckets(period, group_by)
@@ -627,6 +639,8 @@ async def inflow(
         else "1 = 0"
     )
     sub = "i.subregion_id = :subregion_id" if subregion_id is not None else "1 = 1"
+    if region_id is not None:
+        sub += f" AND i.subregion_id {_IN_REGION}"
     sql = f"""
 WITH {_days_sql(dialect, parts)}
 SELECT i.source, {label} AS label, SUM(i.count) AS n,
@@ -636,7 +650,13 @@ WHERE i.period_start >= :p0 AND i.period_start < :p1 AND ({counted}) AND {bands}
 GROUP BY i.source, {label}
 """
     clause, params = _bind(
-        sql, {"subregion_id": _uuid(subregion_id), "p0": period.start, "p1": period.end}
+        sql,
+        {
+            "subregion_id": _uuid(subregion_id),
+            "region_id": _uuid(region_id),
+            "p0": period.start,
+            "p1": period.end,
+        },
     )
     out = [
         f.InflowRow(str(r[0]), _label(group_by, r[1]), int(r[2]), int(r[3]))
@@ -685,6 +705,7 @@ async def capacity(
     group_by: str | None = "care_type",
     subregion_id: str | None = None,
     care_type: str | None = None,
+    region_id: str | None = None,
 ) -> list[f.CapacityRow]:
     """Census at the local midnights of the period, from ``kpi_capacity_day``.
 
@@ -710,6 +731,8 @@ async def capacity(
         where.append("l.subregion_id = :subregion_id")
     if care_type is not None:
         where.append("u.care_type = :care_type")
+    if region_id is not None:
+        where.append(f"l.subregion_id {_IN_REGION}")
     n = _max(dialect, "0", f"{_min(dialect, 'g.b', 'bk.hi')} - {_max(dialect, 'g.a', 'bk.lo')}")
     ns = _max(
         dialect, "0", f"{_min(dialect, 'g.b', 'bk.hi')} - {_max(dialect, 'g.a', 'bk.lo', 'g.s')}"
@@ -750,6 +773,7 @@ FROM y WHERE n > 0 GROUP BY label
 """
     params = {
         "subregion_id": _uuid(subregion_id),
+        "region_id": _uuid(region_id),
         "care_type": care_type,
         "d0": d0,
         "d1": d1,

@@ -239,9 +239,19 @@ class _Ctx:
     codes: dict[str, str]
 
 
-async def _prepare(db: Database, conn: AsyncConnection, q: KpiQuery) -> _Ctx:
+def _scope_region(principal: Principal) -> str | None:
+    """KPIs cover the caller's own region; only an admin sees every region (None)."""
+    if principal.is_admin:
+        return None
+    if principal.region_id is None:
+        raise Forbidden("KPIs are per region, and this key's organisation belongs to none.")
+    return str(principal.region_id)
+
+
+async def _prepare(db: Database, conn: AsyncConnection, q: KpiQuery, principal: Principal) -> _Ctx:
     sub = await _subregion_id(conn, q.subregion)
     flt = f.StayFilter(
+        region_id=_scope_region(principal),
         age_min=q.age_min,
         definition="narrow" if q.definition == "narrow" else "broad",
         hospital_id=None if q.hospital is None else str(q.hospital),
@@ -292,7 +302,7 @@ async def wrong_bed_days(
     validate(q)
     await _calendar(db, q.period)
     async with db.read() as conn:
-        ctx = await _prepare(db, conn, q)
+        ctx = await _prepare(db, conn, q, principal)
         rows, totals = await _rows_and_totals(
             lambda g: queries.wrong_bed_days(conn, q.period, now=now, flt=ctx.flt, group_by=g),
             q.group_by,
@@ -356,11 +366,16 @@ async def inflow(db: Database, principal: Principal, q: KpiQuery, *, now: dateti
     validate(q)
     await _calendar(db, q.period)
     async with db.read() as conn:
-        ctx = await _prepare(db, conn, q)
+        ctx = await _prepare(db, conn, q, principal)
         sub = ctx.flt.subregion_id
         rows, totals = await _rows_and_totals(
             lambda g: queries.inflow(
-                conn, q.period, age_min=q.age_min, subregion_id=sub, group_by=g
+                conn,
+                q.period,
+                age_min=q.age_min,
+                subregion_id=sub,
+                group_by=g,
+                region_id=ctx.flt.region_id,
             ),
             q.group_by,
         )
@@ -438,7 +453,7 @@ async def lead_times(
     validate(q)
     await _calendar(db, q.period)
     async with db.read() as conn:
-        ctx = await _prepare(db, conn, q)
+        ctx = await _prepare(db, conn, q, principal)
         rows, totals = await _rows_and_totals(
             lambda g: queries.lead_times(conn, q.period, flt=ctx.flt, group_by=g), q.group_by
         )
@@ -489,7 +504,7 @@ async def escalations(
     validate(q)
     await _calendar(db, q.period)
     async with db.read() as conn:
-        ctx = await _prepare(db, conn, q)
+        ctx = await _prepare(db, conn, q, principal)
         rows, totals = await _rows_and_totals(
             lambda g: queries.escalations(conn, q.period, flt=ctx.flt, group_by=g), q.group_by
         )
@@ -539,12 +554,13 @@ async def capacity(
     validate(q)
     await _calendar(db, q.period)
     async with db.read() as conn:
-        ctx = await _prepare(db, conn, q)
+        ctx = await _prepare(db, conn, q, principal)
         kw: dict[str, Any] = {
             "ttl_bed": settings.stale_after("elv_low"),
             "ttl_district_nursing": settings.stale_after("district_nursing"),
             "subregion_id": ctx.flt.subregion_id,
             "care_type": ctx.flt.care_type,
+            "region_id": ctx.flt.region_id,
         }
         rows, totals = await _rows_and_totals(
             lambda g: queries.capacity(conn, q.period, group_by=g, **kw), q.group_by
@@ -594,11 +610,11 @@ async def ggz_crisis_within_norm(
     validate(q)
     await _calendar(db, q.period)
     async with db.read() as conn:
-        ctx = await _prepare(db, conn, q)
+        ctx = await _prepare(db, conn, q, principal)
         sub = ctx.flt.subregion_id
         rows, totals = await _rows_and_totals(
             lambda g: queries.ggz_crisis_within_norm(
-                conn, q.period, now=now, subregion_id=sub, group_by=g
+                conn, q.period, now=now, subregion_id=sub, group_by=g, region_id=ctx.flt.region_id
             ),
             q.group_by,
         )

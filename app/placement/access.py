@@ -1,8 +1,10 @@
-"""Who may see and change a placement (docs/domain.md §14 roles): pure checks raising 403."""
+"""Who may see and change a placement (docs/placements.md roles): pure checks raising 403."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from app.auth.principal import Principal
 from app.enums import Role
@@ -45,11 +47,44 @@ def require_manage_or_receiver(
         )
 
 
-def require_view(
-    p: Principal, referrer_org: uuid.UUID, region_id: uuid.UUID, hold_orgs: set[uuid.UUID]
-) -> None:
+# A provider is involved in a placement while a hold on one of its units is open (offered,
+# accepted) or became the admission; a declined, expired or cancelled hold ends it.
+INVOLVED_HOLD_STATUSES = frozenset({"active", "admitted"})
+
+
+@dataclass(frozen=True, slots=True)
+class HoldFact:
+    """What the access rules need of one hold of the placement."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    status: str
+
+
+def involved_orgs(holds: Iterable[HoldFact]) -> set[uuid.UUID]:
+    return {h.organisation_id for h in holds if h.status in INVOLVED_HOLD_STATUSES}
+
+
+def can_view(
+    p: Principal, referrer_org: uuid.UUID, region_id: uuid.UUID, holds: Iterable[HoldFact]
+) -> bool:
+    """Case owners, and a provider for as long as it is involved (``INVOLVED_HOLD_STATUSES``)."""
     if can_manage(p, referrer_org, region_id):
-        return
-    if Role.PROVIDER in p.roles and p.organisation_id in hold_orgs:
-        return
-    raise Forbidden("This key may not see this placement.")
+        return True
+    return Role.PROVIDER in p.roles and p.organisation_id in involved_orgs(holds)
+
+
+def require_view(
+    p: Principal, referrer_org: uuid.UUID, region_id: uuid.UUID, holds: Iterable[HoldFact]
+) -> None:
+    if not can_view(p, referrer_org, region_id, holds):
+        raise Forbidden("This key may not see this placement.")
+
+
+def own_declined_holds(p: Principal, holds: Iterable[HoldFact]) -> set[uuid.UUID]:
+    """The holds a former provider declined: the events of those declines stay readable to it."""
+    if Role.PROVIDER not in p.roles or p.organisation_id is None:
+        return set()
+    return {
+        h.id for h in holds if h.organisation_id == p.organisation_id and h.status == "declined"
+    }

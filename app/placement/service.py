@@ -783,11 +783,13 @@ async def record_event(
 # --- reads -------------------------------------------------------------------------------------
 
 
-async def _hold_orgs(session: AsyncSession, placement_id: uuid.UUID) -> set[uuid.UUID]:
-    rows = await session.scalars(
-        select(PlacementHold.organisation_id).where(PlacementHold.placement_id == placement_id)
+async def _holds(session: AsyncSession, placement_id: uuid.UUID) -> list[access.HoldFact]:
+    rows = await session.execute(
+        select(PlacementHold.id, PlacementHold.organisation_id, PlacementHold.status).where(
+            PlacementHold.placement_id == placement_id
+        )
     )
-    return set(rows.all())
+    return [access.HoldFact(*r) for r in rows.all()]
 
 
 async def get_placement(
@@ -803,7 +805,7 @@ async def get_placement(
     the wall clock), so one request's log rows never run backwards in time."""
     p = await _load(session, placement_id)
     access.require_view(
-        ctx.principal, p.referrer_organisation_id, p.region_id, await _hold_orgs(session, p.id)
+        ctx.principal, p.referrer_organisation_id, p.region_id, await _holds(session, p.id)
     )
     hold = await _current_hold(session, p)
     result = placement_read(p, hold)
@@ -842,10 +844,17 @@ async def list_events(
 ) -> tuple[list[TransferEventRead], str | None]:
     """The placement's transfer log in order (``seq``); logged and committed like a read."""
     p = await _load(session, placement_id)
-    access.require_view(
-        ctx.principal, p.referrer_organisation_id, p.region_id, await _hold_orgs(session, p.id)
-    )
+    holds_ = await _holds(session, p.id)
     stmt = select(TransferEvent).where(TransferEvent.placement_id == placement_id)
+    if not access.can_view(ctx.principal, p.referrer_organisation_id, p.region_id, holds_):
+        # A provider whose involvement ended still reads the events of its own declines.
+        declined = access.own_declined_holds(ctx.principal, holds_)
+        if not declined:
+            raise Forbidden("This key may not see this placement.")
+        stmt = stmt.where(
+            TransferEvent.hold_id.in_(declined),
+            TransferEvent.event_type == EventType.OFFER_DECLINED.value,
+        )
     if cursor is not None:
         stmt = stmt.where(TransferEvent.seq > cursor_int(cursor))
     rows = (await session.scalars(stmt.order_by(TransferEvent.seq).limit(limit + 1))).all()
@@ -882,7 +891,8 @@ def _visible(stmt: Select[Any], ctx: AuditContext) -> Select[Any]:
         ors.append(
             Placement.id.in_(
                 select(PlacementHold.placement_id).where(
-                    PlacementHold.organisation_id == p.organisation_id
+                    PlacementHold.organisation_id == p.organisation_id,
+                    PlacementHold.status.in_(access.INVOLVED_HOLD_STATUSES),
                 )
             )
         )

@@ -343,7 +343,7 @@ async def placement_detail(
                 ctx.principal,
                 p.referrer_organisation_id,
                 p.region_id,
-                {h.organisation_id for h in hold_rows},
+                [access.HoldFact(h.id, h.organisation_id, h.status) for h in hold_rows],
             )
         except Forbidden as exc:
             await session.rollback()

@@ -13,15 +13,20 @@ with a random phase, so streams opened together (or woken by one event) do not a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 
+import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.audit import service as audit_service
+from app.audit.service import AuditContext
 from app.auth.principal import Principal
 from app.db import Database
 from app.realtime import service
 from app.realtime.hub import Hub, Subscriber, sse_frame
+from app.realtime.service import StreamEvent
 
 REPLAY_BATCH = 500
 MAX_REPLAY = 10_000
@@ -41,12 +46,14 @@ class EventStream:
         *,
         last_event_id: int | None,
         topics: frozenset[str] | None,
+        audit: AuditContext | None = None,
     ) -> None:
         self._db = db
         self._hub = hub
         self._principal = principal
         self._last_event_id = last_event_id
         self._topics = topics
+        self._audit = audit  # replayed placement events are logged (NEN 7513)
         self._sub: Subscriber | None = None
         self._closed = False
 
@@ -97,14 +104,33 @@ class EventStream:
         count = 0
         while True:
             batch = await service.events_after(self._db, after, limit=REPLAY_BATCH)
+            wanted = {event.id for event in batch if sub.wants(event)}
+            if self._audit is not None:
+                # Placement events read again: logged per placement before they are sent.
+                shown = (event for event in batch if event.id in wanted)
+                await audit_service.log_stream_replay(self._db, self._audit, _by_placement(shown))
             for event in batch:
                 if sub.closed:
                     return
-                yield event.id, (sse_frame(event) if sub.wants(event) else b"")
+                yield event.id, (sse_frame(event) if event.id in wanted else b"")
             count += len(batch)
             if len(batch) < REPLAY_BATCH or count >= MAX_REPLAY:
                 return  # beyond MAX_REPLAY the client resumes from the last id it got
             after = batch[-1].id
+
+
+def _by_placement(events: Iterable[StreamEvent]) -> dict[uuid.UUID, list[int]]:
+    """Placement id -> the ids of its events (the placement events' payload names it)."""
+    out: dict[uuid.UUID, list[int]] = {}
+    for event in events:
+        if event.topic != "placement":
+            continue
+        try:
+            pid = uuid.UUID(str(orjson.loads(event.payload)["placement_id"]))
+        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError):
+            continue
+        out.setdefault(pid, []).append(event.id)
+    return out
 
 
 class EventStreamResponse(Response):

@@ -84,7 +84,8 @@ async def wrong_bed_days(
     subregion: SubregionQ = None,
     care_type: CareTypeQ = None,
 ) -> Response:
-    """Verkeerde-bed days (docs/domain.md §6.1): midnight census of medically-ready intervals."""
+    """Verkeerde-bed days (docs/domain.md §6.1): midnight census of medically-ready intervals;
+    like every KPI, for the caller's region (admin: every region)."""
     q = _query(
         "wrong_bed_days",
         from_,

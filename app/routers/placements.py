@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from pydantic import BeforeValidator
 
 from app.audit import service as audit_service
+from app.audit.http import ON_BEHALF_HEADER, PURPOSE_HEADER, client_ip, context_of, request_id
 from app.audit.service import AuditContext
 from app.auth.principal import Principal
 from app.capacity import service as capacity_service
@@ -41,17 +42,8 @@ from app.placement.states import State
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, NearQ, json_response
 from app.schemas import Page, UtcDateTime
 
-_ON_BEHALF = "X-On-Behalf-Of"
-_PURPOSE = "X-Purpose-Of-Use"
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client is not None else None
-
-
-def _request_id(request: Request) -> str | None:
-    value = request.scope.get("state", {}).get("request_id")
-    return value if isinstance(value, str) else None
+_ON_BEHALF = ON_BEHALF_HEADER
+_PURPOSE = PURPOSE_HEADER
 
 
 async def audit_context(
@@ -79,9 +71,9 @@ async def audit_context(
     return AuditContext(
         principal=principal,
         on_behalf_of=on_behalf_of,
-        access_point=_client_ip(request),
+        access_point=client_ip(request),
         purpose=purpose,
-        request_id=_request_id(request),
+        request_id=request_id(request),
     )
 
 
@@ -131,13 +123,7 @@ async def on_forbidden(request: Request, exc: Exception) -> Response:
     audited = getattr(request.state, "audit_event", None)
     principal = getattr(request.state, "principal", None)
     if audited is not None and isinstance(principal, Principal):
-        ctx = AuditContext(
-            principal=principal,
-            on_behalf_of=(request.headers.get(_ON_BEHALF) or "")[:200] or None,
-            access_point=_client_ip(request),
-            purpose=(request.headers.get(_PURPOSE) or "")[:40] or None,
-            request_id=_request_id(request),
-        )
+        ctx = context_of(request, principal)
         object_id = request.path_params.get("placement_id")
         await audit_service.log_denied(
             request.app.state.db,
@@ -193,7 +179,7 @@ async def list_placements(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[PlacementRead]:
     """Placements this key may see, newest first (referrer: own; triagist: region; provider:
-    those that held a place on its units; admin: all)."""
+    those with an open or admitted hold on its units; admin: all)."""
     items, nxt = await placement_service.list_placements(
         session,
         ctx,

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 
+from app.audit.http import context_of
 from app.deps import DbDep, PrincipalDep
 from app.realtime.hub import Hub
 from app.realtime.limits import StreamSlots
@@ -81,6 +82,7 @@ async def stream(
             principal,
             last_event_id=resume,
             topics=frozenset(topic) if topic else None,
+            audit=context_of(request, principal),
         ),
         on_close=release,
     )

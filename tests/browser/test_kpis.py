@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from openpyxl import load_workbook
 from playwright.async_api import Page, expect
+from sqlalchemy import select
 
 from app.config import Settings
 from app.db import Database, utcnow
@@ -22,6 +23,7 @@ from app.enums import Role
 from app.kpi import formulas as f
 from app.kpi import simulate
 from app.registry.demo import load_demo
+from app.registry.models import Organisation
 from tests.api.test_reports import MONTH, ready_at
 from tests.browser.conftest import SCREENSHOTS, LiveServer
 from tests.browser.helpers import assert_accessible, login
@@ -87,7 +89,7 @@ async def test_an_analyst_switches_period_and_grouping_and_downloads_what_is_sho
     page: Page, live_server: LiveServer, db: Database, settings: Settings, seed: Seed
 ) -> None:
     await _seed(db, settings, seed)
-    person = await add_person(db, Role.ANALYST, None, name="Anouk")
+    person = await add_person(db, Role.ANALYST, seed.organisations["rap"], name="Anouk")
     await login(page, person)
     await expect(page).to_have_url(re.compile(r"/ui/kpis$"))
     await expect(page.locator("h1")).to_have_text("Indicatoren")
@@ -190,7 +192,9 @@ async def test_the_roaz_report_of_a_simulated_month_equals_the_api_and_prints_on
     page: Page, live_server: LiveServer, db: Database, settings: Settings
 ) -> None:
     month = await _simulate_last_month(db, settings)
-    person = await add_person(db, Role.ANALYST, None)
+    async with db.sessionmaker() as session:  # KPIs are scoped to the analyst's own region
+        desk = await session.scalar(select(Organisation.id).where(Organisation.kind == "rap"))
+    person = await add_person(db, Role.ANALYST, desk)
     await login(page, person, next_path=f"/ui/reports/roaz?month={month}")
     await expect(page.locator("h1")).to_have_text(f"ROAZ-maandrapportage {month}")
     r = await page.request.get(f"/v1/reports/roaz?month={month}")  # the person's session
@@ -261,7 +265,7 @@ async def test_the_roaz_report_shows_small_cells_as_suppressed(
     page: Page, db: Database, settings: Settings, seed: Seed
 ) -> None:
     await _seed(db, settings, seed)
-    person = await add_person(db, Role.ANALYST, None)
+    person = await add_person(db, Role.ANALYST, seed.organisations["rap"])
     await login(page, person, next_path=f"/ui/reports/roaz?month={MONTH}")
     gouda = page.locator("#roaz-subregions tr[data-subregion='gouda']")
     await expect(gouda.locator("td[data-figure='wrong_bed_days']")).to_have_text(

@@ -163,13 +163,17 @@ async def test_archive_and_detail_timeline(db: Database, settings: Settings, see
     (row,) = await audit_rows(db, "placement.page")
     assert (row.object_id, row.action, row.outcome) == (str(pid), "R", "success")
 
-    # the provider that declined may still see it; another provider gets 403, logged
-    await views.placement_detail(db, provider, pid, now=utcnow())
+    # a provider's access ends with its involvement: the one that declined gets 403, as does
+    # another provider; both refusals are logged
+    with pytest.raises(Forbidden):
+        await views.placement_detail(db, provider, pid, now=utcnow())
     outsider = await ctx_of(db, seed.other_provider_key)
     with pytest.raises(Forbidden):
         await views.placement_detail(db, outsider, pid, now=utcnow())
     denied = [r for r in await audit_rows(db, "placement.page") if r.outcome == "failure"]
-    assert [(r.object_id, r.user_display) for r in denied] == [(str(pid), "other provider")]
+    assert sorted((r.object_id, r.user_display) for r in denied) == sorted(
+        [(str(pid), provider.principal.name), (str(pid), "other provider")]
+    )
     assert denied[0].patient_key == row.patient_key
     with pytest.raises(NotFound):
         await views.placement_detail(db, triagist, uuid.uuid4(), now=utcnow())

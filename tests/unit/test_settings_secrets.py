@@ -18,6 +18,7 @@ def production(**overrides: object) -> Settings:
         "env": "production",
         "patient_key_secret": STRONG,
         "secrets_key": KEY,
+        "audit_signing_key": "audit-" + STRONG,
     }
     values.update(overrides)
     return Settings.model_validate(values)

@@ -23,7 +23,7 @@ async def test_the_dashboard_downloads_equal_the_api_for_the_same_query(
     client: httpx.AsyncClient, db: Database, settings: Settings, seed: Seed
 ) -> None:
     await seed_month(db, settings, seed, 7)
-    person = await add_person(db, Role.ANALYST, None)
+    person = await add_person(db, Role.ANALYST, seed.organisations["rap"])
     await web_login(client, person)
     query = {"kpi": "wrong_bed_days", "span": "month", "period": MONTH, "group_by": "subregion"}
     page = await client.get("/ui/kpis", params=query)
@@ -63,7 +63,7 @@ async def test_the_dashboard_downloads_equal_the_api_for_the_same_query(
 async def test_bad_dashboard_input_is_an_error_page_naming_it(
     client: httpx.AsyncClient, db: Database, seed: Seed
 ) -> None:
-    person = await add_person(db, Role.ANALYST, None)
+    person = await add_person(db, Role.ANALYST, seed.organisations["rap"])
     await web_login(client, person)
     for params, word in [
         ({"period": "2026-99"}, "period"),
