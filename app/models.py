@@ -7,6 +7,7 @@ from app.db import Base
 from app.kpi.models import InflowCount, KpiBaseline, KpiCalendar
 from app.placement.models import Placement, PlacementHold, TransferEvent
 from app.realtime.models import OutboxEvent
+from app.reportnow.models import ReportRequest, ReportRequestUnit
 from app.registry.models import (
     Location,
     Municipality,
@@ -36,6 +37,8 @@ __all__ = [
     "Placement",
     "PlacementHold",
     "Region",
+    "ReportRequest",
+    "ReportRequestUnit",
     "Subregion",
     "SubregionNeighbour",
     "TransferEvent",
