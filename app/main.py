@@ -31,6 +31,7 @@ from app.routers import (
     ops,
     placements,
     registry,
+    report_requests,
     stream,
     users,
     webhooks,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_exception_handler(Forbidden, placements.on_forbidden)
     for module in (ops, auth, users, registry, capacity, placements, audit, webhooks, stream, kpis):
         app.include_router(module.router)
+    app.include_router(report_requests.router)
     app.include_router(exchange.router)
     app.include_router(fhir.router)
     # FHIR clients get every error under /fhir as an OperationOutcome, never a problem document.

@@ -7,7 +7,6 @@ from app.db import Base
 from app.kpi.models import InflowCount, KpiBaseline, KpiCalendar
 from app.placement.models import Placement, PlacementHold, TransferEvent
 from app.realtime.models import OutboxEvent
-from app.reportnow.models import ReportRequest, ReportRequestUnit
 from app.registry.models import (
     Location,
     Municipality,
@@ -17,6 +16,7 @@ from app.registry.models import (
     SubregionNeighbour,
     Unit,
 )
+from app.reportnow.models import ReportRequest, ReportRequestUnit
 from app.triage.models import TriageRecord, TriageRuleSet
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 

@@ -47,8 +47,6 @@ class ReportRequestUnit(Base):
         Index("ix_report_request_unit_organisation", "organisation_id"),
     )
 
-    request_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("report_request.id"), primary_key=True
-    )
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("report_request.id"), primary_key=True)
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("unit.id"), primary_key=True)
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisation.id"))
