@@ -57,8 +57,13 @@ def outcome_response(
     )
 
 
-def audit_context_of(request: Request, principal: Principal) -> AuditContext:
-    """The access-log context of a FHIR request (FHIR clients send no X-Purpose-Of-Use)."""
+def audit_context_of(
+    request: Request, principal: Principal, event: tuple[str, str]
+) -> AuditContext:
+    """The access-log context of a FHIR request on placement data. ``event`` (code, action) is
+    also what a refusal (403) is logged as, in its own transaction, as on the placement routes.
+    """
+    request.state.audit_event = event
     return AuditContext(
         principal=principal,
         on_behalf_of=(request.headers.get("X-On-Behalf-Of") or "")[:200] or None,
@@ -100,7 +105,10 @@ async def read_service_request(
 ) -> Response:
     """A placement as a pseudonymous ServiceRequest (the read is access-logged)."""
     resource = await task_service.read_service_request(
-        session, audit_context_of(request, principal), resource_id, now=utcnow()
+        session,
+        audit_context_of(request, principal, ("fhir.service_request.read", "R")),
+        resource_id,
+        now=utcnow(),
     )
     return fhir_response(resource)
 
@@ -110,7 +118,7 @@ async def search_tasks(request: Request, session: SessionDep, principal: Princip
     """A provider system's worklist: ``owner``, ``status``, ``focus``, ``_count``."""
     bundle = await task_service.search_tasks(
         session,
-        audit_context_of(request, principal),
+        audit_context_of(request, principal, ("fhir.task.search", "E")),
         task_service.TaskSearch(params=request.query_params.multi_items(), base_url=_base(request)),
         now=utcnow(),
     )
@@ -123,7 +131,10 @@ async def read_task(
 ) -> Response:
     """One hold as a Task (the read is access-logged)."""
     resource = await task_service.read_task(
-        session, audit_context_of(request, principal), resource_id, now=utcnow()
+        session,
+        audit_context_of(request, principal, ("fhir.task.read", "R")),
+        resource_id,
+        now=utcnow(),
     )
     return fhir_response(resource)
 
@@ -140,7 +151,7 @@ async def answer_task(
     data = await _json_body(request)
     resource = await task_service.answer_task(
         session,
-        audit_context_of(request, principal),
+        audit_context_of(request, principal, ("fhir.task.update", "U")),
         resource_id,
         data,
         now=utcnow(),

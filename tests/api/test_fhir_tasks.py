@@ -315,10 +315,20 @@ async def test_every_task_read_is_access_logged(
     task = (await client.get(f"/fhir/Task/{hold}", headers=provider)).json()
     await client.get(f"/fhir/{task['focus']['reference']}", headers=provider)
     await client.get("/fhir/Task", headers=provider)
+    # A refusal is logged too, in its own transaction.
+    r = await client.get(f"/fhir/Task/{hold}", headers=auth(seed.other_provider_key))
+    assert r.status_code == 403
     async with db.sessionmaker() as session:
-        codes = (
-            await session.scalars(
-                select(AuditLog.event_code).where(AuditLog.event_code.like("fhir.%"))
+        rows = (
+            await session.execute(
+                select(AuditLog.event_code, AuditLog.outcome).where(
+                    AuditLog.event_code.like("fhir.%")
+                )
             )
         ).all()
-    assert sorted(codes) == ["fhir.service_request.read", "fhir.task.read", "fhir.task.search"]
+    assert sorted(tuple(r) for r in rows) == [
+        ("fhir.service_request.read", "success"),
+        ("fhir.task.read", "failure"),
+        ("fhir.task.read", "success"),
+        ("fhir.task.search", "success"),
+    ]
