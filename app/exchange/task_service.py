@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
@@ -178,6 +178,19 @@ def _org_param(values: list[str]) -> set[uuid.UUID] | None:
     return out
 
 
+def _focus_param(values: list[str]) -> set[uuid.UUID]:
+    out = set()
+    for raw in (v for value in values for v in value.split(",")):
+        try:
+            out.add(uuid.UUID(raw.rsplit("/", 1)[-1]))
+        except ValueError:
+            raise InvalidInput(
+                f"focus {raw!r} is not a ServiceRequest reference or id.",
+                errors=[{"pointer": "query:focus", "detail": "not a ServiceRequest id"}],
+            ) from None
+    return out
+
+
 def _status_param(values: list[str]) -> set[tasks.TaskStatus] | None:
     if not values:
         return None
@@ -225,16 +238,23 @@ async def search_tasks(
     if owners is not None:
         query = query.where(PlacementHold.organisation_id.in_(owners))
     if focus:
+        query = query.where(Placement.id.in_(_focus_param(focus)))
+    if statuses is not None:
         query = query.where(
-            Placement.id.in_([_uuid(f.rsplit("/", 1)[-1], "ServiceRequest") for f in focus])
+            or_(
+                *(
+                    and_(PlacementHold.status == hold_status, Placement.state == state)
+                    for hold_status, state in tasks.pairs_with_status(statuses)
+                )
+            )
         )
-    rows = (await session.execute(query.order_by(PlacementHold.created_at, PlacementHold.id))).all()
-    hits = []
-    for hold, p in rows:
-        resource = tasks.task(_facts(p), _hold_facts(hold))
-        if statuses is None or resource["status"] in statuses:
-            hits.append((p, hold, resource))
-    page = hits[offset : offset + count]
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = (
+        await session.execute(
+            query.order_by(PlacementHold.created_at, PlacementHold.id).offset(offset).limit(count)
+        )
+    ).all()
+    page = [(p, hold, tasks.task(_facts(p), _hold_facts(hold))) for hold, p in rows]
     kept = [(n, v) for n, v in req.params if n in ("owner", "status", "focus")]
     base = f"{req.base_url}/Task"
 
@@ -246,9 +266,9 @@ async def search_tasks(
     await session.commit()
     return fhir.searchset(
         [(f"{base}/{h.id}", resource) for _, h, resource in page],
-        total=len(hits),
+        total=total or 0,
         self_url=link(offset),
-        next_url=link(offset + count) if count and offset + count < len(hits) else None,
+        next_url=link(offset + count) if count and offset + count < (total or 0) else None,
         now=now,
     )
 

@@ -62,6 +62,21 @@ def task_status(hold_status: str, placement_state: str) -> TaskStatus:
     raise InconsistentTask(f"unknown hold status {hold_status!r}")
 
 
+def pairs_with_status(statuses: set[TaskStatus]) -> list[tuple[str, str]]:
+    """Every (hold status, placement state) pair whose Task status is one of ``statuses``: the
+    search filter, derived from ``task_status`` itself."""
+    out = []
+    for hold_status in HOLD_STATUSES:
+        for state in State:
+            try:
+                status = task_status(hold_status, state.value)
+            except InconsistentTask:
+                continue
+            if status in statuses:
+                out.append((hold_status, state.value))
+    return out
+
+
 # The answers a provider system may PUT, and the placement action each one is.
 ANSWERS: dict[TaskStatus, Action] = {
     TaskStatus.ACCEPTED: Action.ACCEPT,

@@ -265,6 +265,12 @@ async def test_malformed_answers_are_operation_outcomes(
     _outcome(await client.get("/fhir/Task/not-a-uuid", headers=provider), 404)
     _outcome(await client.get("/fhir/Task", params={"status": "nope"}, headers=provider), 422)
     _outcome(await client.get("/fhir/Task", params={"_count": "-1"}, headers=provider), 422)
+    _outcome(
+        await client.get("/fhir/Task", params={"focus": "ServiceRequest/x"}, headers=provider), 422
+    )
+    _outcome(
+        await client.get("/fhir/Task", params={"owner": "Organization/x"}, headers=provider), 422
+    )
     _outcome(await client.get("/fhir/Task", headers=auth(seed.keys["analyst"])), 403)
     # Nothing changed: the Task still waits for its answer.
     r = await client.get(url, headers=provider)

@@ -38,6 +38,16 @@ def test_task_status_is_defined_exactly_for_reachable_pairs(hold_status: str, st
         assert tasks.task_status(hold_status, state.value) is expected
 
 
+@pytest.mark.parametrize("status", list(TaskStatus))
+def test_search_pairs_are_exactly_those_of_the_status(status: TaskStatus) -> None:
+    pairs = tasks.pairs_with_status({status})
+    assert pairs == [(h, s.value) for (h, s), t in EXPECTED.items() if t is status]
+
+
+def test_search_pairs_of_all_statuses_cover_every_reachable_pair() -> None:
+    assert len(tasks.pairs_with_status(set(TaskStatus))) == len(EXPECTED)
+
+
 def test_unknown_hold_status_is_refused() -> None:
     with pytest.raises(tasks.InconsistentTask):
         tasks.task_status("lost", "offered")
