@@ -328,6 +328,8 @@ def demo(
     """
     os.environ["JUISTEPLEK_DATABASE_URL"] = f"sqlite+aiosqlite:///{database.resolve()}"
     os.environ["JUISTEPLEK_DEMO_REPORT_MINUTES"] = str(report_every)
+    # Task notifications carry absolute Task URLs (docs/exchange.md).
+    os.environ.setdefault("JUISTEPLEK_PUBLIC_URL", f"http://{host}:{port}")
     get_settings.cache_clear()
     settings = get_settings()
     _migrate(settings.database_url)

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     clock_skew_seconds: Annotated[int, Field(ge=0, le=3_600)] = 120
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 10.0
     access_log: bool = True
+    # The address clients reach this instance at (e.g. https://juisteplek.example.nl): Task
+    # notifications carry absolute Task URLs under it; unset, they are server-relative.
+    public_url: Annotated[str | None, Field(max_length=300, pattern=r"^https?://")] = None
     # Real-time: outbox safety-net poll, SSE heartbeat, PostgreSQL LISTEN/NOTIFY.
     outbox_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     stream_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0

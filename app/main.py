@@ -32,6 +32,7 @@ from app.routers import (
     ops,
     placements,
     registry,
+    report_requests,
     reports,
     stream,
     users,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         reports,
     ):
         app.include_router(module.router)
+    app.include_router(report_requests.router)
     app.include_router(exchange.router)
     app.include_router(fhir.router)
     # FHIR clients get every error under /fhir as an OperationOutcome, never a problem document.

@@ -16,6 +16,7 @@ from app.registry.models import (
     SubregionNeighbour,
     Unit,
 )
+from app.reportnow.models import ReportRequest, ReportRequestUnit
 from app.triage.models import TriageRecord, TriageRuleSet
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -39,6 +40,8 @@ __all__ = [
     "Placement",
     "PlacementHold",
     "Region",
+    "ReportRequest",
+    "ReportRequestUnit",
     "Subregion",
     "SubregionNeighbour",
     "TransferEvent",

@@ -32,6 +32,8 @@ from fhir.resources.R4B.measure import Measure
 from fhir.resources.R4B.measurereport import MeasureReport
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.organization import Organization
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from fhir.resources.R4B.task import Task
 
 from app.enums import CareType
 from app.exchange.views import LocationView, OrganisationView, UnitView, is_accepting
@@ -67,6 +69,8 @@ _MODELS: dict[str, type[pydantic.BaseModel]] = {
     "MeasureReport": MeasureReport,
     "OperationOutcome": OperationOutcome,
     "Organization": Organization,
+    "ServiceRequest": ServiceRequest,
+    "Task": Task,
 }
 
 
@@ -413,6 +417,21 @@ def capability_statement(*, base_url: str, version: str, now: datetime) -> dict[
                         "searchParam": search(
                             ("_id", "token"), ("subject", "reference"), ("period", "date")
                         ),
+                    },
+                    {"type": "ServiceRequest", "interaction": [{"code": "read"}]},
+                    {
+                        "type": "Task",
+                        "interaction": [
+                            {"code": "read"},
+                            {"code": "search-type"},
+                            {"code": "update"},
+                        ],
+                        "searchParam": [
+                            {"name": "owner", "type": "reference"},
+                            {"name": "status", "type": "token"},
+                            {"name": "focus", "type": "reference"},
+                            {"name": "_count", "type": "number"},
+                        ],
                     },
                 ],
                 "interaction": [{"code": "transaction"}],

@@ -1038,3 +1038,79 @@ def year_fraction(period: Period) -> tuple[int, float] | None:
         return None
     year = period.start.year
     return year, period.days / (date(year + 1, 1, 1) - date(year, 1, 1)).days
+
+
+# --- report-now response times (docs/report-requests.md) ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTarget:
+    """One unit a report-now request targeted: the request's time and deadline, the unit and its
+    organisation."""
+
+    request_id: str
+    organisation_id: str
+    unit_id: str
+    created_at: datetime
+    deadline_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedReport:
+    """A capacity report as it arrived (``recorded_at``, the server's clock)."""
+
+    unit_id: str
+    recorded_at: datetime
+
+
+def answered_at(target: ReportTarget, reports: Iterable[ReceivedReport]) -> datetime | None:
+    """The answer to a request for one unit: the unit's first report recorded at or after the
+    request was made (None while there is none)."""
+    times = [
+        r.recorded_at
+        for r in reports
+        if r.unit_id == target.unit_id and r.recorded_at >= target.created_at
+    ]
+    return min(times) if times else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResponseSummary:
+    """The published response figures of one organisation (what the SQL computes)."""
+
+    organisation_id: str
+    targeted: int
+    answered: int
+    within_deadline: int
+    median_us: float | None
+
+    @property
+    def share_within_deadline(self) -> float | None:
+        return self.within_deadline / self.targeted if self.targeted else None
+
+
+def report_responses(
+    targets: Iterable[ReportTarget], reports: Sequence[ReceivedReport], period: Period
+) -> list[ReportResponseSummary]:
+    """Per organisation, over the units targeted by requests made in the period (local date of
+    ``created_at``): how many were targeted, answered, answered by the deadline (answer at or
+    before ``deadline_at``), and the median answer time (answer - request, µs) of the answered."""
+    rows: dict[str, tuple[list[int], list[int]]] = {}
+    for t in targets:
+        if not period.contains(local_date(t.created_at)):
+            continue
+        durations, within = rows.setdefault(t.organisation_id, ([], []))
+        answer = answered_at(t, reports)
+        within.append(int(answer is not None and answer <= t.deadline_at))
+        if answer is not None:
+            durations.append(duration_us(answer, t.created_at))
+    return [
+        ReportResponseSummary(
+            organisation_id=org,
+            targeted=len(within),
+            answered=len(durations),
+            within_deadline=sum(within),
+            median_us=median_us(durations),
+        )
+        for org, (durations, within) in sorted(rows.items())
+    ]

@@ -826,3 +826,54 @@ SELECT label, reason, SUM(n) FROM y WHERE n > 0 GROUP BY label, reason
             out.append(row)
         row.closed[str(r[1])] = int(r[2])
     return sorted(out, key=lambda r: r.group or "")
+
+
+# --- report-now response times ---------------------------------------------------------------
+
+
+async def report_responses(
+    conn: AsyncConnection, period: f.Period
+) -> list[f.ReportResponseSummary]:
+    """``formulas.report_responses`` in SQL: per organisation, the units targeted by requests
+    made in the period, answered (a report recorded at or after the request), answered by the
+    deadline, and the median answer time."""
+    dialect = conn.dialect.name
+    sql = (
+        """WITH t AS (
+  SELECT u.organisation_id AS label, rr.created_at AS t0, rr.deadline_at AS deadline,
+         (SELECT MIN(cr.recorded_at) FROM capacity_report cr
+          WHERE cr.unit_id = u.unit_id AND cr.recorded_at >= rr.created_at) AS t1
+  FROM report_request rr JOIN report_request_unit u ON u.request_id = rr.id
+  WHERE rr.created_at >= :m0 AND rr.created_at < :m1
+), d AS (
+  SELECT label, 0 AS kind, t0, t1 FROM t WHERE t1 IS NOT NULL
+)"""
+        + _ranks_sql(dialect)
+        + """
+UNION ALL
+SELECT label, 1, COUNT(*), SUM(CASE WHEN t1 IS NOT NULL AND t1 <= deadline THEN 1 ELSE 0 END),
+       0, 0
+FROM t GROUP BY label
+"""
+    )
+    clause, params = _bind(
+        sql, {"m0": f.local_midnight(period.start), "m1": f.local_midnight(period.end)}
+    )
+    stats: dict[str, dict[int, tuple[int, int, int]]] = {}
+    for r in (await _run(conn, clause, params, tuned=False)).all():
+        label = str(uuid.UUID(str(r[0])))
+        stats.setdefault(label, {})[int(r[1])] = (int(r[2]), int(r[3] or 0), int(r[4] or 0))
+    out = []
+    for label, kinds in sorted(stats.items()):
+        answered = kinds.get(0)
+        targeted = kinds[1]
+        out.append(
+            f.ReportResponseSummary(
+                organisation_id=label,
+                targeted=targeted[0],
+                answered=answered[0] if answered else 0,
+                within_deadline=targeted[1],
+                median_us=(answered[1] + answered[2]) / 2 if answered else None,
+            )
+        )
+    return out

@@ -21,7 +21,7 @@ from app.audit.service import AuditContext, AuditEntry
 from app.config import Settings
 from app.db import UTCDateTime
 from app.errors import InvalidInput, NotFound
-from app.placement import access, events
+from app.placement import access, events, task_events
 from app.placement.errors import (
     ConcurrentChange,
     ConsentRequired,
@@ -306,6 +306,14 @@ async def place_hold(
             "hold_id": hold_id,
             "expires_at": expires_at,
         },
+        region_id=p.region_id,
+        organisation_ids=[p.referrer_organisation_id, p.unit_org],
+    )
+    await task_events.notify(
+        session,
+        hold_id=hold_id,
+        created=True,
+        public_url=settings.public_url,
         region_id=p.region_id,
         organisation_ids=[p.referrer_organisation_id, p.unit_org],
     )

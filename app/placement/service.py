@@ -26,7 +26,7 @@ from app.config import Settings
 from app.enums import CareType, Feature, Role, codes_of, mask_of
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.pagination import cursor_int, cursor_time_id
-from app.placement import access, events, holds
+from app.placement import access, events, holds, task_events
 from app.placement.errors import ConcurrentChange, InvalidTransition
 from app.placement.models import Placement, PlacementHold, TransferEvent
 from app.placement.schemas import (
@@ -161,8 +161,10 @@ async def _log_event(
     reason: str | None = None,
     level: str | None = None,
     payload: dict[str, Any] | None = None,
+    public_url: str | None = None,
 ) -> None:
-    """Append the transfer event numbered ``p.event_seq`` and publish it (topic placement)."""
+    """Append the transfer event numbered ``p.event_seq`` and publish it (topic placement); an
+    event that changes a hold's Task also publishes the Task's notification (topic task)."""
     conn = await session.connection()
     await events.append(
         conn,
@@ -197,6 +199,15 @@ async def _log_event(
         region_id=p.region_id,
         organisation_ids=orgs,
     )
+    if hold is not None and event_type in task_events.CHANGES_TASK:
+        await task_events.notify(
+            session,
+            hold_id=hold.id,
+            created=False,
+            public_url=public_url,
+            region_id=p.region_id,
+            organisation_ids=orgs,
+        )
 
 
 async def _flush(session: AsyncSession) -> None:
@@ -437,6 +448,7 @@ async def _transition(
     level: str | None = None,
     payload: dict[str, Any] | None = None,
     event_type: EventType | None = None,
+    public_url: str | None = None,
 ) -> None:
     """Move ``p`` by ``action`` (already checked legal) and log the event, version-checked."""
     before = p.state
@@ -457,6 +469,7 @@ async def _transition(
         reason=reason,
         level=level,
         payload=payload,
+        public_url=public_url,
     )
 
 
@@ -583,7 +596,9 @@ async def accept(
     hold.accepted_at = at
     p.accepted_at = at
     p.escalation_due_at = None
-    await _transition(session, ctx, p, Action.ACCEPT, at=at, now=now, hold=hold)
+    await _transition(
+        session, ctx, p, Action.ACCEPT, at=at, now=now, hold=hold, public_url=settings.public_url
+    )
     await _audit(session, ctx, p, "placement.accept", "U", now=now)
     return placement_read(p, hold)
 
@@ -612,6 +627,7 @@ async def decline(
         hold=hold,
         reason=body.reason,
         payload={"reason_text": body.reason_text} if body.reason_text else None,
+        public_url=settings.public_url,
     )
     await _audit(session, ctx, p, "placement.decline", "U", now=now, detail={"reason": body.reason})
     return placement_read(p, None)
@@ -662,6 +678,7 @@ async def admit(
         now=now,
         hold=hold,
         payload={"care_type": p.care_type, "dest_organisation_id": hold.organisation_id},
+        public_url=settings.public_url,
     )
     await holds.admitted(conn, hold.unit_id, at)
     await _audit(session, ctx, p, "placement.admit", "U", now=now)
@@ -699,6 +716,7 @@ async def cancel(
         hold=hold,
         reason=body.reason,
         payload={"reason_text": body.reason_text} if body.reason_text else None,
+        public_url=settings.public_url,
     )
     await _audit(session, ctx, p, "placement.cancel", "U", now=now, detail={"reason": body.reason})
     return placement_read(p, None)

@@ -35,7 +35,9 @@ BATCH = 200
 IDEMPOTENCY_PURGE_EVERY = timedelta(minutes=10)
 
 
-async def expire_hold(db: Database, hold_id: uuid.UUID, *, now: datetime) -> bool:
+async def expire_hold(
+    db: Database, hold_id: uuid.UUID, *, now: datetime, public_url: str | None = None
+) -> bool:
     """Release one hold nobody accepted before ``expires_at``: offered -> triaged, hold_expired."""
     async with db.sessionmaker() as session:
         hold = await session.get(PlacementHold, hold_id)
@@ -67,6 +69,7 @@ async def expire_hold(db: Database, hold_id: uuid.UUID, *, now: datetime) -> boo
             hold=hold,
             reason="expired",
             payload={"expires_at": hold.expires_at},
+            public_url=public_url,
         )
         await session.commit()
         return True
@@ -106,7 +109,7 @@ async def escalate(db: Database, placement_id: uuid.UUID, *, now: datetime) -> b
         return True
 
 
-async def sweep(db: Database, *, now: datetime) -> SweepResult:
+async def sweep(db: Database, *, now: datetime, public_url: str | None = None) -> SweepResult:
     """One pass: every hold expired at ``now`` and every placement overdue at ``now``."""
     expired = escalated = 0
     while True:
@@ -126,7 +129,7 @@ async def sweep(db: Database, *, now: datetime) -> SweepResult:
         done = 0
         for hold_id in hold_ids:
             with contextlib.suppress(ConcurrentChange):
-                done += await expire_hold(db, hold_id, now=now)
+                done += await expire_hold(db, hold_id, now=now, public_url=public_url)
         expired += done
         if len(hold_ids) < BATCH or done == 0:
             break
@@ -164,7 +167,7 @@ async def run_forever(db: Database, settings: Settings) -> None:
     while True:
         now = utcnow()
         try:
-            result = await sweep(db, now=now)
+            result = await sweep(db, now=now, public_url=settings.public_url)
             if result.expired_holds or result.escalated:
                 log.info("placement_sweep", **result.model_dump())
             # Units whose closure ended at its ``until``: record and announce the reopening.

@@ -1,8 +1,9 @@
 """Who may see which real-time event (pure; docs/domain.md §14 roles).
 
-Capacity changes are public to every key. Placement changes carry patient data: admin sees all,
-a triagist sees those of its region, and a provider, referrer or triagist key sees those that
-concern its own organisation. Analysts see aggregates only, so no placement events.
+Capacity changes are public to every key. Placement changes, their Task notifications and
+report-now requests concern particular organisations: admin sees all, a triagist sees those of
+its region, and a provider, referrer or triagist key sees those that concern its own
+organisation. Analysts see aggregates only, so no placement events.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from app.auth.principal import Principal
 from app.enums import Role
 
 PUBLIC_TOPICS = frozenset({"capacity"})
+# Placement changes, their Task notifications and report-now requests: for the organisations
+# concerned and the region's triagists.
+ORGANISATION_TOPICS = frozenset({"placement", "task", "report_request"})
 ORGANISATION_ROLES = frozenset({Role.PROVIDER, Role.REFERRER, Role.TRIAGIST})
 
 
@@ -27,7 +31,7 @@ def can_see(
     """True when ``principal`` may receive a ``topic`` event about this region/organisations."""
     if topic in PUBLIC_TOPICS or principal.is_admin:
         return True
-    if topic != "placement":
+    if topic not in ORGANISATION_TOPICS:
         return False  # unknown topics stay private until a rule for them is written here
     if (
         Role.TRIAGIST in principal.roles

@@ -1,5 +1,6 @@
 """FHIR R4 endpoints (``application/fhir+json``): metadata, registry and capacity reads and
-searches, capacity writes as MeasureReports. Every error here is an ``OperationOutcome``.
+searches, capacity writes as MeasureReports, transfers as ServiceRequest and Task negotiation.
+Every error here is an ``OperationOutcome``.
 
 Not in the OpenAPI document: FHIR clients read the server's contract from ``/fhir/metadata``
 (the CapabilityStatement), and the resource shapes are FHIR's, not this API's schemas.
@@ -13,10 +14,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Request, Response
 
+from app.audit.service import AuditContext
+from app.auth.principal import Principal
 from app.db import utcnow
 from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.errors import MalformedRequest, NotFound
-from app.exchange import fhir
+from app.exchange import fhir, task_service
 from app.exchange import service as exchange_service
 
 router = APIRouter(prefix="/fhir", tags=["fhir"], include_in_schema=False)
@@ -54,6 +57,21 @@ def outcome_response(
     )
 
 
+def audit_context_of(
+    request: Request, principal: Principal, event: tuple[str, str]
+) -> AuditContext:
+    """The access-log context of a FHIR request on placement data. ``event`` (code, action) is
+    also what a refusal (403) is logged as, in its own transaction, as on the placement routes.
+    """
+    request.state.audit_event = event
+    return AuditContext(
+        principal=principal,
+        on_behalf_of=(request.headers.get("X-On-Behalf-Of") or "")[:200] or None,
+        access_point=request.client.host if request.client is not None else None,
+        request_id=request.scope.get("state", {}).get("request_id"),
+    )
+
+
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
@@ -76,6 +94,71 @@ async def metadata(request: Request) -> Response:
             base_url=_base(request), version=request.app.version, now=utcnow()
         )
     )
+
+
+# --- transfers as Task negotiation (before the generic routes, which they would match) --------
+
+
+@router.get("/ServiceRequest/{resource_id}")
+async def read_service_request(
+    resource_id: IdPath, request: Request, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """A placement as a pseudonymous ServiceRequest (the read is access-logged)."""
+    resource = await task_service.read_service_request(
+        session,
+        audit_context_of(request, principal, ("fhir.service_request.read", "R")),
+        resource_id,
+        now=utcnow(),
+    )
+    return fhir_response(resource)
+
+
+@router.get("/Task")
+async def search_tasks(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+    """A provider system's worklist: ``owner``, ``status``, ``focus``, ``_count``."""
+    bundle = await task_service.search_tasks(
+        session,
+        audit_context_of(request, principal, ("fhir.task.search", "E")),
+        task_service.TaskSearch(params=request.query_params.multi_items(), base_url=_base(request)),
+        now=utcnow(),
+    )
+    return fhir_response(bundle)
+
+
+@router.get("/Task/{resource_id}")
+async def read_task(
+    resource_id: IdPath, request: Request, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """One hold as a Task (the read is access-logged)."""
+    resource = await task_service.read_task(
+        session,
+        audit_context_of(request, principal, ("fhir.task.read", "R")),
+        resource_id,
+        now=utcnow(),
+    )
+    return fhir_response(resource)
+
+
+@router.put("/Task/{resource_id}")
+async def answer_task(
+    resource_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> Response:
+    """The owner answers: ``accepted`` (accept) or ``rejected`` with a decline code (decline)."""
+    data = await _json_body(request)
+    resource = await task_service.answer_task(
+        session,
+        audit_context_of(request, principal, ("fhir.task.update", "U")),
+        resource_id,
+        data,
+        now=utcnow(),
+        settings=settings,
+    )
+    await session.commit()
+    return fhir_response(resource)
 
 
 @router.get("/{resource_type}")

@@ -124,8 +124,11 @@ async def test_metadata_is_a_capability_statement(client: httpx.AsyncClient) -> 
         "HealthcareService",
         "Measure",
         "MeasureReport",
+        "ServiceRequest",
+        "Task",
     }
     assert {"code": "create"} in resources["MeasureReport"]["interaction"]
+    assert {"code": "update"} in resources["Task"]["interaction"]
 
 
 async def test_organization_location_and_healthcare_service_read(

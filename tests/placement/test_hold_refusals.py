@@ -100,7 +100,8 @@ async def test_refused_holds_change_nothing(
     assert await _snapshot(db, pid, unit) == before
     assert await _snapshot(db, pid, full) == before_full
 
-    # And the placement can still be held: exactly one place, one event, one outbox row more.
+    # And the placement can still be held: exactly one place, one event, two outbox rows more
+    # (placement.offer_sent and the new Task's task.requested).
     r = await client.post(path, json={"unit_id": str(unit)}, headers=triagist)
     assert r.status_code == 201, r.text
     after = await _snapshot(db, pid, unit)
@@ -109,7 +110,7 @@ async def test_refused_holds_change_nothing(
     assert after["held"] == (before["held"][0] + 1,)
     assert after["holds"] == (1,)
     assert after["events"] == (before["events"][0] + 1,)
-    assert after["outbox"] == (before["outbox"][0] + 1,)
+    assert after["outbox"] == (before["outbox"][0] + 2,)
     # A second hold on the same placement: illegal transition, nothing more reserved.
     r = await client.post(path, json={"unit_id": str(unit)}, headers=triagist)
     assert r.status_code == 409, r.text

@@ -25,6 +25,8 @@ from app.errors import DomainError, Forbidden, InvalidInput
 from app.placement import service as placement_service
 from app.placement.schemas import DeclineIn, OccurredIn, PlacementRead
 from app.placement.states import State
+from app.reportnow import service as report_service
+from app.reportnow.service import Banner
 from app.web.deps import AuditedPageRoute, ProviderUser
 from app.web.templating import render, translator
 
@@ -61,6 +63,12 @@ async def _states(
             session, [s.reported_by_id for s in states if s.reported_by_id is not None]
         )
     return states, names
+
+
+async def _report_requests(request: Request, organisation_id: uuid.UUID) -> list[Banner]:
+    db: Database = request.app.state.db
+    async with db.sessionmaker() as session:
+        return await report_service.open_for_organisation(session, organisation_id, now=utcnow())
 
 
 async def _offers(
@@ -103,6 +111,7 @@ async def _page(
             "units": states,
             "reporters": names,
             "offers": await _offers(request, person, organisation_id),
+            "report_requests": await _report_requests(request, organisation_id),
             "unit_names": unit_names,
             "errors": errors or {},
             "values": values or {},
