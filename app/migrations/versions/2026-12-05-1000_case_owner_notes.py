@@ -1,4 +1,4 @@
-"""case owner on placements, append-only case notes
+"""case owner on placements, append-only case notes, unit admission hours
 
 Revision ID: 0021
 Revises: 0010
@@ -27,6 +27,9 @@ def upgrade() -> None:
             sa.Column("owner_since", app.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.create_index(batch_op.f("ix_placement_owner_id"), ["owner_id"], unique=False)
+
+    with op.batch_alter_table("unit", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("admission_hours", sa.Text(), nullable=True))
 
     op.create_table(
         "placement_note",
@@ -66,6 +69,8 @@ def downgrade() -> None:
     with op.batch_alter_table("placement_note", schema=None) as batch_op:
         batch_op.drop_index("ix_placement_note_placement")
     op.drop_table("placement_note")
+    with op.batch_alter_table("unit", schema=None) as batch_op:
+        batch_op.drop_column("admission_hours")
     with op.batch_alter_table("placement", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_placement_owner_id"))
         batch_op.drop_column("owner_since")
