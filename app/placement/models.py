@@ -99,6 +99,9 @@ class Placement(Base):
     owner_name: Mapped[str | None] = mapped_column(String(200))
     owner_organisation_id: Mapped[uuid.UUID | None] = mapped_column()
     owner_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the sweeper announced the case as unowned and overdue (``placement.unowned_overdue``,
+    # once per placement).
+    unowned_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Every change is an optimistic UPDATE ... WHERE version = :seen (the hold path does the same
     # in SQL), so two writers can never both move a placement out of one state.

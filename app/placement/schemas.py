@@ -357,3 +357,4 @@ class TransferEventRead(Schema):
 class SweepResult(Schema):
     expired_holds: int
     escalated: int
+    unowned_overdue: int = 0

@@ -7,12 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
 from app.db import Database, utcnow
 from app.enums import Role
+from app.placement import sweeper
 from app.placement.models import Placement
 from tests.conftest import auth
 from tests.factories import Seed, add_person, placement_body
@@ -191,6 +193,35 @@ async def test_unowned_overdue_flag_and_filters(
     assert got["unowned_overdue"] is False
     r = await client.get("/v1/placements?owner=someone", headers=auth(triagist))
     assert pointers(assert_problem(r, 422)) == ["query:owner"]
+
+
+async def test_the_sweeper_announces_an_unowned_overdue_case_once(
+    client: httpx.AsyncClient, seed: Seed, db: Database
+) -> None:
+    referrer, triagist = seed.keys["referrer"], seed.keys["triagist"]
+    waiting = (await create(client, referrer, **CRISIS))["id"]
+    taken = (await create(client, referrer, **CRISIS))["id"]
+    await create(client, referrer, **CRISIS)  # due 15 minutes from now
+    await put_owner(client, triagist, taken, {"action": "take"})
+    for pid in (waiting, taken):
+        await backdate(db, pid, 20)
+    assert (await sweeper.sweep(db, now=utcnow())).unowned_overdue == 1
+    assert (await sweeper.sweep(db, now=utcnow())).unowned_overdue == 0  # once
+    async with db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT payload FROM outbox_event "
+                    "WHERE event_type = 'placement.unowned_overdue' ORDER BY id"
+                )
+            )
+        ).all()
+    payloads = [orjson.loads(r[0]) for r in rows]
+    assert [(x["placement_id"], x["urgency_level"]) for x in payloads] == [(waiting, 3)]
+    assert "patient_key" not in payloads[0]
+    # Sixteen minutes on, the fresh one (created now, U3) is due too.
+    later = utcnow() + timedelta(minutes=16)
+    assert (await sweeper.sweep(db, now=later)).unowned_overdue == 1
 
 
 # --- notes ----------------------------------------------------------------------------------------

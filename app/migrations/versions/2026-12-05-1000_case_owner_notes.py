@@ -26,6 +26,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("owner_since", app.db.UTCDateTime(timezone=True), nullable=True)
         )
+        batch_op.add_column(
+            sa.Column("unowned_alerted_at", app.db.UTCDateTime(timezone=True), nullable=True)
+        )
         batch_op.create_index(batch_op.f("ix_placement_owner_id"), ["owner_id"], unique=False)
 
     with op.batch_alter_table("unit", schema=None) as batch_op:
@@ -73,6 +76,7 @@ def downgrade() -> None:
         batch_op.drop_column("admission_hours")
     with op.batch_alter_table("placement", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_placement_owner_id"))
+        batch_op.drop_column("unowned_alerted_at")
         batch_op.drop_column("owner_since")
         batch_op.drop_column("owner_organisation_id")
         batch_op.drop_column("owner_name")
