@@ -297,6 +297,10 @@ async def placement_availability(
         bool,
         Query(description="Also list units closed to admissions, marked, after the open ones"),
     ] = False,
+    admitting_at: Annotated[
+        UtcDateTime | None,
+        Query(description="When the patient would arrive (default now); see GET /v1/availability"),
+    ] = None,
 ) -> Response:
     """Free places for this placement's patient, ranked as ``GET /v1/availability`` ranks them;
     each hit says whether an earlier hold of this placement on it was declined or expired."""
@@ -315,6 +319,7 @@ async def placement_availability(
             escalate=escalate,
             limit=limit,
             include_not_accepting=include_not_accepting,
+            admitting_at=admitting_at,
         ),
         now=utcnow(),
         settings=settings,

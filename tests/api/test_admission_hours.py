@@ -15,7 +15,7 @@ from app.config import Settings
 from app.db import Database
 from app.enums import CareType
 from tests.conftest import auth
-from tests.factories import Seed, add_unit
+from tests.factories import Seed, add_unit, placement_body
 from tests.helpers import assert_problem, pointers
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -152,6 +152,22 @@ async def test_search_lists_units_not_admitting_after_the_others(
     assert datetime.fromisoformat(items[-1]["next_admission_at"]) == datetime(
         2026, 12, 28, 8, 0, tzinfo=AMS
     )
+    # The search for one placement's patient takes the same parameter.
+    r = await client.post(
+        "/v1/placements",
+        json=placement_body(subregion="leiden"),
+        headers=auth(seed.keys["referrer"]),
+    )
+    pid = r.json()["id"]
+    r = await client.get(
+        f"/v1/placements/{pid}/availability",
+        params={"admitting_at": saturday.isoformat(), "escalate": "true"},
+        headers=auth(seed.keys["triagist"]),
+    )
+    assert r.status_code == 200, r.text
+    hits = r.json()["items"]
+    assert [h["unit_id"] for h in hits if not h["admits_now"]] == [leiden]
+    assert hits[-1]["unit_id"] == leiden
     r = await client.get(
         "/v1/availability",
         params={"care_type": "elv_high", "admitting_at": "tomorrow"},
