@@ -10,10 +10,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from app.auth import service as auth_service
+from app.auth.principal import Principal
+from app.auth.schemas import ApiKeyCreate
 from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
-from app.db import Database
-from app.enums import CareType
+from app.db import Database, utcnow
+from app.enums import CareType, Role
+from app.registry.demo import DEMO_ADMISSION_HOURS, load_demo
 from tests.conftest import auth
 from tests.factories import Seed, add_unit, placement_body
 from tests.helpers import assert_problem, pointers
@@ -209,3 +213,39 @@ async def test_acute_district_nursing_night_capacity_is_its_own_unit(
     items = await search(client, seed, at, care_type="district_nursing_acute")
     assert [i["unit_name"] for i in items] == [first, "day" if first == "night" else "night"]
     assert [i["admits_now"] for i in items] == [True, False]
+
+
+async def test_the_demo_has_day_only_acute_district_nursing_teams(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    loader = Principal(
+        key_id=uuid.uuid4(),
+        name="demo",
+        roles=frozenset({Role.ADMIN}),
+        organisation_id=None,
+        region_id=None,
+    )
+    async with db.sessionmaker() as session:
+        await load_demo(session, loader, now=utcnow(), settings=settings)
+        await session.commit()
+    async with db.sessionmaker() as session:
+        key = await auth_service.issue_key(session, ApiKeyCreate(name="t", roles=[Role.ADMIN]))
+        await session.commit()
+    night = datetime(2026, 12, 9, 2, 0, tzinfo=AMS)
+    r = await client.get(
+        "/v1/availability",
+        params={
+            "care_type": "district_nursing_acute",
+            "admitting_at": night.isoformat(),
+            "include_stale": "true",
+        },
+        headers=auth(key.key),
+    )
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    day_only = [i for i in items if not i["admits_now"]]
+    assert 0 < len(day_only) <= len(DEMO_ADMISSION_HOURS)
+    assert items[-len(day_only) :] == day_only  # listed after the 24/7 teams
+    assert {datetime.fromisoformat(i["next_admission_at"]) for i in day_only} == {
+        datetime(2026, 12, 9, 7, 0, tzinfo=AMS)
+    }
