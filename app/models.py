@@ -5,7 +5,7 @@ from app.auth.models import ApiKey, IdempotencyRecord, LoginAttempt, User, WebSe
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.db import Base
 from app.kpi.models import InflowCount, KpiBaseline, KpiCalendar
-from app.placement.models import Placement, PlacementHold, TransferEvent
+from app.placement.models import Placement, PlacementHold, PlacementNote, TransferEvent
 from app.realtime.models import OutboxEvent
 from app.registry.models import (
     Location,
@@ -39,6 +39,7 @@ __all__ = [
     "OutboxEvent",
     "Placement",
     "PlacementHold",
+    "PlacementNote",
     "Region",
     "ReportRequest",
     "ReportRequestUnit",

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.capacity import ranking
+from app.capacity import admission, ranking
 from app.capacity.queries import _statement
 from app.capacity.status import is_closed
 from app.config import Settings
@@ -66,8 +66,11 @@ def _arg(name: str, p: dict[str, Any]) -> Any:  # "care_types_2" -> p["care_type
     return p[base][int(i) - 1]
 
 
-def _hit(r: Any, scope: Any, near: Any, now: datetime, tgs: Any, sex: Any, feats: Any) -> Any:
+def _hit(
+    r: Any, scope: Any, near: Any, now: datetime, tgs: Any, sex: Any, feats: Any, at: datetime
+) -> Any:
     rank = 0 if scope is None else scope.rank_of(r["subregion_id"])
+    admits_now, next_admission_at = admission.admission_fields(r["admission_hours"], at)
     stale = ranking.is_stale(r["reported_at"], now, SETTINGS.stale_after(r["care_type"]))
     closed = is_closed(r["closed_reason"], r["closed_until"], now)
     lat, lon = r["latitude"], r["longitude"]
@@ -95,6 +98,8 @@ def _hit(r: Any, scope: Any, near: Any, now: datetime, tgs: Any, sex: Any, feats
         "not_accepting_reason": r["closed_reason"] if closed else None,
         "not_accepting_detail": r["closed_detail"] if closed else None,
         "not_accepting_until": r["closed_until"] if closed else None,
+        "admits_now": admits_now,
+        "next_admission_at": next_admission_at,
         "matched_because": ranking.match_reasons(
             care_type=r["care_type"],
             wanted_target_groups=tgs,
@@ -135,7 +140,8 @@ async def availability(request: Request) -> Response:
     sql, names = _sql(shape, p)
     async with G["pool"].acquire() as conn:
         rows = await conn.fetch(sql, *[_arg(n, p) for n in names])
-    items = [_hit(r, scope, near, now, tgs, sex, feats) for r in rows]
+    at = datetime.fromisoformat(a) if (a := q.get("admitting_at")) else now
+    items = admission.order_hits([_hit(r, scope, near, now, tgs, sex, feats, at) for r in rows])
     body = {
         "items": items,
         "count": len(items),

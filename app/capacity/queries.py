@@ -44,7 +44,7 @@ SELECT u.id AS unit_id, u.name AS unit_name, u.care_type, u.label, u.target_grou
        l.id AS location_id, l.name AS location_name, l.address, l.postcode, l.municipality,
        l.latitude, l.longitude, l.phone,
        s.id AS subregion_id, s.code AS subregion_code, s.name AS subregion_name,
-       c.closed_reason, c.closed_detail, c.closed_until
+       c.closed_reason, c.closed_detail, c.closed_until, u.admission_hours
 FROM unit_capacity c
 JOIN unit u ON u.id = c.unit_id
 JOIN location l ON l.id = u.location_id

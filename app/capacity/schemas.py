@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from app.enums import CareType, Feature, NotAcceptingReason, SexPolicy, TargetGroup
 from app.schemas import Count, Schema, ShortText, UtcDateTime
@@ -92,6 +93,15 @@ class AvailabilityHit(Schema):
     not_accepting_until: datetime | None = Field(
         description="When a closed unit expects to accept again (null: until reopened by hand)"
     )
+    admits_now: bool = Field(
+        default=True,
+        description="Whether the unit admits at the search's admitting_at (its admission hours)",
+    )
+    next_admission_at: datetime | None = Field(
+        default=None,
+        description="Only for a unit that does not admit at admitting_at: when it next admits "
+        "(null: it admits then, or not within a year)",
+    )
     earlier_hold: Literal["declined", "expired"] | None = Field(
         default=None,
         description=(
@@ -165,3 +175,60 @@ class UnitStateRead(Schema):
     reported_by_id: uuid.UUID | None = Field(description="the key or person that reported")
     source: str | None
     stale: bool
+
+
+class AdmissionInterval(Schema):
+    """Admission from ``opens`` to ``closes`` (local time in the Netherlands, HH:MM; ``closes``
+    may be 24:00). Hours over midnight are two intervals, one on each day."""
+
+    opens: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$", examples=["08:00"])]
+    closes: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$", examples=["17:00"])]
+
+
+DayHours = Annotated[list[AdmissionInterval], Field(max_length=8)]
+
+
+class AdmissionException(Schema):
+    date: dt.date
+    hours: DayHours = Field(description="Empty: closed that whole day")
+
+
+class AdmissionHoursIn(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "always_open": False,
+                    "weekly": {
+                        d: [{"opens": "08:00", "closes": "22:00"}]
+                        for d in ("mon", "tue", "wed", "thu", "fri")
+                    },
+                    "exceptions": [{"date": "2026-12-25", "hours": []}],
+                },
+                {"always_open": True, "exceptions": []},
+            ]
+        }
+    )
+
+    always_open: bool = Field(description="true: admits 24/7 (except on the exceptions' dates)")
+    weekly: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], DayHours] = Field(
+        default_factory=dict, description="Hours per weekday; a day left out admits not at all"
+    )
+    exceptions: Annotated[list[AdmissionException], Field(max_length=400)] = Field(
+        default_factory=list
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.always_open and any(self.weekly.values()):
+            raise ValueError("weekly hours are only allowed with always_open false")
+        dates = [e.date for e in self.exceptions]
+        if len(set(dates)) != len(dates):
+            raise ValueError("each exception date may appear once")
+        return self
+
+
+class AdmissionHoursRead(AdmissionHoursIn):
+    unit_id: uuid.UUID
+    admits_now: bool
+    next_admission_at: datetime | None = Field(description="Now when it admits now; null: never")

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditContext
 from app.auth.principal import Principal
-from app.capacity import ranking
+from app.capacity import admission, ranking
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.capacity.queries import SearchFilter, search_rows
 from app.capacity.schemas import (
@@ -244,6 +244,7 @@ class SearchQuery:
     escalate: bool = False
     limit: int = 50
     include_not_accepting: bool = False
+    admitting_at: datetime | None = None  # default: now
 
 
 def parse_near(near: str) -> tuple[float, float]:
@@ -342,7 +343,8 @@ async def search_availability(
     )
     async with db.read() as conn:
         rows = await search_rows(conn, f)
-    items = [_hit(row, q, scope, near, now, settings) for row in rows]
+    at = q.admitting_at or now
+    items = admission.order_hits([_hit(row, q, scope, near, now, settings, at) for row in rows])
     return {
         "items": items,
         "count": len(items),
@@ -409,8 +411,10 @@ def _hit(
     near: tuple[float, float] | None,
     now: datetime,
     settings: Settings,
+    at: datetime,
 ) -> dict[str, Any]:
     rank = 0 if scope is None else scope.rank_of(row["subregion_id"])
+    admits_now, next_admission_at = admission.admission_fields(row["admission_hours"], at)
     stale = ranking.is_stale(row["reported_at"], now, settings.stale_after(row["care_type"]))
     closed = is_closed(row["closed_reason"], row["closed_until"], now)
     return {
@@ -456,6 +460,8 @@ def _hit(
         "not_accepting_reason": row["closed_reason"] if closed else None,
         "not_accepting_detail": row["closed_detail"] if closed else None,
         "not_accepting_until": row["closed_until"] if closed else None,
+        "admits_now": admits_now,
+        "next_admission_at": next_admission_at,
         "matched_because": ranking.match_reasons(
             care_type=row["care_type"],
             wanted_target_groups=[g.value for g in q.target_groups],

@@ -92,6 +92,16 @@ class Placement(Base):
     kpi_cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     kpi_escalated: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
     kpi_expired_holds: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The case owner (docs/domain.md §15): a person or key (its id and display name) and its
+    # organisation; only the organisation when the case lies with the referring organisation as a
+    # whole; all null while nobody owns it. Changed only by ``owner_taken`` / ``owner_handed_over``.
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    owner_name: Mapped[str | None] = mapped_column(String(200))
+    owner_organisation_id: Mapped[uuid.UUID | None] = mapped_column()
+    owner_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the sweeper announced the case as unowned and overdue (``placement.unowned_overdue``,
+    # once per placement).
+    unowned_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Every change is an optimistic UPDATE ... WHERE version = :seen (the hold path does the same
     # in SQL), so two writers can never both move a placement out of one state.
@@ -168,3 +178,21 @@ class TransferEvent(Base):
     reason: Mapped[str | None] = mapped_column(String(40))
     level: Mapped[str | None] = mapped_column(String(20))
     payload: Mapped[str] = mapped_column(Text, default="{}", doc="JSON document")
+
+
+class PlacementNote(Base):
+    """A case note (docs/domain.md §15): append-only, like the transfer log; a trigger on
+    PostgreSQL refuses UPDATE and DELETE. Its text is patient data: every read is logged."""
+
+    __tablename__ = "placement_note"
+    __table_args__ = (Index("ix_placement_note_placement", "placement_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    placement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("placement.id"))
+    author_id: Mapped[uuid.UUID] = mapped_column()
+    author_name: Mapped[str] = mapped_column(String(200))
+    author_organisation_id: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    text: Mapped[str] = mapped_column(Text)

@@ -211,6 +211,71 @@ class HoldRead(Schema):
     release_reason: str | None = None
 
 
+class OwnerRead(Schema):
+    """The case owner (docs/domain.md §15): a person or key, or the referring organisation."""
+
+    id: uuid.UUID | None = Field(
+        description="The person's user id or the key's id; null when the referring organisation "
+        "as a whole owns the case"
+    )
+    name: str = Field(description="Display name of the person, key or organisation")
+    organisation_id: uuid.UUID | None
+    since: datetime
+
+
+class OwnerIn(Schema):
+    """Take the case, or hand it over to a person (user id) or back to the referrer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"action": "take"},
+                {"action": "hand_over", "to": "3f0c1c52-4c1e-4bd0-9a59-1d5f3f1c2a10"},
+                {"action": "hand_over", "to": "referrer"},
+            ]
+        }
+    )
+
+    action: Literal["take", "hand_over"]
+    to: uuid.UUID | Literal["referrer"] | None = Field(
+        default=None,
+        description="hand_over only: a user id (a triagist of the region or a person of the "
+        "referring organisation), or 'referrer' for the referring organisation",
+    )
+
+    @model_validator(mode="after")
+    def _to_only_for_hand_over(self) -> Self:
+        if self.action == "hand_over" and self.to is None:
+            raise ValueError("hand_over needs 'to': a user id or 'referrer'")
+        if self.action == "take" and self.to is not None:
+            raise ValueError("'to' is only allowed with action 'hand_over'")
+        return self
+
+
+class NoteIn(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"text": "Daughter reachable after 18:00."}]}
+    )
+
+    text: Annotated[Text, Field(min_length=1, max_length=4000)]
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> Self:
+        if not self.text.strip():
+            raise ValueError("text must not be blank")
+        return self
+
+
+class NoteRead(Schema):
+    id: int
+    placement_id: uuid.UUID
+    author_id: uuid.UUID
+    author_name: str
+    author_organisation_id: uuid.UUID | None
+    created_at: datetime
+    text: str
+
+
 class PlacementRead(Schema):
     id: uuid.UUID
     state: State
@@ -242,6 +307,33 @@ class PlacementRead(Schema):
     accepted_at: datetime | None
     transferred_at: datetime | None
     cancelled_at: datetime | None
+    owner: OwnerRead | None = Field(
+        default=None, description="The case owner; null while nobody owns the case"
+    )
+    unowned_overdue: bool = Field(
+        default=False,
+        description="Open, without an owner, and waiting longer than its urgency allows",
+    )
+
+
+class HistoryItem(Schema):
+    """An earlier placement of the same patient, with its case notes."""
+
+    id: uuid.UUID
+    state: State
+    referrer_organisation_id: uuid.UUID
+    care_type: CareType
+    urgency: UrgencyRead
+    triage_outcome: str | None
+    created_at: datetime
+    transferred_at: datetime | None
+    cancelled_at: datetime | None
+    notes: list[NoteRead]
+
+
+class HistoryRead(Schema):
+    placement_id: uuid.UUID
+    previous_placements: list[HistoryItem]
 
 
 class TransferEventRead(Schema):
@@ -265,3 +357,4 @@ class TransferEventRead(Schema):
 class SweepResult(Schema):
     expired_holds: int
     escalated: int
+    unowned_overdue: int = 0

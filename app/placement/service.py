@@ -16,17 +16,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import service as audit_service
 from app.audit.service import AuditContext, AuditEntry
+from app.auth.principal import Principal
 from app.config import Settings
+from app.db import utcnow
 from app.enums import CareType, Feature, Role, codes_of, mask_of
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.pagination import cursor_int, cursor_time_id
-from app.placement import access, events, holds, task_events
+from app.placement import access, events, holds, ownership, task_events
 from app.placement.errors import ConcurrentChange, InvalidTransition
 from app.placement.models import Placement, PlacementHold, TransferEvent
 from app.placement.schemas import (
@@ -36,6 +38,7 @@ from app.placement.schemas import (
     EventIn,
     HoldRead,
     OccurredIn,
+    OwnerRead,
     PlacementCreate,
     PlacementRead,
     TransferEventRead,
@@ -43,6 +46,7 @@ from app.placement.schemas import (
 )
 from app.placement.states import (
     ACTION_EVENT,
+    FINAL,
     Action,
     EventType,
     IllegalTransition,
@@ -107,8 +111,22 @@ def hold_read(h: PlacementHold) -> HoldRead:
     )
 
 
-def placement_read(p: Placement, hold: PlacementHold | None) -> PlacementRead:
+def owner_read(p: Placement) -> OwnerRead | None:
+    if p.owner_name is None or p.owner_since is None:
+        return None
+    return OwnerRead(
+        id=p.owner_id,
+        name=p.owner_name,
+        organisation_id=p.owner_organisation_id,
+        since=p.owner_since,
+    )
+
+
+def placement_read(
+    p: Placement, hold: PlacementHold | None, *, now: datetime | None = None
+) -> PlacementRead:
     state = State(p.state)
+    owner = owner_read(p)
     return PlacementRead(
         id=p.id,
         state=state,
@@ -140,6 +158,14 @@ def placement_read(p: Placement, hold: PlacementHold | None) -> PlacementRead:
         accepted_at=p.accepted_at,
         transferred_at=p.transferred_at,
         cancelled_at=p.cancelled_at,
+        owner=owner,
+        unowned_overdue=ownership.unowned_overdue(
+            has_owner=owner is not None,
+            is_open=state not in FINAL,
+            created_at=p.created_at,
+            urgency_level=p.urgency_level,
+            now=utcnow() if now is None else now,
+        ),
     )
 
 
@@ -329,6 +355,7 @@ async def create_placement(
         created_at=now,
         updated_at=now,
     )
+    _set_default_owner(p, principal, org, now=now)
     session.add(p)
     await session.flush()
     await _log_event(
@@ -368,6 +395,25 @@ async def create_placement(
         await _log_ready(session, ctx, p, ready, now=now)
     await _audit(session, ctx, p, "placement.create", "C", now=now)
     return placement_read(p, None)
+
+
+def _set_default_owner(
+    p: Placement, principal: Principal, org: Organisation, *, now: datetime
+) -> None:
+    """The owner of a new placement (docs/domain.md §12.3): by care type, the referrer (the
+    referring person or key; the referring organisation when someone else referred for it) or a
+    triagist (the referring triagist of the region; nobody until a triagist takes the case)."""
+    rule = ownership.default_owner(CareType(p.care_type))
+    if rule == ownership.DefaultOwner.TRIAGIST:
+        if Role.TRIAGIST in principal.roles and principal.region_id == p.region_id:
+            p.owner_id, p.owner_name = principal.key_id, principal.name
+            p.owner_organisation_id, p.owner_since = principal.organisation_id, now
+        return
+    if principal.organisation_id == org.id:
+        p.owner_id, p.owner_name = principal.key_id, principal.name
+    else:
+        p.owner_id, p.owner_name = None, org.name
+    p.owner_organisation_id, p.owner_since = org.id, now
 
 
 async def _log_ready(
@@ -892,8 +938,27 @@ class PlacementQuery:
     patient_key: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    owner: str | None = None  # "me" or "none"
+    unowned_overdue: bool | None = None
     cursor: str | None = None
     limit: int = 50
+
+
+def unowned_overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """SQL twin of ``ownership.unowned_overdue`` (the thresholds are the same data)."""
+    by_level = [
+        and_(
+            Placement.urgency_level == level,
+            Placement.created_at <= now - timedelta(minutes=minutes),
+        )
+        for level, minutes in ownership.UNOWNED_AFTER_MINUTES.items()
+    ]
+    return and_(
+        Placement.owner_id.is_(None),
+        Placement.owner_organisation_id.is_(None),
+        Placement.state.not_in([s.value for s in FINAL]),
+        or_(*by_level) if by_level else false(),
+    )
 
 
 def _visible(stmt: Select[Any], ctx: AuditContext) -> Select[Any]:
@@ -944,6 +1009,14 @@ async def list_placements(
         stmt = stmt.where(Placement.created_at >= q.created_from)
     if q.created_to is not None:
         stmt = stmt.where(Placement.created_at < q.created_to)
+    if q.owner == "me":
+        stmt = stmt.where(Placement.owner_id == ctx.principal.key_id)
+    elif q.owner == "none":
+        stmt = stmt.where(Placement.owner_id.is_(None), Placement.owner_organisation_id.is_(None))
+    now = utcnow()
+    if q.unowned_overdue is not None:
+        clause = unowned_overdue_clause(now)
+        stmt = stmt.where(clause if q.unowned_overdue else not_(clause))
     if q.cursor is not None:
         at, pid = cursor_time_id(q.cursor)
         stmt = stmt.where(
@@ -969,7 +1042,9 @@ async def list_placements(
             ).all()
         }
     items = [
-        placement_read(p, None if p.current_hold_id is None else held.get(p.current_hold_id))
+        placement_read(
+            p, None if p.current_hold_id is None else held.get(p.current_hold_id), now=now
+        )
         for p in page
     ]
     filters = {
@@ -980,6 +1055,8 @@ async def list_placements(
         "patient_key": q.patient_key,
         "created_from": q.created_from,
         "created_to": q.created_to,
+        "owner": q.owner,
+        "unowned_overdue": q.unowned_overdue,
     }
     detail = {"filters": {k: v for k, v in filters.items() if v is not None}}
     entries: Sequence[AuditEntry] = [

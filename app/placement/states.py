@@ -45,6 +45,8 @@ class EventType(StrEnum):
     READY_REVOKED = "ready_revoked"
     HOSPITAL_ADMITTED = "hospital_admitted"
     CONSENT_GIVEN = "consent_given"
+    OWNER_TAKEN = "owner_taken"  # case ownership, no state change (docs/domain.md §15)
+    OWNER_HANDED_OVER = "owner_handed_over"
 
 
 FINAL = frozenset({State.TRANSFERRED, State.CANCELLED})

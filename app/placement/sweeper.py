@@ -17,17 +17,19 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.idempotency import purge_idempotency_records
 from app.capacity import status as unit_status
 from app.config import Settings
 from app.db import Database, utcnow
-from app.placement import holds
+from app.placement import holds, ownership
 from app.placement.errors import ConcurrentChange
 from app.placement.models import Placement, PlacementHold
 from app.placement.schemas import EscalationLevel, SweepResult
-from app.placement.service import _transition
-from app.placement.states import Action, State
+from app.placement.service import _transition, unowned_overdue_clause
+from app.placement.states import FINAL, Action, State
+from app.realtime.outbox import publish
 from app.triage.urgency import escalation_window
 
 log = structlog.get_logger("juisteplek.sweeper")
@@ -109,6 +111,44 @@ async def escalate(db: Database, placement_id: uuid.UUID, *, now: datetime) -> b
         return True
 
 
+async def announce_unowned(db: Database, placement_id: uuid.UUID, *, now: datetime) -> bool:
+    """Publish ``placement.unowned_overdue`` once for an open case nobody has taken in time
+    (docs/domain.md §15.1). A stream and webhook message only: the transfer log is unchanged."""
+    async with db.sessionmaker() as session:
+        p = await session.get(Placement, placement_id)
+        if p is None or p.unowned_alerted_at is not None:
+            return False
+        overdue = ownership.unowned_overdue(
+            has_owner=p.owner_since is not None,
+            is_open=State(p.state) not in FINAL,
+            created_at=p.created_at,
+            urgency_level=p.urgency_level,
+            now=now,
+        )
+        if not overdue:
+            return False
+        p.unowned_alerted_at = now
+        await session.flush()  # version-checked: a concurrent take or sweep wins
+        deadline = ownership.unowned_deadline(p.created_at, p.urgency_level)
+        await publish(
+            session,
+            topic="placement",
+            event_type="placement.unowned_overdue",
+            payload={
+                "placement_id": p.id,
+                "state": p.state,
+                "event": "unowned_overdue",
+                "care_type": p.care_type,
+                "urgency_level": p.urgency_level,
+                "overdue_since": deadline,
+            },
+            region_id=p.region_id,
+            organisation_ids=[p.referrer_organisation_id],
+        )
+        await session.commit()
+        return True
+
+
 async def sweep(db: Database, *, now: datetime, public_url: str | None = None) -> SweepResult:
     """One pass: every hold expired at ``now`` and every placement overdue at ``now``."""
     expired = escalated = 0
@@ -153,7 +193,25 @@ async def sweep(db: Database, *, now: datetime, public_url: str | None = None) -
         escalated += done
         if len(due_ids) < BATCH or done == 0:
             break
-    return SweepResult(expired_holds=expired, escalated=escalated)
+    unowned = 0
+    while True:
+        async with db.read() as conn:
+            unowned_ids = (
+                await conn.scalars(
+                    select(Placement.id)
+                    .where(unowned_overdue_clause(now), Placement.unowned_alerted_at.is_(None))
+                    .order_by(Placement.created_at)
+                    .limit(BATCH)
+                )
+            ).all()
+        done = 0
+        for placement_id in unowned_ids:
+            with contextlib.suppress(ConcurrentChange, StaleDataError):
+                done += await announce_unowned(db, placement_id, now=now)
+        unowned += done
+        if len(unowned_ids) < BATCH or done == 0:
+            break
+    return SweepResult(expired_holds=expired, escalated=escalated, unowned_overdue=unowned)
 
 
 async def run_forever(db: Database, settings: Settings) -> None:
@@ -168,7 +226,7 @@ async def run_forever(db: Database, settings: Settings) -> None:
         now = utcnow()
         try:
             result = await sweep(db, now=now, public_url=settings.public_url)
-            if result.expired_holds or result.escalated:
+            if result.expired_holds or result.escalated or result.unowned_overdue:
                 log.info("placement_sweep", **result.model_dump())
             # Units whose closure ended at its ``until``: record and announce the reopening.
             reopened = await unit_status.reopen_due(db, now=now)

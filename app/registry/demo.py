@@ -10,17 +10,33 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
+import orjson
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.config import Settings
 from app.enums import Role
 from app.registry import importer, regionfile
-from app.registry.models import Organisation, Region
+from app.registry.models import Organisation, Region, Unit
 
 DEMO_FILE = "demo_west.yaml"
+# Acute district nursing teams of the demo that do not cover the night (their names do not say
+# "incl. ANW"): admission hours 07:00-23:00 every day (docs/domain.md §15.3).
+_DAY_TEAM = {
+    "always_open": False,
+    "weekly": {
+        d: [{"opens": "07:00", "closes": "23:00"}]
+        for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    },
+    "exceptions": [],
+}
+DEMO_ADMISSION_HOURS = {
+    "fundis-seghwaert-district-nursing-acute": _DAY_TEAM,
+    "marente-katwijk-district-nursing-acute": _DAY_TEAM,
+    "activite-alphen-district-nursing-acute": _DAY_TEAM,
+}
 
 
 def demo_data() -> dict[str, Any]:
@@ -56,6 +72,12 @@ async def load_demo(
         report_at=lambda code: now - timedelta(minutes=_minutes_ago(code)),
         report_source="demo",
     )
+    for code, hours in DEMO_ADMISSION_HOURS.items():
+        await session.execute(
+            update(Unit)
+            .where(Unit.external_id == code, Unit.admission_hours.is_(None))
+            .values(admission_hours=orjson.dumps(hours).decode())
+        )
     return {
         "organisations": diff.organisations.counts["created"],
         "locations": diff.locations.counts["created"],

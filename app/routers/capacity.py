@@ -7,9 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
+from app.capacity import hours as hours_service
 from app.capacity import service as capacity_service
 from app.capacity import status as status_service
 from app.capacity.schemas import (
+    AdmissionHoursIn,
+    AdmissionHoursRead,
     AvailabilityResult,
     CapacityReportIn,
     CapacityReportItem,
@@ -110,8 +113,16 @@ async def search_availability(
             )
         ),
     ] = False,
+    admitting_at: Annotated[
+        UtcDateTime | None,
+        Query(
+            description="When the patient would arrive (default now): units admitting then are "
+            "listed first, the others after them with next_admission_at"
+        ),
+    ] = None,
 ) -> Response:
-    """Free places, ranked: own subregion, neighbours in escalation order, distance, freshness."""
+    """Free places, ranked: own subregion, neighbours in escalation order, distance, freshness;
+    units admitting at ``admitting_at`` (their admission hours) before those that do not."""
     result = await capacity_service.search_availability(
         db,
         principal,
@@ -126,12 +137,38 @@ async def search_availability(
             escalate=escalate,
             limit=limit,
             include_not_accepting=include_not_accepting,
+            admitting_at=admitting_at,
         ),
         now=utcnow(),
         settings=settings,
         scopes=scopes,
     )
     return json_response(result)
+
+
+@router.get(
+    "/units/{unit_id}/admission-hours", response_model=AdmissionHoursRead, responses=READ_PROBLEMS
+)
+async def get_admission_hours(
+    unit_id: uuid.UUID, session: SessionDep, _: PrincipalDep
+) -> AdmissionHoursRead:
+    """The unit's weekly admission hours and exceptions (local time in the Netherlands), and
+    whether it admits now."""
+    return await hours_service.get_hours(session, unit_id, now=utcnow())
+
+
+@router.put(
+    "/units/{unit_id}/admission-hours", response_model=AdmissionHoursRead, responses=WRITE_PROBLEMS
+)
+async def set_admission_hours(
+    unit_id: uuid.UUID, body: AdmissionHoursIn, write: WriteDep
+) -> Response:
+    """Replace the unit's admission hours (its provider or an admin): ``always_open`` for 24/7,
+    else weekly hours; exceptions close a date or give it other hours."""
+    result = await hours_service.set_hours(
+        write.session, write.principal, unit_id, body, now=utcnow()
+    )
+    return await write.commit(result)
 
 
 @router.put("/units/{unit_id}/status", response_model=UnitStatusCurrent, responses=WRITE_PROBLEMS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.routing import APIRoute
@@ -26,14 +26,19 @@ from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.errors import Forbidden, domain_error_response
+from app.placement import cases
 from app.placement import service as placement_service
 from app.placement.schemas import (
     CancelIn,
     DeclineIn,
     EventIn,
+    HistoryRead,
     HoldCreate,
     HoldRead,
+    NoteIn,
+    NoteRead,
     OccurredIn,
+    OwnerIn,
     PlacementCreate,
     PlacementRead,
     TransferEventRead,
@@ -175,6 +180,14 @@ async def list_placements(
     ] = None,
     created_from: IsoDateTimeQ | None = None,
     created_to: IsoDateTimeQ | None = None,
+    owner: Annotated[
+        Literal["me", "none"] | None,
+        Query(description="me: cases this person or key owns; none: cases nobody owns"),
+    ] = None,
+    unowned_overdue: Annotated[
+        bool | None,
+        Query(description="true: open cases without an owner for longer than their urgency allows"),
+    ] = None,
     cursor: CursorQ = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[PlacementRead]:
@@ -191,6 +204,8 @@ async def list_placements(
             patient_key=patient_key,
             created_from=created_from,
             created_to=created_to,
+            owner=owner,
+            unowned_overdue=unowned_overdue,
             cursor=cursor,
             limit=limit,
         ),
@@ -268,6 +283,10 @@ async def placement_availability(
         bool,
         Query(description="Also list units closed to admissions, marked, after the open ones"),
     ] = False,
+    admitting_at: Annotated[
+        UtcDateTime | None,
+        Query(description="When the patient would arrive (default now); see GET /v1/availability"),
+    ] = None,
 ) -> Response:
     """Free places for this placement's patient, ranked as ``GET /v1/availability`` ranks them;
     each hit says whether an earlier hold of this placement on it was declined or expired."""
@@ -286,6 +305,7 @@ async def placement_availability(
             escalate=escalate,
             limit=limit,
             include_not_accepting=include_not_accepting,
+            admitting_at=admitting_at,
         ),
         now=utcnow(),
         settings=settings,
@@ -403,3 +423,57 @@ async def list_events(
         session, ctx, placement_id, cursor=cursor, limit=limit
     )
     return Page(items=items, next_cursor=nxt)
+
+
+@router.put(
+    "/placements/{placement_id}/owner", response_model=PlacementRead, responses=WRITE_PROBLEMS
+)
+async def change_owner(
+    placement_id: uuid.UUID, body: OwnerIn, write: WriteDep, ctx: AuditCtx
+) -> Response:
+    """Take the case (``{"action": "take"}``) or hand it over (``{"action": "hand_over", "to":
+    <user id> | "referrer"}``); each change is a transfer-log event (owner_taken,
+    owner_handed_over). A closed placement keeps its last owner (409)."""
+    result = await cases.change_owner(write.session, ctx, placement_id, body, now=utcnow())
+    return await write.commit(result)
+
+
+@router.post(
+    "/placements/{placement_id}/notes",
+    status_code=201,
+    response_model=NoteRead,
+    responses=WRITE_PROBLEMS,
+)
+async def add_note(
+    placement_id: uuid.UUID, body: NoteIn, write: WriteDep, ctx: AuditCtx
+) -> Response:
+    """Append a case note (at most 4,000 characters): triagists of the region and the case owner.
+    Notes are never changed or deleted."""
+    result = await cases.add_note(write.session, ctx, placement_id, body, now=utcnow())
+    return await write.commit(result, status_code=201)
+
+
+@router.get(
+    "/placements/{placement_id}/notes", response_model=Page[NoteRead], responses=READ_PROBLEMS
+)
+async def list_notes(
+    placement_id: uuid.UUID,
+    session: SessionDep,
+    ctx: AuditCtx,
+    cursor: CursorQ = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[NoteRead]:
+    """The placement's case notes, oldest first (a patient-data read: logged)."""
+    items, nxt = await cases.list_notes(session, ctx, placement_id, cursor=cursor, limit=limit)
+    return Page(items=items, next_cursor=nxt)
+
+
+@router.get(
+    "/placements/{placement_id}/history", response_model=HistoryRead, responses=READ_PROBLEMS
+)
+async def placement_history(
+    placement_id: uuid.UUID, session: SessionDep, ctx: AuditCtx
+) -> HistoryRead:
+    """The patient's earlier placements in the region (same pseudonymous patient key) with their
+    case notes, newest first: for the region's triagists only."""
+    return await cases.history(session, ctx, placement_id)

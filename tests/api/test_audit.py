@@ -61,6 +61,10 @@ ROUTES: dict[tuple[str, str], tuple[str | None, str, dict[str, Any] | None]] = {
     ),
     ("get", "/v1/placements/{placement_id}/events"): ("triaged", "triagist", None),
     ("get", "/v1/placements/{placement_id}/availability"): ("triaged", "triagist", None),
+    ("put", "/v1/placements/{placement_id}/owner"): ("triaged", "triagist", {"action": "take"}),
+    ("post", "/v1/placements/{placement_id}/notes"): ("triaged", "triagist", {"text": "n"}),
+    ("get", "/v1/placements/{placement_id}/notes"): ("triaged", "referrer", None),
+    ("get", "/v1/placements/{placement_id}/history"): ("triaged", "triagist", None),
 }
 
 

@@ -522,9 +522,13 @@ async def test_sweeper_expires_holds_and_escalates(
         assert r.status_code == 201
     assert await held(db, unit) == 2
     now = utcnow()
-    assert (await sweeper.sweep(db, now=now)).model_dump() == {"expired_holds": 0, "escalated": 0}
+    assert (await sweeper.sweep(db, now=now)).model_dump() == {
+        "expired_holds": 0,
+        "escalated": 0,
+        "unowned_overdue": 0,
+    }
     result = await sweeper.sweep(db, now=now + timedelta(minutes=31))
-    assert result.model_dump() == {"expired_holds": 1, "escalated": 1}
+    assert result.model_dump() == {"expired_holds": 1, "escalated": 1, "unowned_overdue": 0}
     assert await held(db, unit) == 1
     got = (await client.get(f"/v1/placements/{urgent}", headers=auth(tri))).json()
     assert got["state"] == "triaged"
@@ -536,9 +540,9 @@ async def test_sweeper_expires_holds_and_escalates(
     assert log[-2]["actor_key_id"] is None
     # UUL 5: hold 2 h, escalation after 24 h; the sweep is idempotent.
     result = await sweeper.sweep(db, now=now + timedelta(hours=3))
-    assert result.model_dump() == {"expired_holds": 1, "escalated": 0}
+    assert result.model_dump() == {"expired_holds": 1, "escalated": 0, "unowned_overdue": 0}
     result = await sweeper.sweep(db, now=now + timedelta(hours=25))
-    assert result.model_dump() == {"expired_holds": 0, "escalated": 1}
+    assert result.model_dump() == {"expired_holds": 0, "escalated": 1, "unowned_overdue": 0}
     assert await held(db, unit) == 0
 
 
