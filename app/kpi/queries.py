@@ -802,3 +802,61 @@ SELECT label, reason, SUM(n) FROM y WHERE n > 0 GROUP BY label, reason
             out.append(row)
         row.closed[str(r[1])] = int(r[2])
     return sorted(out, key=lambda r: r.group or "")
+
+
+# --- 6.5 admission guarantee ---------------------------------------------------------------------
+
+
+async def admission_guarantee(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    now: datetime,
+    flt: f.StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[f.GuaranteeRow]:
+    """``formulas.admission_guarantee`` in SQL: the lead-time cohort restricted to the guaranteed
+    care types, each request classified once."""
+    flt = flt or f.StayFilter()
+    dialect = conn.dialect.name
+    types = ", ".join(f"'{t}'" for t in f.GUARANTEED_CARE_TYPES)
+    window = f.GUARANTEE_WINDOW_US
+    cohort = _cohort_sql(dialect, period, flt, group_by).replace(
+        "WHERE p.kpi_requested_at IS NOT NULL",
+        f"WHERE p.care_type IN ({types}) AND p.kpi_requested_at IS NOT NULL",
+    )
+    sql = (
+        "WITH "
+        + cohort
+        + f""", k AS (
+  SELECT c.label,
+    CASE WHEN c.accepted_at IS NOT NULL THEN
+           CASE WHEN {_us(dialect, "c.accepted_at")} - {_us(dialect, "c.created_at")} <= {window}
+                THEN 'within' ELSE 'late' END
+         WHEN c.cancelled_at IS NOT NULL THEN 'cancelled'
+         WHEN :now_us - {_us(dialect, "c.created_at")} > {window} THEN 'overdue'
+         ELSE 'pending' END AS outcome
+  FROM c
+)
+SELECT label, outcome, COUNT(*) FROM k GROUP BY label, outcome
+"""
+    )
+    params = {**_cohort_params(period, flt), "now_us": f.duration_us(now, _EPOCH_1970)}
+    clause, used = _bind(sql, params)
+    rows: dict[str | None, f.GuaranteeRow] = {}
+    for r in (await _run(conn, clause, used)).all():
+        label = _label(group_by, r[0])
+        row = rows.setdefault(label, f.GuaranteeRow(label))
+        count = int(r[2])
+        row.requests += count
+        if r[1] == "within":
+            row.within += count
+        elif r[1] == "late":
+            row.late += count
+        elif r[1] == "cancelled":
+            row.cancelled += count
+        elif r[1] == "overdue":
+            row.open_overdue += count
+        else:
+            row.open_within += count
+    return sorted(rows.values(), key=lambda r: r.group or "")

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db import Database
-from app.enums import CareType, NotAcceptingReason, OrganisationKind, Role
+from app.enums import GUARANTEED_CARE_TYPES, CareType, NotAcceptingReason, OrganisationKind, Role
 from app.errors import Forbidden, InvalidInput
 from app.kpi import formulas as f
 from app.kpi import queries
@@ -39,6 +39,8 @@ from app.kpi.schemas import (
     EscalationRead,
     GgzAnswer,
     GgzRead,
+    GuaranteeAnswer,
+    GuaranteeRead,
     InflowAnswer,
     InflowRead,
     InflowReportIn,
@@ -81,6 +83,7 @@ SOURCE_KINDS = {
     "seh": OrganisationKind.HOSPITAL.value,
     "hap": OrganisationKind.HAP.value,
     "rav": OrganisationKind.RAV.value,
+    "vvt_acute": OrganisationKind.VVT.value,
 }
 
 
@@ -368,7 +371,7 @@ async def inflow(db: Database, principal: Principal, q: KpiQuery, *, now: dateti
         year = f.year_fraction(q.period)
         if year is not None and q.age_min == 75 and sub is None:
             bases = await _baselines(conn, "inflow", BASELINE_YEAR)
-            for source in f.INFLOW_SOURCES:
+            for source in f.CAPPED_SOURCES:
                 base = bases.get(source)
                 if base is None:
                     continue
@@ -384,6 +387,7 @@ async def inflow(db: Database, principal: Principal, q: KpiQuery, *, now: dateti
                 if hidden:
                     t = replace(t, measured=None, on_track=None)
                 targets.append(_target_read(t, base.source))
+        targets += await _ambulance_targets(conn, q, sub, totals, suppress)
     reads = [_inflow_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
     total_reads = [_inflow_read(r, None, suppress) for r in totals]
     return InflowAnswer(
@@ -860,3 +864,96 @@ async def report_inflow(
     versions: list[int] = list((await conn.execute(stmt)).scalars())
     inserted = sum(1 for v in versions if v == 1)
     return InflowReportResult(received=len(rows), inserted=inserted, replaced=len(rows) - inserted)
+
+
+# --- admission guarantee (docs/domain.md §6.5) ----------------------------------------------------
+
+GROUPS["admission_guarantee"] = frozenset(
+    {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
+)
+
+
+def _guarantee_read(r: f.GuaranteeRow, label: str | None, suppress: bool) -> GuaranteeRead:
+    read = GuaranteeRead(
+        group=label,
+        requests=r.requests,
+        within=r.within,
+        late=r.late,
+        open_overdue=r.open_overdue,
+        open_within=r.open_within,
+        cancelled=r.cancelled,
+        share=r.share,
+    )
+    if suppress and _small(r.requests):
+        return GuaranteeRead.model_validate(_blank(read, ("group",)))
+    return read
+
+
+async def admission_guarantee(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> GuaranteeAnswer:
+    """Share of respite and observation requests placed within 24 h (docs/domain.md §6.5)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    if q.care_type is not None and q.care_type not in GUARANTEED_CARE_TYPES:
+        raise _invalid(
+            "care_type", "the admission guarantee covers care types respite and observation"
+        )
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.admission_guarantee(conn, q.period, now=now, flt=ctx.flt, group_by=g),
+            q.group_by,
+        )
+    reads = [_guarantee_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total = _guarantee_read(totals[0] if totals else f.GuaranteeRow(None), None, suppress)
+    return GuaranteeAnswer(
+        kpi="admission_guarantee",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q, definition=q.definition),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        targets=[_target_read(f.guarantee_target(None if total.suppressed else total.share), None)],
+        notes=[
+            *_notes(suppress),
+            "Requests for respite and observation made in the period; placed = first "
+            "offer_accepted within 24 h of request_created; open requests still within 24 h and "
+            "requests cancelled without a place are left out of the share.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- ambulance rides, all ages (docs/domain.md §6.2) ----------------------------------------------
+
+
+async def _ambulance_targets(
+    conn: AsyncConnection,
+    q: KpiQuery,
+    subregion_id: str | None,
+    totals: Sequence[f.InflowRow],
+    suppress: bool,
+) -> list[TargetRead]:
+    """RAV rides of all ages against the loaded baseline (kpi ``inflow``, scope
+    ``rav/all-ages``): asked region-wide, without an age filter, within one calendar year."""
+    year = f.year_fraction(q.period)
+    if year is None or q.age_min is not None or subregion_id is not None:
+        return []
+    base = (await _baselines(conn, "inflow", BASELINE_YEAR)).get(f.AMBULANCE_ALL_AGES_SCOPE)
+    if base is None:
+        return []
+    measured = sum(r.count for r in totals if r.source == "rav")
+    t = f.ambulance_rides_target(
+        base.value,
+        baseline_year=BASELINE_YEAR,
+        year=year[0],
+        fraction=year[1],
+        measured=float(measured),
+    )
+    if suppress and _small(measured):
+        t = replace(t, measured=None, on_track=None)
+    return [_target_read(t, base.source)]

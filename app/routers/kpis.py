@@ -22,6 +22,7 @@ from app.kpi.schemas import (
     EscalationAnswer,
     GgzAnswer,
     GroupBy,
+    GuaranteeAnswer,
     InflowAnswer,
     InflowReportIn,
     InflowReportResult,
@@ -231,3 +232,35 @@ async def report_inflow(body: InflowReportIn, write: WriteDep) -> Response:
     """Aggregated SEH/HAP/RAV contacts (docs/domain.md §6.2); a re-sent line replaces its count."""
     result = await kpi_service.report_inflow(write.session, write.principal, body, now=utcnow())
     return await write.commit(result)
+
+
+# --- admission guarantee (docs/domain.md §6.5) ----------------------------------------------------
+
+
+@router.get("/kpis/admission-guarantee", response_model=GuaranteeAnswer, responses=KPI_RESPONSES)
+async def admission_guarantee(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    age_min: AgeMinQ = None,
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+    care_type: Annotated[
+        CareType | None, Query(description="respite or observation (default: both)")
+    ] = None,
+) -> Response:
+    """Share of respite and observation requests placed within 24 h (docs/domain.md §6.5)."""
+    q = _query(
+        "admission_guarantee",
+        from_,
+        to,
+        group_by=group_by,
+        age_min=age_min,
+        hospital=hospital,
+        subregion=subregion,
+        care_type=care_type,
+    )
+    return _answer(await kpi_service.admission_guarantee(db, principal, q, now=utcnow()), accept)
