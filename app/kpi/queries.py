@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     Integer,
     String,
@@ -860,3 +861,82 @@ SELECT label, outcome, COUNT(*) FROM k GROUP BY label, outcome
         else:
             row.open_within += count
     return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+# --- 6.6 demand forecast: the daily request counts and the capacity now --------------------------
+
+
+async def daily_requests(
+    conn: AsyncConnection,
+    first: date,
+    last_excl: date,
+    *,
+    care_type: str | None = None,
+    subregion_id: str | None = None,
+) -> list[tuple[str, str | None, int, int]]:
+    """(care type, subregion id, local day number, requests) of the placements whose first
+    ``request_created`` falls on a local date in ``[first, last_excl)``; days without requests
+    are absent."""
+    dialect = conn.dialect.name
+    day = _day(dialect, "p.kpi_requested_at")
+    where = ["p.kpi_requested_at >= :m0", "p.kpi_requested_at < :m1"]
+    if care_type is not None:
+        where.append("p.care_type = :care_type")
+    if subregion_id is not None:
+        where.append("p.subregion_id = :subregion_id")
+    sql = f"""
+SELECT p.care_type, p.subregion_id, {day} AS d, COUNT(*)
+FROM placement p
+WHERE {" AND ".join(where)}
+GROUP BY p.care_type, p.subregion_id, {day}
+"""
+    clause, params = _bind(
+        sql,
+        {
+            "m0": f.local_midnight(first),
+            "m1": f.local_midnight(last_excl),
+            "care_type": care_type,
+            "subregion_id": _uuid(subregion_id),
+        },
+    )
+    return [
+        (str(r[0]), None if r[1] is None else _uuid_str(r[1]), int(r[2]), int(r[3]))
+        for r in (await _run(conn, clause, params)).all()
+    ]
+
+
+async def unit_capacity_now(
+    conn: AsyncConnection, *, care_type: str | None = None, subregion_id: str | None = None
+) -> list[tuple[str, str, int, int, datetime | None, str | None, datetime | None]]:
+    """Per active unit: (care type, subregion id, free, held, reported_at, closed_reason,
+    closed_until); free is 0 for a unit that never reported."""
+    where = ["u.active = :active"]
+    if care_type is not None:
+        where.append("u.care_type = :care_type")
+    if subregion_id is not None:
+        where.append("l.subregion_id = :subregion_id")
+    sql = f"""
+SELECT u.care_type, l.subregion_id, COALESCE(c.free, 0), COALESCE(c.held, 0), c.reported_at,
+       c.closed_reason, c.closed_until
+FROM unit u JOIN location l ON l.id = u.location_id
+LEFT JOIN unit_capacity c ON c.unit_id = u.id
+WHERE {" AND ".join(where)}
+"""
+    clause = text(sql).bindparams(
+        bindparam("active", type_=Boolean()),
+        *[
+            bindparam(k, type_=t)
+            for k, t in (("care_type", String()), ("subregion_id", Uuid()))
+            if f":{k}" in sql
+        ],
+    )
+    params: dict[str, Any] = {"active": True}
+    if care_type is not None:
+        params["care_type"] = care_type
+    if subregion_id is not None:
+        params["subregion_id"] = _uuid(subregion_id)
+    typed = clause.columns(reported_at=UTCDateTime(), closed_until=UTCDateTime())
+    return [
+        (str(r[0]), _uuid_str(r[1]), int(r[2]), int(r[3]), r[4], r[5], r[6])
+        for r in (await conn.execute(typed, params)).all()
+    ]

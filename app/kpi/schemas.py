@@ -273,3 +273,54 @@ class GuaranteeRead(Schema):
 class GuaranteeAnswer(AnswerBase):
     rows: list[GuaranteeRead]
     total: GuaranteeRead
+
+
+# --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------
+
+
+class BackTestRead(Schema):
+    train_days: int = Field(description="Days the back-test trained on (first three quarters)")
+    test_days: int = Field(description="Days it forecast in one go (the last quarter)")
+    mae: float | None = Field(description="Mean absolute error per day of this method")
+    mae_seasonal_naive: float | None = Field(
+        description="Mean absolute error per day of repeating the last training week"
+    )
+    beats_seasonal_naive: bool | None
+
+
+class ForecastDayRead(Schema):
+    date: date
+    expected: float = Field(description="Expected requests on this local date")
+    lower: float = Field(description="80 % interval: lower bound")
+    upper: float = Field(description="80 % interval: upper bound")
+
+
+class CurrentCapacityRead(Schema):
+    units: int = Field(description="Active units of this care type in this subregion")
+    available: int = Field(
+        description="Places available now: latest free minus held, over open units"
+    )
+    closed_units: int
+    stale_units: int = Field(description="Units without a report younger than the care type's TTL")
+
+
+class DemandSeriesRead(Schema):
+    care_type: str
+    subregion: str | None = Field(description="Subregion code; null for requests without one")
+    method: Literal["holt_winters_damped", "mean"]
+    history_requests: int = Field(description="Requests in the history window")
+    capacity: CurrentCapacityRead
+    backtest: BackTestRead
+    days: list[ForecastDayRead]
+
+
+class DemandForecastAnswer(Schema):
+    kpi: Literal["demand_forecast"] = "demand_forecast"
+    method: str
+    history: PeriodRead
+    horizon: PeriodRead
+    filters: dict[str, str | int | None]
+    total: DemandSeriesRead = Field(description="All series summed (one model on the sum)")
+    series: list[DemandSeriesRead]
+    notes: list[str] = Field(default_factory=list)
+    computed_at: datetime

@@ -22,21 +22,28 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.principal import Principal
+from app.capacity import status
 from app.config import Settings
 from app.db import Database
 from app.enums import GUARANTEED_CARE_TYPES, CareType, NotAcceptingReason, OrganisationKind, Role
 from app.errors import Forbidden, InvalidInput
+from app.kpi import forecast as fc
 from app.kpi import formulas as f
 from app.kpi import queries
 from app.kpi.models import InflowCount, KpiBaseline
 from app.kpi.schemas import (
     SUPPRESSION_NOTE,
+    BackTestRead,
     BaselineIn,
     BaselineRead,
     CapacityAnswer,
     CapacityRead,
+    CurrentCapacityRead,
+    DemandForecastAnswer,
+    DemandSeriesRead,
     EscalationAnswer,
     EscalationRead,
+    ForecastDayRead,
     GgzAnswer,
     GgzRead,
     GuaranteeAnswer,
@@ -957,3 +964,133 @@ async def _ambulance_targets(
     if suppress and _small(measured):
         t = replace(t, measured=None, on_track=None)
     return [_target_read(t, base.source)]
+
+
+# --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------
+
+MIN_FORECAST_HISTORY = 28
+MAX_FORECAST_HISTORY = 730
+
+
+def _backtest_read(b: fc.BackTest) -> BackTestRead:
+    beats = None
+    if b.mae is not None and b.mae_seasonal_naive is not None:
+        beats = b.mae < b.mae_seasonal_naive
+    return BackTestRead(
+        train_days=b.train_days,
+        test_days=b.test_days,
+        mae=b.mae,
+        mae_seasonal_naive=b.mae_seasonal_naive,
+        beats_seasonal_naive=beats,
+    )
+
+
+def _series_read(
+    care_type: str,
+    subregion: str | None,
+    counts: Sequence[int],
+    capacity: CurrentCapacityRead,
+    first_day: date,
+    horizon: int,
+) -> DemandSeriesRead:
+    result = fc.forecast(counts, horizon)
+    return DemandSeriesRead(
+        care_type=care_type,
+        subregion=subregion,
+        method="mean" if result.method == "mean" else "holt_winters_damped",
+        history_requests=sum(counts),
+        capacity=capacity,
+        backtest=_backtest_read(result.backtest),
+        days=[
+            ForecastDayRead(
+                date=first_day + timedelta(days=d.day_index),
+                expected=round(d.expected, 3),
+                lower=round(d.lower, 3),
+                upper=round(d.upper, 3),
+            )
+            for d in result.days
+        ],
+    )
+
+
+async def demand_forecast(
+    db: Database,
+    principal: Principal,
+    *,
+    now: datetime,
+    settings: Settings,
+    history_days: int = 365,
+    care_type: CareType | None = None,
+    subregion: str | None = None,
+) -> DemandForecastAnswer:
+    """Expected requests per local day for the 14 days from today, per care type and subregion,
+    with an 80 % interval, next to the places available now (docs/domain.md §6.6). The history
+    is the ``history_days`` complete local days before today (``request_created`` of each
+    placement); the back-test is computed from the same history at request time."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    if not MIN_FORECAST_HISTORY <= history_days <= MAX_FORECAST_HISTORY:
+        raise _invalid("history_days", f"must be {MIN_FORECAST_HISTORY} .. {MAX_FORECAST_HISTORY}")
+    today = f.local_date(now)
+    first = today - timedelta(days=history_days)
+    horizon = fc.HORIZON
+    await _calendar(db, f.Period(first, today + timedelta(days=horizon)))
+    ct = None if care_type is None else care_type.value
+    async with db.read() as conn:
+        sub = await _subregion_id(conn, subregion)
+        codes = await _subregion_codes(conn)
+        counts = await queries.daily_requests(conn, first, today, care_type=ct, subregion_id=sub)
+        units = await queries.unit_capacity_now(conn, care_type=ct, subregion_id=sub)
+    series: dict[tuple[str, str | None], list[int]] = {}
+    base = f.day_no(first)
+    for care, sub_id, day, n in counts:
+        series.setdefault((care, sub_id), [0] * history_days)[day - base] += n
+    capacity: dict[tuple[str, str | None], list[int]] = {}
+    for care, sub_id, free, held, reported_at, reason, until in units:
+        cap = capacity.setdefault((care, sub_id), [0, 0, 0, 0])
+        series.setdefault((care, sub_id), [0] * history_days)
+        cap[0] += 1
+        if status.is_closed(reason, until, now):
+            cap[2] += 1
+        elif reported_at is not None:
+            cap[1] += max(free - held, 0)
+        if reported_at is None or now - reported_at > settings.stale_after(care):
+            cap[3] += 1
+
+    def cap_read(values: Sequence[int]) -> CurrentCapacityRead:
+        return CurrentCapacityRead(
+            units=values[0], available=values[1], closed_units=values[2], stale_units=values[3]
+        )
+
+    reads = [
+        _series_read(
+            care,
+            None if sub_id is None else codes.get(sub_id, sub_id),
+            values,
+            cap_read(capacity.get((care, sub_id), [0, 0, 0, 0])),
+            today,
+            horizon,
+        )
+        for (care, sub_id), values in sorted(
+            series.items(), key=lambda kv: (kv[0][0], codes.get(kv[0][1] or "", "~"))
+        )
+    ]
+    summed = [sum(day) for day in zip(*series.values(), strict=True)] or [0] * history_days
+    all_cap = [sum(c[i] for c in capacity.values()) for i in range(4)]
+    total = _series_read("all", None, summed, cap_read(all_cap), today, horizon)
+    return DemandForecastAnswer(
+        method="additive Holt-Winters, damped trend, weekly season; 80 % interval from "
+        "back-test residuals (docs/domain.md §6.6)",
+        history=_period_read(f.Period(first, today)),
+        horizon=_period_read(f.Period(today, today + timedelta(days=horizon))),
+        filters={"care_type": ct, "subregion": subregion, "history_days": history_days},
+        total=total,
+        series=reads,
+        notes=[
+            "Requests are counted on the local date of their first request_created; today is "
+            "not in the history (incomplete).",
+            "Back-test: train on the first three quarters of the history, forecast the last "
+            "quarter in one go; compared with repeating the last training week.",
+            "Forecasts are model output, not counts of patients: nothing is suppressed.",
+        ],
+        computed_at=now,
+    )

@@ -19,6 +19,7 @@ from app.kpi.schemas import (
     BaselineRead,
     CapacityAnswer,
     Definition,
+    DemandForecastAnswer,
     EscalationAnswer,
     GgzAnswer,
     GroupBy,
@@ -264,3 +265,36 @@ async def admission_guarantee(
         care_type=care_type,
     )
     return _answer(await kpi_service.admission_guarantee(db, principal, q, now=utcnow()), accept)
+
+
+# --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------
+
+
+@router.get(
+    "/forecast/demand",
+    response_model=DemandForecastAnswer,
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def demand_forecast(
+    db: DbDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    care_type: CareTypeQ = None,
+    subregion: SubregionQ = None,
+    history_days: Annotated[
+        int, Query(ge=28, le=730, description="Complete local days of history to learn from")
+    ] = 365,
+) -> Response:
+    """Expected requests per day for the next 14 days per care type and subregion, with an 80 %
+    interval and the places available now; the method's back-test error on the same history
+    (docs/domain.md §6.6)."""
+    answer = await kpi_service.demand_forecast(
+        db,
+        principal,
+        now=utcnow(),
+        settings=settings,
+        history_days=history_days,
+        care_type=care_type,
+        subregion=subregion,
+    )
+    return _answer(answer, None)

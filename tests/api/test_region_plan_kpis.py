@@ -279,3 +279,60 @@ async def test_wrong_bed_days_in_ggz_clinics_are_counted_apart(
     bad = placement_body(medically_ready_at=ready, origin_setting="home")
     r = await client.post("/v1/placements", json=bad, headers=auth(seed.keys["referrer"]))
     assert "#/medically_ready_at" in pointers(assert_problem(r, 422))
+
+
+async def test_demand_forecast_per_care_type_and_subregion_next_to_capacity(
+    client: httpx.AsyncClient, db: Database, settings: Settings, seed: Seed
+) -> None:
+    # 35 days of history in Leiden: two ELV requests on Mondays, one on the other days.
+    created = 0
+    for days_ago in range(1, 36):
+        at = utcnow() - timedelta(days=days_ago)
+        n = 2 if f.local_date(at).weekday() == 0 else 1
+        await create_placements(
+            db, settings, seed, n, subregion="leiden", occurred_at=at.isoformat()
+        )
+        created += n
+    await create_placements(db, settings, seed, 3, subregion="leiden")  # today: not history
+    r = await client.get(
+        "/v1/forecast/demand",
+        params={"history_days": 35, "subregion": "leiden"},
+        headers=auth(seed.keys["analyst"]),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["history"]["to"] == TODAY.isoformat()
+    assert body["history"]["days"] == 35
+    series = {(s["care_type"], s["subregion"]): s for s in body["series"]}
+    assert set(series) == {("elv_high", "leiden"), ("grz", "leiden")}
+    elv = series["elv_high", "leiden"]
+    assert elv["history_requests"] == created
+    assert elv["method"] == "holt_winters_damped"
+    assert elv["capacity"] == {"units": 1, "available": 2, "closed_units": 0, "stale_units": 0}
+    assert [d["date"] for d in elv["days"]] == [
+        (TODAY + timedelta(days=i)).isoformat() for i in range(14)
+    ]
+    for d in elv["days"]:
+        assert 0 <= d["lower"] <= d["expected"] <= d["upper"]
+        weekday = date.fromisoformat(d["date"]).weekday()
+        assert abs(d["expected"] - (2 if weekday == 0 else 1)) < 0.6, d
+    assert elv["backtest"]["train_days"] == 26
+    assert elv["backtest"]["test_days"] == 9
+    grz = series["grz", "leiden"]  # a unit but no requests: zero demand next to 4 places
+    assert grz["history_requests"] == 0
+    assert grz["capacity"]["available"] == 4
+    assert {d["expected"] for d in grz["days"]} == {0.0}
+    assert body["total"]["history_requests"] == created
+    assert body["total"]["capacity"]["available"] == 6
+
+    key = auth(seed.keys["triagist"])
+    for params, pointer in (
+        ({"history_days": 7}, "query:history_days"),
+        ({"care_type": "beds"}, "query:care_type"),
+        ({"subregion": "atlantis"}, "query:subregion"),
+    ):
+        bad = await client.get("/v1/forecast/demand", params=params, headers=key)
+        assert pointer in pointers(assert_problem(bad, 422)), params
+    assert_problem(
+        await client.get("/v1/forecast/demand", headers=auth(seed.keys["referrer"])), 403
+    )
