@@ -7,9 +7,9 @@ Draws the daily referral counts of the simulator's demand model
 ``--days`` days and each seed, trains ``app.kpi.forecast`` on the first three quarters (9 of 12
 months) and forecasts the last quarter in one go, against the seasonal-naive forecast (the last
 training week repeated), by mean absolute error per day. The region total and one care type
-(the simulator's 30 % ELV-high share, thinned binomially) are reported. A full
-``juisteplek simulate`` writes every step through the services (about 8 s per simulated day
-here), so the year figure is taken from the demand model the simulator draws from; the
+(the simulator's ELV-high share, thinned binomially) are reported. A full ``juisteplek
+simulate`` writes every step through the services (3-8 s per simulated day on this shared
+machine), so the year figure is taken from the demand model the simulator draws from; the
 forecast endpoint's own back-test on a shorter ``juisteplek simulate`` run is in
 bench/results.md next to it.
 """
