@@ -336,3 +336,19 @@ async def test_demand_forecast_per_care_type_and_subregion_next_to_capacity(
     assert_problem(
         await client.get("/v1/forecast/demand", headers=auth(seed.keys["referrer"])), 403
     )
+
+
+async def test_the_openapi_document_lists_contact_types_care_types_and_origins(
+    client: httpx.AsyncClient,
+) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    line = schemas["InflowLineIn"]["properties"]
+    contact = set(line["contact_type"]["enum"])
+    assert {c for types in f.CONTACT_TYPES.values() for c in types} == contact
+    assert "counts on this date" in line["period_start"]["description"]
+    assert set(schemas["InflowReportIn"]["properties"]["source"]["enum"]) == set(f.INFLOW_SOURCES)
+    assert {"respite", "observation"} <= set(schemas["CareType"]["enum"])
+    assert "ggz_clinic" in schemas["OriginSetting"]["enum"]
+    assert "/v1/kpis/admission-guarantee" in doc["paths"]
+    assert "/v1/forecast/demand" in doc["paths"]
