@@ -20,7 +20,13 @@ class CareType(StrEnum):
     GGZ_CRISIS = "ggz_crisis"  # GGZ-crisisbed
     DISTRICT_NURSING_ACUTE = "district_nursing_acute"  # wijkverpleging acuut/onplanbaar
     DISTRICT_NURSING = "district_nursing"  # wijkverpleging regulier
-    LOCAL_OTHER = "local_other"  # local beds, e.g. REO observation beds
+    LOCAL_OTHER = "local_other"  # local beds with a free-text label
+    RESPITE = "respite"  # logeeropvang: a short stay to relieve the informal carer
+    OBSERVATION = "observation"  # observation bed (Zoetermeer REO: at most 9 days)
+
+
+# Care types whose requests carry the regional admission guarantee (docs/domain.md §6.5)
+GUARANTEED_CARE_TYPES = (CareType.RESPITE, CareType.OBSERVATION)
 
 
 class TargetGroup(StrEnum):

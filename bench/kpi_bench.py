@@ -50,6 +50,8 @@ CARE = [
     ("wlz_crisis", 7),
     ("ggz_crisis", 5),
     ("district_nursing_acute", 5),
+    ("respite", 3),
+    ("observation", 3),
 ]
 # Tables the summary rebuild writes (VACUUM ANALYZE after the bulk load, before timing).
 REBUILT_TABLES = ("placement", "kpi_placement_decline", "kpi_ready_interval", "kpi_capacity_day")
@@ -235,7 +237,9 @@ async def load(url: str, data: dict[str, list[tuple[Any, ...]]]) -> None:
             "region", records=data["region"], columns=["id", "code", "name"]
         )
         await conn.copy_records_to_table(
-            "subregion", records=data["subregion"], columns=["id", "region_id", "code", "name"]
+            "subregion",
+            records=[(*sub, True) for sub in data["subregion"]],
+            columns=["id", "region_id", "code", "name", "active"],
         )
         await conn.copy_records_to_table(
             "organisation",
@@ -496,6 +500,7 @@ KPI_INPUT = {
     "escalations (by month)": "stays",
     "capacity (by care type, daily census)": "capacity",
     "ggz_crisis_within_norm (by month)": "stays",
+    "admission_guarantee (by month)": "stays",
 }
 
 
@@ -532,6 +537,10 @@ def kpis(
         "ggz_crisis_within_norm (by month)": (
             lambda c: q.ggz_crisis_within_norm(c, PERIOD, now=NOW, group_by="month"),
             lambda d: f.ggz_crisis_within_norm(d["stays"], PERIOD, now=NOW, group_by="month"),
+        ),
+        "admission_guarantee (by month)": (
+            lambda c: q.admission_guarantee(c, PERIOD, now=NOW, group_by="month"),
+            lambda d: f.admission_guarantee(d["stays"], PERIOD, now=NOW, group_by="month"),
         ),
     }
 

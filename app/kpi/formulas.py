@@ -423,23 +423,31 @@ def wrong_bed_days(
 
 # --- 6.2 75+ inflow ----------------------------------------------------------------------------
 
-INFLOW_SOURCES = ("seh", "hap", "rav")
+INFLOW_SOURCES = ("seh", "hap", "rav", "vvt_acute")
+# Sources whose 75+ inflow must not grow (docs/domain.md §6.2); acute VVT is where the region
+# steers inflow to, so it has no such cap.
+CAPPED_SOURCES = ("seh", "hap", "rav")
 # contact types a source may report, and which of them count (docs/domain.md §6.2)
 CONTACT_TYPES: Mapping[str, tuple[str, ...]] = {
     "seh": ("registration", "secondary_transfer"),
     "hap": ("telephone_consult", "consult", "home_visit", "information_call"),
     "rav": ("deployment", "ehgv", "cancelled_run"),
+    "vvt_acute": ("acute_admission", "acute_home_visit", "information_call"),
 }
 COUNTED_CONTACTS: Mapping[str, frozenset[str]] = {
     "seh": frozenset({"registration"}),  # re-attendances count again; secondary transfers not
     "hap": frozenset({"telephone_consult", "consult", "home_visit"}),  # no information calls
     "rav": frozenset({"deployment", "ehgv"}),  # EHGV: treated, not transported (a sub-count)
+    # acute VVT: unplanned admissions (ELV, crisis beds) and unplanned district-nursing visits
+    "vvt_acute": frozenset({"acute_admission", "acute_home_visit"}),
 }
 URGENCY_CODES: Mapping[str, tuple[str, ...]] = {
     "seh": ("U0", "U1", "U2", "U3", "U4", "U5", "red", "orange", "yellow", "green", "blue", "-"),
     "hap": ("U0", "U1", "U2", "U3", "U4", "U5", "-"),
     # 2024 ambulance scale plus the old A1/A2/B of RAV Hollands Midden (docs/domain.md §7)
     "rav": ("A0", "A1", "A2", "B", "B1", "B2", "C1", "C2"),
+    # acute VVT has no native scale: the unified level (docs/domain.md §7, VVT column)
+    "vvt_acute": ("UUL3", "UUL4", "UUL5", "-"),
 }
 COUNTED_RAV_URGENCY = frozenset({"A0", "A1", "A2", "B", "B1", "B2"})  # C1/C2: no ambulance sent
 
@@ -486,7 +494,7 @@ def inflow(
     subregion_id: str | None = None,
     group_by: str | None = None,
 ) -> list[InflowRow]:
-    """SEH75 / HAP75 / RAV75 (with ``age_min=75``): Σ counted lines per source, always reported
+    """SEH75 / HAP75 / RAV75 / VVT75 (with ``age_min=75``): Σ counted lines per source, reported
     per source (the regional plan states each stream), split by ``group_by``
     (month, week, subregion, age_band, source)."""
     wanted = None if age_min is None else set(bands_from(age_min))
@@ -1114,3 +1122,125 @@ def report_responses(
         )
         for org, (durations, within) in sorted(rows.items())
     ]
+
+
+# --- 6.5 admission guarantee (respite and observation beds) ------------------------------------
+
+GUARANTEED_CARE_TYPES = ("observation", "respite")  # app.enums.GUARANTEED_CARE_TYPES
+GUARANTEE_WINDOW_US = 24 * 3_600_000_000  # 24 h in microseconds
+
+
+@dataclass(slots=True)
+class GuaranteeRow:
+    """Requests for a guaranteed care type (respite, observation) made in the group
+    (docs/domain.md §6.5).
+
+    The clock runs from the first ``request_created`` to the first ``offer_accepted`` (the place
+    is promised). ``within``: accepted with t1 − t0 ≤ 24 h; ``late``: accepted later;
+    ``open_overdue``: not accepted, not cancelled, and older than 24 h at ``now`` (a failure);
+    ``open_within``: still inside its 24 hours (left out until decided);
+    ``cancelled``: cancelled without an acceptance (reported apart, left out).
+    share = within / (within + late + open_overdue); the region's target is 1.0.
+    """
+
+    group: str | None
+    requests: int = 0
+    within: int = 0
+    late: int = 0
+    open_overdue: int = 0
+    open_within: int = 0
+    cancelled: int = 0
+
+    @property
+    def denominator(self) -> int:
+        return self.within + self.late + self.open_overdue
+
+    @property
+    def share(self) -> float | None:
+        return self.within / self.denominator if self.denominator else None
+
+
+def admission_guarantee(
+    stays: Iterable[Stay],
+    period: Period,
+    *,
+    now: datetime,
+    flt: StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[GuaranteeRow]:
+    """Share of respite/observation requests placed within 24 h, over the placements requested
+    in the period (``_cohort``: age at the request). ``flt.care_type`` narrows to one of the
+    guaranteed types (any other care type gives no rows)."""
+    window = GUARANTEE_WINDOW_US
+    rows: dict[str | None, GuaranteeRow] = {}
+    for label, stay, created in _cohort(stays, period, flt or StayFilter(), group_by):
+        if stay.care_type not in GUARANTEED_CARE_TYPES:
+            continue
+        target = rows.setdefault(label, GuaranteeRow(label))
+        target.requests += 1
+        accepted = stay.first(OFFER_ACCEPTED)
+        if accepted is not None:
+            if duration_us(accepted.occurred_at, created.occurred_at) <= window:
+                target.within += 1
+            else:
+                target.late += 1
+        elif stay.first(CANCELLED) is not None:
+            target.cancelled += 1
+        elif duration_us(now, created.occurred_at) > window:
+            target.open_overdue += 1
+        else:
+            target.open_within += 1
+    return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+def guarantee_target(measured: float | None, *, threshold: float = 1.0) -> Target:
+    """Zoetermeer's "100 % opnamegarantie" for its multifunctional beds (docs/domain.md §6.5)."""
+    return Target(
+        kpi="admission_guarantee",
+        scope="respite+observation",
+        rule=f"share placed within 24 h >= {threshold:.2f}",
+        baseline_year=None,
+        baseline_value=None,
+        target_year=2025,
+        value=threshold,
+        fraction=1.0,
+        measured=measured,
+        on_track=None if measured is None else measured >= threshold,
+    )
+
+
+# --- 6.2 ambulance rides, all ages ---------------------------------------------------------------
+
+
+def ambulance_rides_target(
+    baseline_value: float,
+    *,
+    baseline_year: int,
+    year: int,
+    fraction: float,
+    measured: float,
+    reduction: float = 0.10,
+    target_year: int = 2025,
+) -> Target:
+    """RAV(2025, all ages) ≤ 0.90 × RAV(2022, all ages) (Haaglanden: "10 % fewer ambulance rides
+    by end 2025"), on a straight path from the baseline year; after the target year the
+    target stays at its end value [A]."""
+    steps = target_year - baseline_year
+    progress = min(max(year - baseline_year, 0), steps) / steps if steps > 0 else 1.0
+    value = baseline_value * (1 - reduction * progress) * fraction
+    return Target(
+        kpi="inflow",
+        scope=AMBULANCE_ALL_AGES_SCOPE,
+        rule=f"RAV({target_year}, all ages) <= {1 - reduction:.2f} x RAV({baseline_year}), "
+        "linear path",
+        baseline_year=baseline_year,
+        baseline_value=baseline_value,
+        target_year=target_year,
+        value=value,
+        fraction=fraction,
+        measured=measured,
+        on_track=measured <= value,
+    )
+
+
+AMBULANCE_ALL_AGES_SCOPE = "rav/all-ages"

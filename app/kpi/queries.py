@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     Integer,
     String,
@@ -832,11 +833,11 @@ SELECT label, reason, SUM(n) FROM y WHERE n > 0 GROUP BY label, reason
 
 
 async def report_responses(
-    conn: AsyncConnection, period: f.Period
+    conn: AsyncConnection, period: f.Period, *, region_id: str | None = None
 ) -> list[f.ReportResponseSummary]:
     """``formulas.report_responses`` in SQL: per organisation, the units targeted by requests
     made in the period, answered (a report recorded at or after the request), answered by the
-    deadline, and the median answer time."""
+    deadline, and the median answer time; with ``region_id``, the requests of that region."""
     dialect = conn.dialect.name
     sql = (
         """WITH t AS (
@@ -844,7 +845,7 @@ async def report_responses(
          (SELECT MIN(cr.recorded_at) FROM capacity_report cr
           WHERE cr.unit_id = u.unit_id AND cr.recorded_at >= rr.created_at) AS t1
   FROM report_request rr JOIN report_request_unit u ON u.request_id = rr.id
-  WHERE rr.created_at >= :m0 AND rr.created_at < :m1
+  WHERE rr.created_at >= :m0 AND rr.created_at < :m1 REGION
 ), d AS (
   SELECT label, 0 AS kind, t0, t1 FROM t WHERE t1 IS NOT NULL
 )"""
@@ -856,8 +857,14 @@ SELECT label, 1, COUNT(*), SUM(CASE WHEN t1 IS NOT NULL AND t1 <= deadline THEN 
 FROM t GROUP BY label
 """
     )
+    sql = sql.replace(" REGION", " AND rr.region_id = :region_id" if region_id else "")
     clause, params = _bind(
-        sql, {"m0": f.local_midnight(period.start), "m1": f.local_midnight(period.end)}
+        sql,
+        {
+            "m0": f.local_midnight(period.start),
+            "m1": f.local_midnight(period.end),
+            "region_id": _uuid(region_id),
+        },
     )
     stats: dict[str, dict[int, tuple[int, int, int]]] = {}
     for r in (await _run(conn, clause, params, tuned=False)).all():
@@ -877,3 +884,152 @@ FROM t GROUP BY label
             )
         )
     return out
+
+
+# --- 6.5 admission guarantee ---------------------------------------------------------------------
+
+
+async def admission_guarantee(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    now: datetime,
+    flt: f.StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[f.GuaranteeRow]:
+    """``formulas.admission_guarantee`` in SQL: the lead-time cohort restricted to the guaranteed
+    care types, each request classified once."""
+    flt = flt or f.StayFilter()
+    dialect = conn.dialect.name
+    types = ", ".join(f"'{t}'" for t in f.GUARANTEED_CARE_TYPES)
+    window = f.GUARANTEE_WINDOW_US
+    cohort = _cohort_sql(dialect, period, flt, group_by).replace(
+        "WHERE p.kpi_requested_at IS NOT NULL",
+        f"WHERE p.care_type IN ({types}) AND p.kpi_requested_at IS NOT NULL",
+    )
+    sql = (
+        "WITH "
+        + cohort
+        + f""", k AS (
+  SELECT c.label,
+    CASE WHEN c.accepted_at IS NOT NULL THEN
+           CASE WHEN {_us(dialect, "c.accepted_at")} - {_us(dialect, "c.created_at")} <= {window}
+                THEN 'within' ELSE 'late' END
+         WHEN c.cancelled_at IS NOT NULL THEN 'cancelled'
+         WHEN :now_us - {_us(dialect, "c.created_at")} > {window} THEN 'overdue'
+         ELSE 'pending' END AS outcome
+  FROM c
+)
+SELECT label, outcome, COUNT(*) FROM k GROUP BY label, outcome
+"""
+    )
+    params = {**_cohort_params(period, flt), "now_us": f.duration_us(now, _EPOCH_1970)}
+    clause, used = _bind(sql, params)
+    rows: dict[str | None, f.GuaranteeRow] = {}
+    for r in (await _run(conn, clause, used)).all():
+        label = _label(group_by, r[0])
+        row = rows.setdefault(label, f.GuaranteeRow(label))
+        count = int(r[2])
+        row.requests += count
+        if r[1] == "within":
+            row.within += count
+        elif r[1] == "late":
+            row.late += count
+        elif r[1] == "cancelled":
+            row.cancelled += count
+        elif r[1] == "overdue":
+            row.open_overdue += count
+        else:
+            row.open_within += count
+    return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+# --- 6.6 demand forecast: the daily request counts and the capacity now --------------------------
+
+
+async def daily_requests(
+    conn: AsyncConnection,
+    first: date,
+    last_excl: date,
+    *,
+    care_type: str | None = None,
+    subregion_id: str | None = None,
+    region_id: str | None = None,
+) -> list[tuple[str, str | None, int, int]]:
+    """(care type, subregion id, local day number, requests) of the placements whose first
+    ``request_created`` falls on a local date in ``[first, last_excl)``; days without requests
+    are absent."""
+    dialect = conn.dialect.name
+    day = _day(dialect, "p.kpi_requested_at")
+    where = ["p.kpi_requested_at >= :m0", "p.kpi_requested_at < :m1"]
+    if care_type is not None:
+        where.append("p.care_type = :care_type")
+    if subregion_id is not None:
+        where.append("p.subregion_id = :subregion_id")
+    if region_id is not None:
+        where.append("p.region_id = :region_id")
+    sql = f"""
+SELECT p.care_type, p.subregion_id, {day} AS d, COUNT(*)
+FROM placement p
+WHERE {" AND ".join(where)}
+GROUP BY p.care_type, p.subregion_id, {day}
+"""
+    clause, params = _bind(
+        sql,
+        {
+            "m0": f.local_midnight(first),
+            "m1": f.local_midnight(last_excl),
+            "care_type": care_type,
+            "subregion_id": _uuid(subregion_id),
+            "region_id": _uuid(region_id),
+        },
+    )
+    return [
+        (str(r[0]), None if r[1] is None else _uuid_str(r[1]), int(r[2]), int(r[3]))
+        for r in (await _run(conn, clause, params)).all()
+    ]
+
+
+async def unit_capacity_now(
+    conn: AsyncConnection,
+    *,
+    care_type: str | None = None,
+    subregion_id: str | None = None,
+    region_id: str | None = None,
+) -> list[tuple[str, str, int, int, datetime | None, str | None, datetime | None]]:
+    """Per active unit: (care type, subregion id, free, held, reported_at, closed_reason,
+    closed_until); free is 0 for a unit that never reported."""
+    where = ["u.active = :active"]
+    if care_type is not None:
+        where.append("u.care_type = :care_type")
+    if subregion_id is not None:
+        where.append("l.subregion_id = :subregion_id")
+    if region_id is not None:
+        where.append(f"l.subregion_id {_IN_REGION}")
+    sql = f"""
+SELECT u.care_type, l.subregion_id, COALESCE(c.free, 0), COALESCE(c.held, 0), c.reported_at,
+       c.closed_reason, c.closed_until
+FROM unit u JOIN location l ON l.id = u.location_id
+LEFT JOIN unit_capacity c ON c.unit_id = u.id
+WHERE {" AND ".join(where)}
+"""
+    clause = text(sql).bindparams(
+        bindparam("active", type_=Boolean()),
+        *[
+            bindparam(k, type_=t)
+            for k, t in (("care_type", String()), ("subregion_id", Uuid()), ("region_id", Uuid()))
+            if f":{k}" in sql
+        ],
+    )
+    params: dict[str, Any] = {"active": True}
+    if care_type is not None:
+        params["care_type"] = care_type
+    if subregion_id is not None:
+        params["subregion_id"] = _uuid(subregion_id)
+    if region_id is not None:
+        params["region_id"] = _uuid(region_id)
+    typed = clause.columns(reported_at=UTCDateTime(), closed_until=UTCDateTime())
+    return [
+        (str(r[0]), _uuid_str(r[1]), int(r[2]), int(r[3]), r[4], r[5], r[6])
+        for r in (await conn.execute(typed, params)).all()
+    ]

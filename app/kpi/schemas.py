@@ -12,7 +12,21 @@ from app.kpi import formulas as f
 from app.schemas import Schema, Text, _reject_bool
 
 AgeBand = Literal["0-17", "18-64", "65-74", "75-84", "85+"]
-Source = Literal["seh", "hap", "rav"]
+Source = Literal["seh", "hap", "rav", "vvt_acute"]
+# Every contact type of every source (docs/domain.md §6.2 lists which source takes which)
+ContactType = Literal[
+    "registration",
+    "secondary_transfer",
+    "telephone_consult",
+    "consult",
+    "home_visit",
+    "information_call",
+    "deployment",
+    "ehgv",
+    "cancelled_run",
+    "acute_admission",
+    "acute_home_visit",
+]
 Definition = Literal["broad", "narrow"]
 GroupBy = Literal["month", "week", "hospital", "subregion", "age_band", "care_type", "source"]
 KpiName = Literal[
@@ -22,6 +36,7 @@ KpiName = Literal[
     "escalations",
     "capacity",
     "ggz_crisis_within_norm",
+    "admission_guarantee",
 ]
 ReportCount = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=10_000_000)]
 
@@ -199,14 +214,24 @@ class BaselineRead(BaselineIn):
 
 
 class InflowLineIn(Schema):
-    period_start: date
+    period_start: date = Field(
+        description="First date of the line; the whole count counts on this date (a multi-day "
+        "line is not spread over its days)"
+    )
     period_end: date = Field(description="Exclusive; at most 31 days after period_start")
     subregion: Annotated[
         str | None, Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="id or code")
     ] = None
     age_band: AgeBand
     urgency_native: Annotated[str, Field(min_length=1, max_length=10, examples=["U3", "A1"])]
-    contact_type: Annotated[str, Field(min_length=1, max_length=30, examples=["registration"])]
+    contact_type: ContactType = Field(
+        description="Per source: seh registration, secondary_transfer; hap telephone_consult, "
+        "consult, home_visit, information_call; rav deployment, ehgv, cancelled_run; vvt_acute "
+        "acute_admission, acute_home_visit, information_call. Counted: seh registration; hap "
+        "telephone_consult, consult, home_visit; rav deployment, ehgv (urgency A0-B2); "
+        "vvt_acute acute_admission, acute_home_visit.",
+        examples=["registration"],
+    )
     count: ReportCount
 
 
@@ -228,3 +253,74 @@ class InflowReportResult(Schema):
     received: int
     inserted: int
     replaced: int
+
+
+# --- admission guarantee (docs/domain.md §6.5) ----------------------------------------------------
+
+
+class GuaranteeRead(Schema):
+    group: str | None
+    requests: int | None = Field(description="Requests for respite or observation in the group")
+    within: int | None = Field(description="Placed (offer accepted) within 24 h of the request")
+    late: int | None = Field(description="Placed after 24 h")
+    open_overdue: int | None = Field(description="Not placed, not cancelled, older than 24 h")
+    open_within: int | None = Field(description="Not placed yet, still within 24 h (left out)")
+    cancelled: int | None = Field(description="Cancelled without a place (left out)")
+    share: float | None = Field(description="within / (within + late + open_overdue)")
+    suppressed: bool = False
+
+
+class GuaranteeAnswer(AnswerBase):
+    rows: list[GuaranteeRead]
+    total: GuaranteeRead
+
+
+# --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------
+
+
+class BackTestRead(Schema):
+    train_days: int = Field(description="Days the back-test trained on (first three quarters)")
+    test_days: int = Field(description="Days it forecast in one go (the last quarter)")
+    mae: float | None = Field(description="Mean absolute error per day of this method")
+    mae_seasonal_naive: float | None = Field(
+        description="Mean absolute error per day of repeating the last training week"
+    )
+    beats_seasonal_naive: bool | None
+
+
+class ForecastDayRead(Schema):
+    date: date
+    expected: float = Field(description="Expected requests on this local date")
+    lower: float = Field(description="80 % interval: lower bound")
+    upper: float = Field(description="80 % interval: upper bound")
+
+
+class CurrentCapacityRead(Schema):
+    units: int = Field(description="Active units of this care type in this subregion")
+    available: int = Field(
+        description="Places available now: latest free minus held, over open units"
+    )
+    closed_units: int
+    stale_units: int = Field(description="Units without a report younger than the care type's TTL")
+
+
+class DemandSeriesRead(Schema):
+    care_type: str
+    subregion: str | None = Field(description="Subregion code; null for requests without one")
+    method: Literal["holt_winters_damped", "mean"]
+    history_requests: int = Field(description="Requests in the history window")
+    capacity: CurrentCapacityRead
+    backtest: BackTestRead
+    days: list[ForecastDayRead]
+
+
+class DemandForecastAnswer(Schema):
+    kpi: Literal["demand_forecast"] = "demand_forecast"
+    method: str
+    history: PeriodRead
+    horizon: PeriodRead
+    filters: dict[str, str | int | None]
+    total: DemandSeriesRead = Field(description="All series summed (one model on the sum)")
+    series: list[DemandSeriesRead]
+    notes: list[str] = Field(default_factory=list)
+    computed_at: datetime

@@ -22,23 +22,32 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.principal import Principal
+from app.capacity import status
 from app.config import Settings
 from app.db import Database
-from app.enums import CareType, NotAcceptingReason, OrganisationKind, Role
+from app.enums import GUARANTEED_CARE_TYPES, CareType, NotAcceptingReason, OrganisationKind, Role
 from app.errors import Forbidden, InvalidInput
+from app.kpi import forecast as fc
 from app.kpi import formulas as f
 from app.kpi import queries
 from app.kpi.models import InflowCount, KpiBaseline
 from app.kpi.schemas import (
     SUPPRESSION_NOTE,
+    BackTestRead,
     BaselineIn,
     BaselineRead,
     CapacityAnswer,
     CapacityRead,
+    CurrentCapacityRead,
+    DemandForecastAnswer,
+    DemandSeriesRead,
     EscalationAnswer,
     EscalationRead,
+    ForecastDayRead,
     GgzAnswer,
     GgzRead,
+    GuaranteeAnswer,
+    GuaranteeRead,
     InflowAnswer,
     InflowRead,
     InflowReportIn,
@@ -81,6 +90,7 @@ SOURCE_KINDS = {
     "seh": OrganisationKind.HOSPITAL.value,
     "hap": OrganisationKind.HAP.value,
     "rav": OrganisationKind.RAV.value,
+    "vvt_acute": OrganisationKind.VVT.value,
 }
 
 
@@ -239,7 +249,7 @@ class _Ctx:
     codes: dict[str, str]
 
 
-def _scope_region(principal: Principal) -> str | None:
+def scope_region(principal: Principal) -> str | None:
     """KPIs cover the caller's own region; only an admin sees every region (None)."""
     if principal.is_admin:
         return None
@@ -251,7 +261,7 @@ def _scope_region(principal: Principal) -> str | None:
 async def _prepare(db: Database, conn: AsyncConnection, q: KpiQuery, principal: Principal) -> _Ctx:
     sub = await _subregion_id(conn, q.subregion)
     flt = f.StayFilter(
-        region_id=_scope_region(principal),
+        region_id=scope_region(principal),
         age_min=q.age_min,
         definition="narrow" if q.definition == "narrow" else "broad",
         hospital_id=None if q.hospital is None else str(q.hospital),
@@ -383,7 +393,7 @@ async def inflow(db: Database, principal: Principal, q: KpiQuery, *, now: dateti
         year = f.year_fraction(q.period)
         if year is not None and q.age_min == 75 and sub is None:
             bases = await _baselines(conn, "inflow", BASELINE_YEAR)
-            for source in f.INFLOW_SOURCES:
+            for source in f.CAPPED_SOURCES:
                 base = bases.get(source)
                 if base is None:
                     continue
@@ -399,6 +409,7 @@ async def inflow(db: Database, principal: Principal, q: KpiQuery, *, now: dateti
                 if hidden:
                     t = replace(t, measured=None, on_track=None)
                 targets.append(_target_read(t, base.source))
+        targets += await _ambulance_targets(conn, q, sub, totals, suppress)
     reads = [_inflow_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
     total_reads = [_inflow_read(r, None, suppress) for r in totals]
     return InflowAnswer(
@@ -886,3 +897,231 @@ async def report_inflow(
     versions: list[int] = list((await conn.execute(stmt)).scalars())
     inserted = sum(1 for v in versions if v == 1)
     return InflowReportResult(received=len(rows), inserted=inserted, replaced=len(rows) - inserted)
+
+
+# --- admission guarantee (docs/domain.md §6.5) ----------------------------------------------------
+
+GROUPS["admission_guarantee"] = frozenset(
+    {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
+)
+
+
+def _guarantee_read(r: f.GuaranteeRow, label: str | None, suppress: bool) -> GuaranteeRead:
+    read = GuaranteeRead(
+        group=label,
+        requests=r.requests,
+        within=r.within,
+        late=r.late,
+        open_overdue=r.open_overdue,
+        open_within=r.open_within,
+        cancelled=r.cancelled,
+        share=r.share,
+    )
+    if suppress and _small(r.requests):
+        return GuaranteeRead.model_validate(_blank(read, ("group",)))
+    return read
+
+
+async def admission_guarantee(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> GuaranteeAnswer:
+    """Share of respite and observation requests placed within 24 h (docs/domain.md §6.5)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    if q.care_type is not None and q.care_type not in GUARANTEED_CARE_TYPES:
+        raise _invalid(
+            "care_type", "the admission guarantee covers care types respite and observation"
+        )
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q, principal)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.admission_guarantee(conn, q.period, now=now, flt=ctx.flt, group_by=g),
+            q.group_by,
+        )
+    reads = [_guarantee_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total = _guarantee_read(totals[0] if totals else f.GuaranteeRow(None), None, suppress)
+    return GuaranteeAnswer(
+        kpi="admission_guarantee",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q, definition=q.definition),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        targets=[_target_read(f.guarantee_target(None if total.suppressed else total.share), None)],
+        notes=[
+            *_notes(suppress),
+            "Requests for respite and observation made in the period; placed = first "
+            "offer_accepted within 24 h of request_created; open requests still within 24 h and "
+            "requests cancelled without a place are left out of the share.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- ambulance rides, all ages (docs/domain.md §6.2) ----------------------------------------------
+
+
+async def _ambulance_targets(
+    conn: AsyncConnection,
+    q: KpiQuery,
+    subregion_id: str | None,
+    totals: Sequence[f.InflowRow],
+    suppress: bool,
+) -> list[TargetRead]:
+    """RAV rides of all ages against the loaded baseline (kpi ``inflow``, scope
+    ``rav/all-ages``): asked region-wide, without an age filter, within one calendar year."""
+    year = f.year_fraction(q.period)
+    if year is None or q.age_min is not None or subregion_id is not None:
+        return []
+    base = (await _baselines(conn, "inflow", BASELINE_YEAR)).get(f.AMBULANCE_ALL_AGES_SCOPE)
+    if base is None:
+        return []
+    measured = sum(r.count for r in totals if r.source == "rav")
+    t = f.ambulance_rides_target(
+        base.value,
+        baseline_year=BASELINE_YEAR,
+        year=year[0],
+        fraction=year[1],
+        measured=float(measured),
+    )
+    if suppress and _small(measured):
+        t = replace(t, measured=None, on_track=None)
+    return [_target_read(t, base.source)]
+
+
+# --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------
+
+MIN_FORECAST_HISTORY = 28
+MAX_FORECAST_HISTORY = 730
+
+
+def _backtest_read(b: fc.BackTest) -> BackTestRead:
+    beats = None
+    if b.mae is not None and b.mae_seasonal_naive is not None:
+        beats = b.mae < b.mae_seasonal_naive
+    return BackTestRead(
+        train_days=b.train_days,
+        test_days=b.test_days,
+        mae=b.mae,
+        mae_seasonal_naive=b.mae_seasonal_naive,
+        beats_seasonal_naive=beats,
+    )
+
+
+def _series_read(
+    care_type: str,
+    subregion: str | None,
+    counts: Sequence[int],
+    capacity: CurrentCapacityRead,
+    first_day: date,
+    horizon: int,
+) -> DemandSeriesRead:
+    result = fc.forecast(counts, horizon)
+    return DemandSeriesRead(
+        care_type=care_type,
+        subregion=subregion,
+        method="mean" if result.method == "mean" else "holt_winters_damped",
+        history_requests=sum(counts),
+        capacity=capacity,
+        backtest=_backtest_read(result.backtest),
+        days=[
+            ForecastDayRead(
+                date=first_day + timedelta(days=d.day_index),
+                expected=round(d.expected, 3),
+                lower=round(d.lower, 3),
+                upper=round(d.upper, 3),
+            )
+            for d in result.days
+        ],
+    )
+
+
+async def demand_forecast(
+    db: Database,
+    principal: Principal,
+    *,
+    now: datetime,
+    settings: Settings,
+    history_days: int = 365,
+    care_type: CareType | None = None,
+    subregion: str | None = None,
+) -> DemandForecastAnswer:
+    """Expected requests per local day for the 14 days from today, per care type and subregion,
+    with an 80 % interval, next to the places available now (docs/domain.md §6.6). The history
+    is the ``history_days`` complete local days before today (``request_created`` of each
+    placement); the back-test is computed from the same history at request time."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    if not MIN_FORECAST_HISTORY <= history_days <= MAX_FORECAST_HISTORY:
+        raise _invalid("history_days", f"must be {MIN_FORECAST_HISTORY} .. {MAX_FORECAST_HISTORY}")
+    today = f.local_date(now)
+    first = today - timedelta(days=history_days)
+    horizon = fc.HORIZON
+    await _calendar(db, f.Period(first, today + timedelta(days=horizon)))
+    ct = None if care_type is None else care_type.value
+    async with db.read() as conn:
+        sub = await _subregion_id(conn, subregion)
+        codes = await _subregion_codes(conn)
+        region = scope_region(principal)
+        counts = await queries.daily_requests(
+            conn, first, today, care_type=ct, subregion_id=sub, region_id=region
+        )
+        units = await queries.unit_capacity_now(
+            conn, care_type=ct, subregion_id=sub, region_id=region
+        )
+    series: dict[tuple[str, str | None], list[int]] = {}
+    base = f.day_no(first)
+    for care, sub_id, day, n in counts:
+        series.setdefault((care, sub_id), [0] * history_days)[day - base] += n
+    capacity: dict[tuple[str, str | None], list[int]] = {}
+    for care, sub_id, free, held, reported_at, reason, until in units:
+        cap = capacity.setdefault((care, sub_id), [0, 0, 0, 0])
+        series.setdefault((care, sub_id), [0] * history_days)
+        cap[0] += 1
+        if status.is_closed(reason, until, now):
+            cap[2] += 1
+        elif reported_at is not None:
+            cap[1] += max(free - held, 0)
+        if reported_at is None or now - reported_at > settings.stale_after(care):
+            cap[3] += 1
+
+    def cap_read(values: Sequence[int]) -> CurrentCapacityRead:
+        return CurrentCapacityRead(
+            units=values[0], available=values[1], closed_units=values[2], stale_units=values[3]
+        )
+
+    reads = [
+        _series_read(
+            care,
+            None if sub_id is None else codes.get(sub_id, sub_id),
+            values,
+            cap_read(capacity.get((care, sub_id), [0, 0, 0, 0])),
+            today,
+            horizon,
+        )
+        for (care, sub_id), values in sorted(
+            series.items(), key=lambda kv: (kv[0][0], codes.get(kv[0][1] or "", "~"))
+        )
+    ]
+    summed = [sum(day) for day in zip(*series.values(), strict=True)] or [0] * history_days
+    all_cap = [sum(c[i] for c in capacity.values()) for i in range(4)]
+    total = _series_read("all", None, summed, cap_read(all_cap), today, horizon)
+    return DemandForecastAnswer(
+        method="additive Holt-Winters, damped trend, weekly season; 80 % interval from "
+        "back-test residuals (docs/domain.md §6.6)",
+        history=_period_read(f.Period(first, today)),
+        horizon=_period_read(f.Period(today, today + timedelta(days=horizon))),
+        filters={"care_type": ct, "subregion": subregion, "history_days": history_days},
+        total=total,
+        series=reads,
+        notes=[
+            "Requests are counted on the local date of their first request_created; today is "
+            "not in the history (incomplete).",
+            "Back-test: train on the first three quarters of the history, forecast the last "
+            "quarter in one go; compared with repeating the last training week.",
+            "Forecasts are model output, not counts of patients: nothing is suppressed.",
+        ],
+        computed_at=now,
+    )

@@ -7,10 +7,13 @@ the transfer log, the audit log and the KPIs see exactly what real clients would
 Deterministic for a seed (placement ids are random UUIDs, but every count and time is fixed).
 
 Shape [A, plausible for ROAZ West, docs/domain.md §11]: ~16 referrals a day with a winter peak
-(+30 % in January), 55 % from hospital wards (medically ready 0-2 days before the request),
+(+30 % in January), a weekly rhythm (busiest Monday, a quiet weekend) and 5 % growth a year,
+respite and observation requests for Zoetermeer's multifunctional beds, 55 % from hospital wards
+and 4 % from GGZ clinics (medically ready 0-2 days before the request),
 70 % aged 75+, declines with coded reasons, escalation when the own subregion has no place,
 admissions hours to days after acceptance, stays of 1-5 weeks that free the place again,
-3 capacity rounds a day for every unit, and one inflow report a day per SEH, HAP and RAV.
+3 capacity rounds a day for every unit, and one inflow report a day per SEH, HAP and RAV and
+per acute-VVT organisation (one per subregion).
 """
 
 from __future__ import annotations
@@ -65,7 +68,12 @@ CARE_MIX = [
     ("wlz_crisis", 8),
     ("ggz_crisis", 6),
     ("district_nursing_acute", 8),
+    ("respite", 1),
+    ("observation", 2),
 ]
+# Referrals by weekday (Monday first): GPs and wards refer on working days [A]
+WEEKDAY = (1.25, 1.1, 1.05, 1.05, 1.1, 0.75, 0.7)
+GROWTH_PER_YEAR = 0.05
 STAY_DAYS = {
     "elv_high": 21,
     "elv_low": 18,
@@ -74,6 +82,8 @@ STAY_DAYS = {
     "wlz_crisis": 14,
     "ggz_crisis": 7,
     "district_nursing_acute": 10,
+    "respite": 5,
+    "observation": 4,
 }
 DECLINES = [
     ("no_place_after_all", 30),
@@ -122,6 +132,8 @@ class _World:
     haps: list[tuple[uuid.UUID, str | None]]
     ravs: list[tuple[uuid.UUID, str | None]]
     units: dict[str, list[tuple[uuid.UUID, str, int]]]  # care type -> (unit, subregion, staffed)
+    ggz: list[uuid.UUID] = field(default_factory=list)
+    vvt_acute: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # one per subregion
 
 
 async def _world(db: Database) -> _World:
@@ -151,12 +163,26 @@ async def _world(db: Database) -> _World:
     by_care: dict[str, list[tuple[uuid.UUID, str, int]]] = {}
     for unit_id, care, sub, staffed in units:
         by_care.setdefault(care, []).append((unit_id, sub, staffed))
+    vvt_by_sub: dict[str, uuid.UUID] = {}
+    for o, (k, s) in first.items():
+        if k == "vvt" and s is not None:
+            vvt_by_sub.setdefault(s, o)
     return _World(
         hospitals=[(o, s) for o, (k, s) in first.items() if k == "hospital" and s is not None],
         haps=[(o, s) for o, (k, s) in first.items() if k == "hap"],
         ravs=[(o, s) for o, (k, s) in first.items() if k == "rav"],
         units=by_care,
+        ggz=[o for o, (k, _) in first.items() if k == "ggz"],
+        vvt_acute=sorted(((o, s) for s, o in vvt_by_sub.items()), key=lambda x: x[1]),
     )
+
+
+def referral_mean(day: date, first: date, referrals_per_day: float = 16.0) -> float:
+    """Expected referrals on ``day`` of a simulation that starts on ``first``: winter peak,
+    weekly rhythm and growth (docs/domain.md §6.6 uses it to back-test the forecast)."""
+    years = (day - first).days / 365
+    rhythm = _winter(day) * WEEKDAY[day.weekday()] * (1 + GROWTH_PER_YEAR * years)
+    return referrals_per_day * rhythm
 
 
 def _winter(d: date) -> float:
@@ -198,7 +224,7 @@ async def simulate(
         for hour in (7, 15, 23):
             push(midnight + timedelta(hours=hour), "report")
         push(midnight + timedelta(hours=6), "inflow", day - timedelta(days=1))
-        n = _poisson(rng, referrals_per_day * _winter(day))
+        n = _poisson(rng, referral_mean(day, f.local_date(start), referrals_per_day))
         for _ in range(n):
             push(midnight + timedelta(minutes=rng.uniform(6 * 60, 22 * 60)), "arrive")
         for hour in range(24):
@@ -376,12 +402,22 @@ async def _arrive(
     origin = (
         "seh"
         if care == "ggz_crisis"
-        else _pick(rng, [("hospital_ward", 55), ("seh", 15), ("hap", 15), ("gp", 15)])
+        else _pick(
+            rng,
+            [("hospital_ward", 51), ("ggz_clinic", 4), ("seh", 15), ("hap", 15), ("gp", 15)],
+        )
     )
+    if care in ("respite", "observation"):  # from home, via the GP or the HAP
+        origin = rng.choice(["gp", "hap", "home"])
     hospital, sub = rng.choice(world.hospitals)
     referrer = hospital
-    if origin in ("hap", "gp") and world.haps:
+    if origin in ("hap", "gp", "home") and world.haps:
         referrer = rng.choice(world.haps)[0]
+    if origin == "ggz_clinic":
+        if world.ggz:
+            referrer = rng.choice(world.ggz)
+        else:
+            origin = "hospital_ward"
     age = int(rng.triangular(50, 101, 86)) if care != "ggz_crisis" else rng.randint(18, 90)
     urgency = rng.choice(["U2", "U3", "U3", "U4"]) if care == "ggz_crisis" else "U4"
     if care == "district_nursing_acute":
@@ -399,7 +435,7 @@ async def _arrive(
         "subregion": sub,
         "triage": {"care_type": care, "rule_set": "west-2026.1"},
     }
-    if origin == "hospital_ward":
+    if origin in ("hospital_ward", "ggz_clinic"):
         body["medically_ready_at"] = now - timedelta(hours=rng.uniform(0, 48))
     ctx = AuditContext(principal=SIMULATOR, access_point="simulator", purpose="simulation")
     created = await call(
@@ -413,7 +449,8 @@ async def _arrive(
     if created is None:
         return None
     summary.placements += 1
-    return _Case(id=created.id, care_type=care, subregion=sub, ready=origin == "hospital_ward")
+    ready = origin in ("hospital_ward", "ggz_clinic")
+    return _Case(id=created.id, care_type=care, subregion=sub, ready=ready)
 
 
 async def _offer(
@@ -473,22 +510,30 @@ async def _inflow(
     settings: Settings,
     call: Callable[..., Any],
 ) -> int:
-    """One report per SEH, HAP and RAV for ``day`` (docs/domain.md §6.2 seed shares: 75+ are 31 % of
-    RAV rides and 13 % of HAP contacts)."""
+    """One report per SEH, HAP, RAV and acute-VVT organisation for ``day`` (docs/domain.md §6.2
+    seed shares: 75+ are 31 % of RAV rides and 13 % of HAP contacts)."""
     season = _winter(day)
-    plan: list[tuple[str, list[tuple[uuid.UUID, str | None]], int, str, list[str]]] = [
-        ("seh", [(o, sub) for o, sub in world.hospitals], 95, "registration", ["U2", "U3", "U4"]),
-        ("hap", world.haps, 160, "consult", ["U3", "U5"]),
-        ("rav", world.ravs, 230, "deployment", ["A1", "A2", "B1"]),
+    plan: list[tuple[str, list[tuple[uuid.UUID, str | None]], int, list[str], list[str]]] = [
+        ("seh", [(o, sub) for o, sub in world.hospitals], 95, ["registration"], ["U2", "U3", "U4"]),
+        ("hap", world.haps, 160, ["consult"], ["U3", "U5"]),
+        ("rav", world.ravs, 230, ["deployment"], ["A1", "A2", "B1"]),
+        (
+            "vvt_acute",
+            list(world.vvt_acute),
+            10,
+            ["acute_admission", "acute_home_visit"],
+            ["UUL3", "UUL4"],
+        ),
     ]
     shares = {
         "seh": {"0-17": 0.16, "18-64": 0.5, "65-74": 0.12, "75-84": 0.13, "85+": 0.09},
         "hap": {"0-17": 0.2, "18-64": 0.55, "65-74": 0.12, "75-84": 0.08, "85+": 0.05},
         "rav": {"0-17": 0.05, "18-64": 0.44, "65-74": 0.2, "75-84": 0.18, "85+": 0.13},
+        "vvt_acute": {"18-64": 0.05, "65-74": 0.15, "75-84": 0.4, "85+": 0.4},
     }
     lines = 0
     seen: set[uuid.UUID] = set()
-    for source, orgs, daily, contact, codes in plan:
+    for source, orgs, daily, contacts, codes in plan:
         for org, sub in orgs:
             if org in seen:
                 continue
@@ -496,18 +541,19 @@ async def _inflow(
             items = []
             for band, share in shares[source].items():
                 for code in codes:
-                    count = _poisson(rng, daily * season * share / len(codes))
-                    items.append(
-                        InflowLineIn(
-                            period_start=day,
-                            period_end=day + timedelta(days=1),
-                            subregion=sub,
-                            age_band=band,
-                            urgency_native=code,
-                            contact_type=contact,
-                            count=count,
+                    for contact in contacts:
+                        mean = daily * season * share / len(codes) / len(contacts)
+                        items.append(
+                            InflowLineIn(
+                                period_start=day,
+                                period_end=day + timedelta(days=1),
+                                subregion=sub,
+                                age_band=band,
+                                urgency_native=code,
+                                contact_type=contact,
+                                count=_poisson(rng, mean),
+                            )
                         )
-                    )
             body = InflowReportIn(source=source, organisation_id=org, lines=items)
             done = await call(
                 "inflow",
@@ -606,4 +652,45 @@ async def digest(db: Database, settings: Settings, summary: SimSummary) -> list[
         if share is not None
         else "  GGZ crisis within norm: no closed cases"
     )
+    out += await _plan_digest(db, settings, period, now)
+    return out
+
+
+async def _plan_digest(
+    db: Database, settings: Settings, period: f.Period, now: datetime
+) -> list[str]:
+    """The region-plan figures (docs/domain.md §6.2, §6.5, §6.6): admission guarantee, ambulance
+    rides of all ages, wrong-bed days by origin, the forecast's back-test."""
+    q = kpi_service.KpiQuery
+    out = []
+    guarantee = await kpi_service.admission_guarantee(
+        db, SIMULATOR, q("admission_guarantee", period), now=now
+    )
+    g = guarantee.total
+    out.append(
+        f"  admission guarantee (respite, observation): {100 * g.share:.0f} % of "
+        f"{(g.within or 0) + (g.late or 0) + (g.open_overdue or 0)} placed within 24 h"
+        if g.share is not None
+        else "  admission guarantee: no decided requests"
+    )
+    rides = await kpi_service.inflow(db, SIMULATOR, q("inflow", period), now=now)
+    out.append(
+        "  inflow all ages: " + ", ".join(f"{r.source.upper()} {r.count}" for r in rides.totals)
+    )
+    origin = await kpi_service.wrong_bed_days(
+        db, SIMULATOR, q("wrong_bed_days", period, group_by="source"), now=now
+    )
+    out.append(
+        "  wrong-bed days by origin: " + ", ".join(f"{r.group} {r.days}" for r in origin.rows)
+    )
+    days = min(max(period.days, kpi_service.MIN_FORECAST_HISTORY), 730)
+    forecast = await kpi_service.demand_forecast(
+        db, SIMULATOR, now=now, settings=settings, history_days=days
+    )
+    bt = forecast.total.backtest
+    if bt.mae is not None and bt.mae_seasonal_naive is not None:
+        out.append(
+            f"  forecast back-test (all requests, train {bt.train_days} d, test {bt.test_days} d): "
+            f"MAE {bt.mae:.2f}/day vs seasonal naive {bt.mae_seasonal_naive:.2f}/day"
+        )
     return out

@@ -24,6 +24,7 @@ class OriginSetting(StrEnum):
     HAP = "hap"  # out-of-hours GP post
     RAV = "rav"  # ambulance service
     HOSPITAL_WARD = "hospital_ward"  # in-patient (transfer desk); has medically_ready_at
+    GGZ_CLINIC = "ggz_clinic"  # in-patient of a mental-health clinic; has medically_ready_at
     GP = "gp"
     HOME = "home"
 

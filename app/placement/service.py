@@ -65,6 +65,10 @@ from app.triage.urgency import (
     to_unified,
 )
 
+# Origin settings whose patients occupy a bed while they wait: they can be medically ready, and
+# their waiting days are wrong-bed days (docs/domain.md §6.1).
+IN_PATIENT_SETTINGS = frozenset({"hospital_ward", "ggz_clinic"})
+
 __all__ = [
     "PlacementQuery",
     "accept",
@@ -303,9 +307,12 @@ async def create_placement(
     if body.birth_year > now.year:
         errors.append({"pointer": "#/birth_year", "detail": "lies in the future"})
     if body.medically_ready_at is not None:
-        if body.origin_setting != "hospital_ward":
+        if body.origin_setting not in IN_PATIENT_SETTINGS:
             errors.append(
-                {"pointer": "#/medically_ready_at", "detail": "only for hospital in-patients"}
+                {
+                    "pointer": "#/medically_ready_at",
+                    "detail": "only for in-patients (hospital_ward, ggz_clinic)",
+                }
             )
         elif body.medically_ready_at > now + _skew(settings):
             errors.append({"pointer": "#/medically_ready_at", "detail": "in the future"})

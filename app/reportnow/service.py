@@ -345,9 +345,11 @@ async def response_times(
     db: Database, principal: Principal, period: f.Period, *, now: datetime
 ) -> ReportResponsesAnswer:
     """``GET /v1/kpis/report-requests``: per organisation, how fast and how often it answered."""
+    from app.kpi.service import scope_region
+
     principal.require(Role.ANALYST, Role.TRIAGIST)
     async with db.read() as conn:
-        rows = await queries.report_responses(conn, period)
+        rows = await queries.report_responses(conn, period, region_id=scope_region(principal))
         names = {
             uuid.UUID(str(k)): v
             for k, v in (

@@ -19,9 +19,11 @@ from app.kpi.schemas import (
     BaselineRead,
     CapacityAnswer,
     Definition,
+    DemandForecastAnswer,
     EscalationAnswer,
     GgzAnswer,
     GroupBy,
+    GuaranteeAnswer,
     InflowAnswer,
     InflowReportIn,
     InflowReportResult,
@@ -232,3 +234,68 @@ async def report_inflow(body: InflowReportIn, write: WriteDep) -> Response:
     """Aggregated SEH/HAP/RAV contacts (docs/domain.md §6.2); a re-sent line replaces its count."""
     result = await kpi_service.report_inflow(write.session, write.principal, body, now=utcnow())
     return await write.commit(result)
+
+
+# --- admission guarantee (docs/domain.md §6.5) ----------------------------------------------------
+
+
+@router.get("/kpis/admission-guarantee", response_model=GuaranteeAnswer, responses=KPI_RESPONSES)
+async def admission_guarantee(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    age_min: AgeMinQ = None,
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+    care_type: Annotated[
+        CareType | None, Query(description="respite or observation (default: both)")
+    ] = None,
+) -> Response:
+    """Share of respite and observation requests placed within 24 h (docs/domain.md §6.5)."""
+    q = _query(
+        "admission_guarantee",
+        from_,
+        to,
+        group_by=group_by,
+        age_min=age_min,
+        hospital=hospital,
+        subregion=subregion,
+        care_type=care_type,
+    )
+    return _answer(await kpi_service.admission_guarantee(db, principal, q, now=utcnow()), accept)
+
+
+# --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------
+
+
+@router.get(
+    "/forecast/demand",
+    response_model=DemandForecastAnswer,
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def demand_forecast(
+    db: DbDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    care_type: CareTypeQ = None,
+    subregion: SubregionQ = None,
+    history_days: Annotated[
+        int, Query(ge=28, le=730, description="Complete local days of history to learn from")
+    ] = 365,
+) -> Response:
+    """Expected requests per day for the next 14 days per care type and subregion, with an 80 %
+    interval and the places available now; the method's back-test error on the same history
+    (docs/domain.md §6.6)."""
+    answer = await kpi_service.demand_forecast(
+        db,
+        principal,
+        now=utcnow(),
+        settings=settings,
+        history_days=history_days,
+        care_type=care_type,
+        subregion=subregion,
+    )
+    return _answer(answer, None)

@@ -95,6 +95,8 @@ CARE_TYPE_LABELS = {
     "district_nursing_acute": N_("District nursing, acute"),
     "district_nursing": N_("District nursing"),
     "local_other": N_("Other (local)"),
+    "respite": N_("Respite stay"),
+    "observation": N_("Observation bed"),
 }
 
 DECLINE_REASON_LABELS = {

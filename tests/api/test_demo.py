@@ -35,7 +35,7 @@ async def test_demo_loads_and_search_ranks_with_distance_and_freshness(
             session, ApiKeyCreate(name="t", organisation_id=rap, roles=[Role.TRIAGIST])
         )
         await session.commit()
-    assert counts == {"organisations": 38, "locations": 55, "units": 93}
+    assert counts == {"organisations": 38, "locations": 55, "units": 94}
     r = await client.get(
         "/v1/availability",
         params={

@@ -20,7 +20,7 @@ from app.auth.schemas import ApiKeyCreate
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.config import Settings
 from app.db import Database, utcnow
-from app.enums import Role
+from app.enums import CareType, Role
 from app.main import create_app
 from app.registry.models import (
     Location,
@@ -234,7 +234,7 @@ async def test_searches_filter_count_and_page(client: httpx.AsyncClient, seed: S
 async def test_measure_and_measure_reports(client: httpx.AsyncClient, seed: Seed) -> None:
     key = seed.keys["triagist"]
     measure = await fhir_get(client, key, "/fhir/Measure/juisteplek-capacity")
-    assert len(measure["group"]) == 9
+    assert [g["code"]["coding"][0]["code"] for g in measure["group"]] == [c.value for c in CareType]
     assert [p["code"]["coding"][0]["code"] for p in measure["group"][0]["population"]] == [
         "capacity",
         "occupied",

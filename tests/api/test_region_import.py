@@ -307,7 +307,7 @@ async def test_the_demo_is_a_region_file_and_another_region_fits_beside_it(
         "municipalities": 27,
         "organisations": 38,
         "locations": 55,
-        "units": 93,
+        "units": 94,
     }
     r = await client.post("/v1/regions/import", json=example(), headers=admin)
     assert counts(r.json(), "created") == CREATED

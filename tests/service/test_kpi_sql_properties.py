@@ -13,6 +13,7 @@ per test (CI: 200); the default keeps this file short on a laptop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 import uuid
@@ -702,3 +703,98 @@ def test_capacity_agrees_with_the_reference(
         statuses=statuses,
     )
     assert got == want
+
+
+# --- admission guarantee (respite and observation, docs/domain.md §6.5) --------------------------
+
+
+@st.composite
+def guarantee_stays(draw: st.DrawFn) -> list[f.Stay]:
+    """Random logs in which most placements are for a guaranteed care type."""
+    return [
+        dataclasses.replace(
+            s, care_type=draw(st.sampled_from(["respite", "observation", "respite", "elv_high"]))
+        )
+        for s in draw(stays())
+    ]
+
+
+@pytest.mark.slow
+@PROPS
+@given(
+    data=guarantee_stays(),
+    period=periods(),
+    now=instants,
+    flt=stay_filters(),
+    care_type=st.sampled_from([None, None, "respite", "observation"]),
+    group_by=st.sampled_from(STAY_GROUPS),
+    incremental=st.booleans(),
+)
+def test_admission_guarantee_agrees_with_the_reference(
+    kdb: tuple[LoopThread, Database],
+    data: list[f.Stay],
+    period: f.Period,
+    now: datetime,
+    flt: f.StayFilter,
+    care_type: str | None,
+    group_by: str | None,
+    incremental: bool,
+) -> None:
+    runner, db = kdb
+    runner.run(
+        _clear(db, ["kpi_ready_interval", "kpi_placement_decline", "transfer_event", "placement"])
+    )
+    runner.run(_insert_stays(db, data, incremental))
+    flt = dataclasses.replace(flt, care_type=care_type)
+
+    async def compute() -> list[f.GuaranteeRow]:
+        async with db.read() as conn:
+            return await q.admission_guarantee(conn, period, now=now, flt=flt, group_by=group_by)
+
+    got = runner.run(compute())
+    assert got == f.admission_guarantee(data, period, now=now, flt=flt, group_by=group_by)
+    for row in got:  # every request falls in exactly one outcome
+        outcomes = row.within + row.late + row.open_overdue + row.open_within + row.cancelled
+        assert outcomes == row.requests
+
+
+def test_admission_guarantee_reference_by_example() -> None:
+    """Placed at exactly 24 h counts; a minute later is late; open requests wait for 24 h."""
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def stay(n: int, care_type: str, *tail: tuple[str, timedelta]) -> f.Stay:
+        log = [("request_created", timedelta()), *tail]
+        return f.Stay(
+            id=str(uuid.UUID(int=n)),
+            patient_key=f"pk{n}",
+            birth_year=1940,
+            care_type=care_type,
+            hospital_id=None,
+            subregion_id=None,
+            origin_setting="home",
+            urgency_level=4,
+            events=tuple(
+                f.Event(seq=i, type=k, occurred_at=t0 + d, recorded_at=t0 + d)
+                for i, (k, d) in enumerate(log, start=1)
+            ),
+        )
+
+    day = timedelta(hours=24)
+    logs = [
+        stay(1, "respite", ("offer_accepted", day)),
+        stay(2, "observation", ("offer_accepted", day + timedelta(minutes=1))),
+        stay(3, "respite", ("cancelled", timedelta(hours=2))),
+        stay(4, "observation"),
+        stay(5, "elv_high", ("offer_accepted", timedelta(hours=1))),
+    ]
+    period = f.Period(date(2026, 3, 1), date(2026, 4, 1))
+    early = f.admission_guarantee(logs, period, now=t0 + timedelta(hours=3))
+    assert [(r.requests, r.within, r.late, r.cancelled, r.open_within) for r in early] == [
+        (4, 1, 1, 1, 1)
+    ]
+    assert early[0].share == 0.5
+    late = f.admission_guarantee(logs, period, now=t0 + 2 * day, group_by="care_type")
+    assert [(r.group, r.within, r.late, r.open_overdue, r.share) for r in late] == [
+        ("observation", 0, 1, 1, 0.0),
+        ("respite", 1, 0, 0, 1.0),
+    ]

@@ -141,6 +141,8 @@ CARE_TYPES = {
     "district_nursing_acute",
     "district_nursing",
     "local_other",
+    "respite",
+    "observation",
 }
 TARGET_GROUPS = {"somatic", "psychogeriatric", "psychiatric"}
 SEX_POLICIES = {"any", "male", "female"}
@@ -155,7 +157,7 @@ FEATURES = {
 }
 GRZ_TRACKS = {"orthopedie/trauma", "CVA", "overig"}
 ELV_TYPES = ("elv_high", "elv_low", "elv_palliative")
-BED_TYPES = {*ELV_TYPES, "grz", "wlz_crisis", "ggz_crisis", "local_other"}
+BED_TYPES = {*ELV_TYPES, "grz", "wlz_crisis", "ggz_crisis", "respite", "observation"}
 
 ORGANISATION_KEYS_REQUIRED = {"code", "name", "kind", "locations"}
 ORGANISATION_KEYS_OPTIONAL = {"agb_code"}
@@ -232,7 +234,8 @@ EXPECTED_CAPACITY = {
     "ggz_crisis": 20,
     "district_nursing_acute": 37,
     "district_nursing": 106,
-    "local_other": 6,
+    "observation": 4,
+    "respite": 2,
 }
 EXPECTED_FREE = {
     "elv_high": 10,
@@ -243,7 +246,8 @@ EXPECTED_FREE = {
     "ggz_crisis": 4,
     "district_nursing_acute": 9,
     "district_nursing": 22,
-    "local_other": 2,
+    "observation": 1,
+    "respite": 1,
 }
 EXPECTED_CAPACITY_BY_SUBREGION = {
     "den-haag": {
@@ -265,7 +269,8 @@ EXPECTED_CAPACITY_BY_SUBREGION = {
         "ggz_crisis": 2,
         "district_nursing_acute": 4,
         "district_nursing": 12,
-        "local_other": 6,
+        "observation": 4,
+        "respite": 2,
     },
     "delft-westland": {
         "elv_high": 24,
@@ -303,7 +308,7 @@ EXPECTED_COUNTS = {
     "locations": 55,
     "locations_with_units": 31,
     "elv_locations": 24,
-    "units": 93,
+    "units": 94,
     "bed_units_with_free_0": 32,
 }
 
@@ -604,9 +609,16 @@ def test_labels(data: Node) -> None:
         if unit["care_type"] == "grz" and label not in GRZ_TRACKS:
             errors.append(f"{unit['code']}: grz track {label!r}")
     assert errors == []
-    reo = [u for _, loc, u in _units(data) if u["care_type"] == "local_other"]
-    assert [(u["code"], u["staffed_capacity"]) for u in reo] == [("fundis-oosterheem-reo", 6)]
-    assert reo[0]["label"].startswith("REO-bed Zoetermeer")
+    # Zoetermeer's multifunctional (REO) beds are the guaranteed care types observation/respite
+    reo = [
+        (u["code"], u["care_type"], u["staffed_capacity"])
+        for _, loc, u in _units(data)
+        if u["care_type"] in ("observation", "respite", "local_other")
+    ]
+    assert reo == [
+        ("fundis-oosterheem-observation", "observation", 4),
+        ("fundis-oosterheem-respite", "respite", 2),
+    ]
 
 
 def test_care_type_specific_attributes(data: Node) -> None:
