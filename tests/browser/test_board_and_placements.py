@@ -26,7 +26,9 @@ from tests.browser.helpers import assert_accessible, login
 from tests.conftest import auth
 from tests.factories import Seed, add_person
 
-LIVE_WITHIN_MS = 2_000
+# The board updates without a reload; how fast (the 2-second bar, 200 open boards) is measured
+# by bench/run_board.py. Here a generous bound keeps a loaded test machine from failing the run.
+LIVE_WITHIN_MS = 10_000
 
 
 @pytest.fixture

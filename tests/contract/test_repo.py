@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tomllib
@@ -67,7 +68,13 @@ def test_every_dependency_has_an_upper_bound() -> None:
 
 def _make_dry_run(target: str) -> str:
     return subprocess.run(
-        ["make", "-n", target], cwd=ROOT, check=True, capture_output=True, text=True
+        ["make", "-n", "--no-print-directory", target],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        # Under `make test` the parent's MAKEFLAGS would make this a sub-make that prints more.
+        env={k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}},
     ).stdout
 
 
