@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import orjson
@@ -189,6 +189,27 @@ _HTTP_TITLES = {
 }
 
 
+# Paths whose errors are answered in another format (``/fhir``: FHIR OperationOutcome), so that
+# every error there, from routing, validation, auth or a handler, speaks that API's language.
+# A renderer takes (status, detail, errors, headers) and builds the response.
+ErrorRenderer = Callable[
+    [int, str, Sequence[Mapping[str, Any]] | None, Mapping[str, str] | None], Response
+]
+_RENDERERS: dict[str, ErrorRenderer] = {}
+
+
+def render_errors_under(prefix: str, renderer: ErrorRenderer) -> None:
+    """Answer every error under ``prefix`` (the path itself and below) with ``renderer``."""
+    _RENDERERS[prefix] = renderer
+
+
+def _renderer_for(path: str) -> ErrorRenderer | None:
+    for prefix, renderer in _RENDERERS.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer
+    return None
+
+
 def problem_response(
     *,
     status: int,
@@ -201,6 +222,9 @@ def problem_response(
     extra: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
+    renderer = _renderer_for(instance)
+    if renderer is not None:
+        return renderer(status, detail, errors, headers)
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + type_slug,
         "title": title,

@@ -14,7 +14,7 @@ from app.auth.throttle import AuthThrottle
 from app.capacity.service import ScopeResolver
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import Forbidden, install_problem_handlers
+from app.errors import Forbidden, install_problem_handlers, render_errors_under
 from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.placement import sweeper as placement_sweeper
@@ -25,6 +25,8 @@ from app.routers import (
     audit,
     auth,
     capacity,
+    exchange,
+    fhir,
     kpis,
     ops,
     placements,
@@ -103,6 +105,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_exception_handler(Forbidden, placements.on_forbidden)
     for module in (ops, auth, registry, capacity, placements, audit, webhooks, stream, kpis):
         app.include_router(module.router)
+    app.include_router(exchange.router)
+    app.include_router(fhir.router)
+    # FHIR clients get every error under /fhir as an OperationOutcome, never a problem document.
+    render_errors_under("/fhir", fhir.outcome_response)
     app.include_router(triage_routes.audited)
     app.include_router(triage_routes.router)
     app.include_router(urgency_routes.router)

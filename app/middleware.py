@@ -24,6 +24,8 @@ log = structlog.get_logger("juisteplek.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
+# Writes that also take a body other than JSON.
+_OTHER_TYPES = {"/v1/capacity-reports": ("text/csv",)}
 
 
 class RequestContextMiddleware:
@@ -125,6 +127,7 @@ class BodyGuardMiddleware:
             and method in _BODY_METHODS
             and scope["path"].startswith(("/v1/", "/fhir/"))
             and not is_json
+            and content_type not in _OTHER_TYPES.get(scope["path"], ())
         ):
             await self._refuse(
                 scope,

@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import RowMapping, Select, func, select
+from sqlalchemy import RowMapping, Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditContext
@@ -31,14 +31,14 @@ from app.capacity.status import is_closed
 from app.config import Settings
 from app.db import Database
 from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
-from app.errors import Conflict, InvalidInput, NotFound, StaleReport
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleReport
 from app.kpi import episodes
 from app.pagination import cursor_int
 from app.placement import service as placement_service
 from app.placement.models import PlacementHold
 from app.placement.schemas import PlacementRead
 from app.placement.suitability import ROOM_POLICIES
-from app.realtime.outbox import publish
+from app.realtime.outbox import publish, publish_many
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
 from app.registry.service import resolve_subregion, unit_with_location
 from app.schemas import encode_cursor
@@ -485,3 +485,228 @@ async def report_ages(db: Database, now: datetime) -> dict[str, float]:
         for care_type, oldest in rows
         if oldest is not None
     }
+
+
+# --- many reports in one statement per step (CSV uploads) ---------------------------------------
+
+
+_REPORTS = cast(Table, CapacityReport.__table__)
+_STATES = cast(Table, UnitCapacity.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A unit a bulk report is for, as the checks and the event need it."""
+
+    unit_id: uuid.UUID
+    care_type: str
+    staffed: int
+    active: bool
+    organisation_id: uuid.UUID
+    subregion_id: uuid.UUID
+    reported_at: datetime | None
+    has_state: bool
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    """One report of a large upload; ``pointer`` locates it in the upload (``/lines/17``) and
+    ``unit_field`` names the column that identified the unit."""
+
+    pointer: str
+    unit_id: uuid.UUID
+    report: CapacityReportIn
+    unit_field: str = "unit_id"
+
+
+async def report_many(
+    session: AsyncSession,
+    principal: Principal,
+    items: Sequence[BulkItem],
+    *,
+    now: datetime,
+    settings: Settings,
+    source: ReportSource = "csv",
+) -> list[CapacityReportRead]:
+    """All-or-nothing, under the rules of ``report_capacity``, with every refused item named.
+
+    Set-based: the units are read and locked in one query, reports, KPI days, current state and
+    outbox events are written with one statement each, so thousands of reports take about as
+    many round trips as one. 403 when any item is a unit of another organisation, else 422.
+    """
+    principal.require(Role.PROVIDER)
+    problems: list[tuple[int, dict[str, str]]] = []  # (item index, error): named in upload order
+    forbidden: list[dict[str, str]] = []
+
+    def refuse(index: int, pointer: str, detail: str) -> None:
+        problems.append((index, {"pointer": pointer, "detail": detail}))
+
+    seen: dict[uuid.UUID, str] = {}
+    for index, item in enumerate(items):
+        if item.unit_id in seen:
+            refuse(
+                index,
+                f"{item.pointer}/{item.unit_field}",
+                f"the unit appears again (first at {seen[item.unit_id]})",
+            )
+        else:
+            seen[item.unit_id] = item.pointer
+    # Locked in id order, so two uploads with overlapping units cannot deadlock each other.
+    ids = sorted(seen)
+    found: dict[uuid.UUID, _Target] = {}
+    columns = (
+        Unit.id,
+        Unit.care_type,
+        Unit.staffed_capacity,
+        Unit.active,
+        Location.organisation_id,
+        Location.subregion_id,
+    )
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        # Core rows, not ORM objects: loading thousands of instances costs more than the writes.
+        # The row locks order this upload after concurrent reports and holds on these units.
+        locked_rows = await session.execute(
+            select(*columns, UnitCapacity.reported_at)
+            .join(Unit, Unit.id == UnitCapacity.unit_id)
+            .join(Location, Location.id == Unit.location_id)
+            .where(UnitCapacity.unit_id.in_(chunk))
+            .order_by(UnitCapacity.unit_id)
+            .with_for_update(of=UnitCapacity)
+        )
+        for locked in locked_rows:
+            found[locked[0]] = _Target(*locked, has_state=True)
+        missing = [u for u in chunk if u not in found]
+        if missing:  # units without a capacity row yet (every unit gets one when created)
+            bare_rows = await session.execute(
+                select(*columns)
+                .join(Location, Location.id == Unit.location_id)
+                .where(Unit.id.in_(missing))
+            )
+            for bare in bare_rows:
+                found[bare[0]] = _Target(*bare, reported_at=None, has_state=False)
+    skew = now + timedelta(seconds=settings.clock_skew_seconds)
+    for index, item in enumerate(items):
+        p = item.pointer
+        hit = found.get(item.unit_id)
+        if hit is None:
+            refuse(index, f"{p}/{item.unit_field}", "unknown unit")
+            continue
+        if not (principal.is_admin or principal.organisation_id == hit.organisation_id):
+            forbidden.append(
+                {"pointer": f"{p}/{item.unit_field}", "detail": "unit of another organisation"}
+            )
+            continue
+        if not hit.active:
+            refuse(index, f"{p}/{item.unit_field}", "unit is deactivated")
+        body = item.report
+        for name, value in (("free", body.free), ("expected_free_24h", body.expected_free_24h)):
+            if value is not None and value > hit.staffed:
+                refuse(index, f"{p}/{name}", f"exceeds staffed capacity {hit.staffed}")
+        at = body.reported_at or now
+        if at > skew:
+            refuse(index, f"{p}/reported_at", "lies in the future")
+        elif hit.reported_at is not None and at < hit.reported_at:
+            refuse(
+                index,
+                f"{p}/reported_at",
+                f"older than the unit's latest report ({hit.reported_at.isoformat()})",
+            )
+    if forbidden:
+        raise Forbidden(
+            "This key's organisation may not report capacity of another organisation's units: "
+            + ", ".join(e["pointer"] for e in forbidden),
+            errors=forbidden,
+        )
+    if problems:
+        errors = [e for _, e in sorted(problems, key=lambda p: p[0])]
+        raise InvalidInput(
+            f"{len(errors)} problem(s); nothing was written: "
+            + "; ".join(f"{e['pointer']} {e['detail']}" for e in errors[:20])
+            + ("; ..." if len(errors) > 20 else ""),
+            errors=errors,
+        )
+    conn = await session.connection()
+    report_rows: list[dict[str, Any]] = [
+        {
+            "unit_id": item.unit_id,
+            "free": item.report.free,
+            "expected_free_24h": item.report.expected_free_24h,
+            "reported_at": item.report.reported_at or now,
+            "recorded_at": now,
+            "reported_by_key_id": principal.key_id,
+            "source": source,
+        }
+        for item in items
+    ]
+    inserted = await conn.execute(
+        insert(_REPORTS).returning(_REPORTS.c.id, sort_by_parameter_order=True),
+        report_rows,
+    )
+    report_ids = [int(i) for i in inserted.scalars().all()]
+    await episodes.track_capacity_reports(
+        conn,
+        [
+            (rid, row["unit_id"], row["reported_at"], row["free"])
+            for rid, row in zip(report_ids, report_rows, strict=True)
+        ],
+    )
+    missing = [u for u in ids if not found[u].has_state]
+    if missing:
+        await conn.execute(
+            insert(_STATES),
+            [{"unit_id": u, "free": 0, "held": 0} for u in missing],
+        )
+    held = await placement_service.recount_held_many(
+        session, {row["unit_id"]: row["reported_at"] for row in report_rows}
+    )
+    await conn.execute(
+        update(_STATES)
+        .where(_STATES.c.unit_id == bindparam("b_unit_id"))
+        .values(
+            report_id=bindparam("b_report_id"),
+            free=bindparam("b_free"),
+            expected_free_24h=bindparam("b_expected"),
+            reported_at=bindparam("b_reported_at"),
+            held=bindparam("b_held"),
+        ),
+        [
+            {
+                "b_unit_id": row["unit_id"],
+                "b_report_id": rid,
+                "b_free": row["free"],
+                "b_expected": row["expected_free_24h"],
+                "b_reported_at": row["reported_at"],
+                "b_held": held[row["unit_id"]],
+            }
+            for rid, row in zip(report_ids, report_rows, strict=True)
+        ],
+    )
+    results = []
+    events: list[tuple[str, dict[str, Any], list[uuid.UUID]]] = []
+    for rid, row in zip(report_ids, report_rows, strict=True):
+        target = found[row["unit_id"]]
+        result = CapacityReportRead(
+            id=rid,
+            unit_id=row["unit_id"],
+            free=row["free"],
+            expected_free_24h=row["expected_free_24h"],
+            reported_at=row["reported_at"],
+            recorded_at=now,
+            source=source,
+            available=max(0, row["free"] - held[row["unit_id"]]),
+        )
+        results.append(result)
+        events.append(
+            (
+                "capacity.reported",
+                {
+                    **result.model_dump(mode="json"),
+                    "care_type": target.care_type,
+                    "subregion_id": str(target.subregion_id),
+                },
+                [target.organisation_id],
+            )
+        )
+    await publish_many(session, topic="capacity", events=events)
+    return results

@@ -358,6 +358,16 @@ async def track_capacity_report(
     await conn.execute(_UPSERT_DAY_SQL, _day_row(report_id, unit_id, reported_at, free))
 
 
+async def track_capacity_reports(
+    conn: AsyncConnection, reports: Iterable[tuple[int, uuid.UUID, datetime, int]]
+) -> None:
+    """Fold many new ``(id, unit_id, reported_at, free)`` reports, one per unit, in one
+    statement (executemany); the same upsert as ``track_capacity_report``."""
+    rows = [_day_row(*report) for report in reports]
+    if rows:
+        await conn.execute(_UPSERT_DAY_SQL, rows)
+
+
 def capacity_day_rows(
     reports: Iterable[tuple[int, uuid.UUID, datetime, int]],
 ) -> list[dict[str, Any]]:

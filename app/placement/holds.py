@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, Uuid, bindparam, text
+from sqlalchemy import Integer, String, Uuid, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
@@ -372,6 +372,40 @@ async def release(
 async def admitted(conn: AsyncConnection, unit_id: uuid.UUID, admitted_at: datetime) -> None:
     """Adjust ``held`` for a hold that just became admitted at ``admitted_at``."""
     await conn.execute(_ADMIT_UNHOLD, {"unit_id": unit_id, "admitted_at": admitted_at})
+
+
+async def recount_held_many(
+    session: AsyncSession, reported_at: dict[uuid.UUID, datetime]
+) -> dict[uuid.UUID, int]:
+    """``recount_held`` for many units at once (each with its own report time), in two queries
+    per thousand units instead of one per unit."""
+    from app.placement.models import PlacementHold
+
+    held = dict.fromkeys(reported_at, 0)
+    if not reported_at:
+        return held
+    ids = list(reported_at)
+    earliest = min(reported_at.values())
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        active = await session.execute(
+            select(PlacementHold.unit_id, func.count())
+            .where(PlacementHold.unit_id.in_(chunk), PlacementHold.status == "active")
+            .group_by(PlacementHold.unit_id)
+        )
+        for unit_id, count in active.all():
+            held[unit_id] += int(count)
+        admitted = await session.execute(
+            select(PlacementHold.unit_id, PlacementHold.admitted_at).where(
+                PlacementHold.unit_id.in_(chunk),
+                PlacementHold.status == "admitted",
+                PlacementHold.admitted_at > earliest,
+            )
+        )
+        for unit_id, admitted_at in admitted.all():
+            if admitted_at is not None and admitted_at > reported_at[unit_id]:
+                held[unit_id] += 1
+    return held
 
 
 async def recount_held(session: AsyncSession, unit_id: uuid.UUID, reported_at: datetime) -> int:

@@ -76,10 +76,12 @@ __all__ = [
     "record_event",
     "record_triage",
     "recount_held",
+    "recount_held_many",
 ]
 
 place_hold = holds.place_hold
 recount_held = holds.recount_held
+recount_held_many = holds.recount_held_many
 
 
 def patient_key(identifier: str, secret: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from app.capacity import service as capacity_service
 from app.capacity import status as status_service
@@ -22,6 +22,7 @@ from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ, NearQ, json_response
+from app.routers.exchange import CSV_REQUEST_BODY, csv_upload
 from app.schemas import Page, UtcDateTime
 
 router = APIRouter(prefix="/v1", tags=["capacity"])
@@ -45,13 +46,19 @@ async def report_capacity(
     status_code=201,
     response_model=list[CapacityReportRead],
     responses=WRITE_PROBLEMS,
+    dependencies=[Depends(csv_upload)],
+    openapi_extra=CSV_REQUEST_BODY,
 )
 async def report_capacity_bulk(
     body: Annotated[list[CapacityReportItem], Body(min_length=1, max_length=1000)],
     write: WriteDep,
     settings: SettingsDep,
 ) -> Response:
-    """Several reports at once, all-or-nothing: one refused item refuses the batch."""
+    """Several reports at once, all-or-nothing: one refused item refuses the batch.
+
+    Also takes `text/csv` (columns `unit_id` or `external_id`, `free`, `expected_free_24h`,
+    `reported_at`; others ignored, so a capacity snapshot can be sent back), up to 10,000 lines;
+    a refused upload names every bad line and column (`/lines/<n>/<column>`)."""
     reports = await capacity_service.report_bulk(
         write.session, write.principal, body, now=utcnow(), settings=settings
     )

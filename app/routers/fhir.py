@@ -1,0 +1,143 @@
+"""FHIR R4 endpoints (``application/fhir+json``): metadata, registry and capacity reads and
+searches, capacity writes as MeasureReports. Every error here is an ``OperationOutcome``.
+
+Not in the OpenAPI document: FHIR clients read the server's contract from ``/fhir/metadata``
+(the CapabilityStatement), and the resource shapes are FHIR's, not this API's schemas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Request, Response
+
+from app.db import utcnow
+from app.deps import PrincipalDep, SessionDep, SettingsDep
+from app.errors import MalformedRequest, NotFound
+from app.exchange import fhir
+from app.exchange import service as exchange_service
+
+router = APIRouter(prefix="/fhir", tags=["fhir"], include_in_schema=False)
+
+READABLE = {"Organization", "Location", "HealthcareService", "Measure", "MeasureReport"}
+SEARCHABLE = READABLE - {"Measure"}
+IdPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
+
+
+def fhir_response(
+    resource: Mapping[str, Any], *, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The resource, validated against its R4B model, as ``application/fhir+json``."""
+    return Response(
+        orjson.dumps(fhir.validated(resource)),
+        status_code=status_code,
+        media_type=fhir.FHIR_MEDIA_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def outcome_response(
+    status: int,
+    detail: str,
+    errors: Sequence[Mapping[str, Any]] | None,
+    headers: Mapping[str, str] | None,
+) -> Response:
+    """Every error under ``/fhir`` (registered with ``errors.render_errors_under``)."""
+    body = fhir.operation_outcome(status=status, detail=detail, errors=errors)
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type=fhir.FHIR_MEDIA_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequest(
+            f"The body is not JSON: {exc}", errors=[{"pointer": "$this", "detail": "not JSON"}]
+        ) from exc
+
+
+@router.get("/metadata")
+async def metadata(request: Request) -> Response:
+    """The CapabilityStatement: what this FHIR server offers (no key needed)."""
+    return fhir_response(
+        fhir.capability_statement(
+            base_url=_base(request), version=request.app.version, now=utcnow()
+        )
+    )
+
+
+@router.get("/{resource_type}")
+async def search(
+    resource_type: Annotated[str, Path(max_length=40)],
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    if resource_type not in SEARCHABLE:
+        raise NotFound(f"No search for {resource_type} here; see /fhir/metadata.")
+    bundle = await exchange_service.search(
+        session,
+        principal,
+        exchange_service.SearchRequest(
+            resource_type=resource_type,
+            params=request.query_params.multi_items(),
+            base_url=_base(request),
+        ),
+        now=utcnow(),
+    )
+    return fhir_response(bundle)
+
+
+@router.get("/{resource_type}/{resource_id}")
+async def read(
+    resource_type: Annotated[str, Path(max_length=40)],
+    resource_id: IdPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    if resource_type not in READABLE:
+        raise NotFound(f"No {resource_type} resources here; see /fhir/metadata.")
+    resource = await exchange_service.read(
+        session, principal, resource_type, resource_id, now=utcnow()
+    )
+    return fhir_response(resource)
+
+
+@router.post("/MeasureReport")
+async def create_measure_report(
+    request: Request, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> Response:
+    """A provider's capacity as a MeasureReport (the rules of PUT /v1/units/{id}/capacity)."""
+    data = await _json_body(request)
+    location, resource = await exchange_service.post_measure_report(
+        session, principal, data, now=utcnow(), settings=settings
+    )
+    await session.commit()
+    return fhir_response(
+        resource, status_code=201, headers={"Location": f"{_base(request)}/{location}"}
+    )
+
+
+@router.post("")
+async def transaction(
+    request: Request, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> Response:
+    """A transaction Bundle of MeasureReports: all written or none."""
+    data = await _json_body(request)
+    bundle = await exchange_service.post_transaction(
+        session, principal, data, now=utcnow(), settings=settings
+    )
+    await session.commit()
+    return fhir_response(bundle)
