@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     # The demo's providers keep reporting (app/registry/demo_ticker.py): minutes between rounds,
     # 0 = off. `juisteplek demo` turns it on.
     demo_report_minutes: Annotated[float, Field(ge=0, le=1_440)] = 0
+    # Federation (docs/federation.md): partner regions are pulled on start, on every event of
+    # their stream and every ``partner_poll_seconds``. None = on, except with env=test.
+    partner_sync_enabled: bool | None = None
+    # Encrypts stored secrets (partner keys): URL-safe base64 of 32 bytes (Fernet). Unset: a
+    # public development key, refused in production.
+    secrets_key: SecretStr | None = None
+    partner_poll_seconds: Annotated[float, Field(gt=0, le=3_600)] = 60.0
+    partner_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:
@@ -91,6 +99,12 @@ class Settings(BaseSettings):
         if self.placement_sweeper_enabled is None:
             return self.env != "test"
         return self.placement_sweeper_enabled
+
+    @property
+    def run_partner_sync(self) -> bool:
+        if self.partner_sync_enabled is None:
+            return self.env != "test"
+        return self.partner_sync_enabled
 
     @property
     def is_sqlite(self) -> bool:

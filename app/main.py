@@ -15,6 +15,7 @@ from app.capacity.service import ScopeResolver
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import Forbidden, install_problem_handlers, render_errors_under
+from app.exchange import partner_sync
 from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.placement import sweeper as placement_sweeper
@@ -29,6 +30,7 @@ from app.routers import (
     fhir,
     kpis,
     ops,
+    partners,
     placements,
     registry,
     stream,
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 background(db, settings) as hub,
                 placement_sweeper.running(db, settings),
                 demo_ticker.running(db, settings),
+                partner_sync.running(db, settings),
             ):
                 app.state.hub = hub
                 yield
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for module in (ops, auth, registry, capacity, placements, audit, webhooks, stream, kpis):
         app.include_router(module.router)
     app.include_router(exchange.router)
+    app.include_router(partners.router)
     app.include_router(fhir.router)
     # FHIR clients get every error under /fhir as an OperationOutcome, never a problem document.
     render_errors_under("/fhir", fhir.outcome_response)

@@ -4,6 +4,7 @@ from app.audit.models import AuditLog
 from app.auth.models import ApiKey, IdempotencyRecord
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.db import Base
+from app.exchange.models import Partner, PartnerHold, PartnerUnit
 from app.kpi.models import InflowCount, KpiBaseline, KpiCalendar
 from app.placement.models import Placement, PlacementHold, TransferEvent
 from app.realtime.models import OutboxEvent
@@ -32,6 +33,9 @@ __all__ = [
     "Municipality",
     "Organisation",
     "OutboxEvent",
+    "Partner",
+    "PartnerHold",
+    "PartnerUnit",
     "Placement",
     "PlacementHold",
     "Region",

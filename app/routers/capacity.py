@@ -21,7 +21,15 @@ from app.capacity.schemas import (
 from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
-from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ, NearQ, json_response
+from app.routers.common import (
+    READ_PROBLEMS,
+    WRITE_PROBLEMS,
+    CursorQ,
+    IncludePartnersQ,
+    LimitQ,
+    NearQ,
+    json_response,
+)
 from app.routers.exchange import CSV_REQUEST_BODY, csv_upload
 from app.schemas import Page, UtcDateTime
 
@@ -110,6 +118,7 @@ async def search_availability(
             )
         ),
     ] = False,
+    include_partners: IncludePartnersQ = False,
 ) -> Response:
     """Free places, ranked: own subregion, neighbours in escalation order, distance, freshness."""
     result = await capacity_service.search_availability(
@@ -126,6 +135,7 @@ async def search_availability(
             escalate=escalate,
             limit=limit,
             include_not_accepting=include_not_accepting,
+            include_partners=include_partners,
         ),
         now=utcnow(),
         settings=settings,
