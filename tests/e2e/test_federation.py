@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +240,41 @@ async def test_capacity_holds_and_accepts_cross_the_regions(regions: Regions, db
         )
         assert placement.json()["state"] == "accepted"
 
+        # A decline at B comes back too, with B's reason; the placement is triaged again here.
+        second = await c.post(
+            f"{r.a}/v1/placements", json=placement_body(), headers=auth(r.seed_a.keys["referrer"])
+        )
+        sid = second.json()["id"]
+        held = await c.post(
+            f"{r.a}/v1/placements/{sid}/holds",
+            json={"unit_id": str(b_unit)},
+            headers=auth(r.seed_a.keys["triagist"]),
+        )
+        assert held.status_code == 201, held.text
+        events = await c.get(
+            f"{r.a}/v1/placements/{sid}/events", headers=auth(r.seed_a.keys["referrer"])
+        )
+        remote = events.json()["items"][-1]["payload"]["remote_placement_id"]
+        declined = await c.post(
+            f"{r.b}/v1/placements/{remote}/decline",
+            json={"reason": "staff_shortage"},
+            headers=auth(r.seed_b.keys["provider"]),
+        )
+        assert declined.status_code == 200, declined.text
+
+        async def decline_back() -> bool:
+            got = await c.get(
+                f"{r.a}/v1/placements/{sid}/events", headers=auth(r.seed_a.keys["referrer"])
+            )
+            last = got.json()["items"][-1]
+            return bool(last["type"] == "offer_declined" and last["reason"] == "staff_shortage")
+
+        await until(decline_back, 10, "B's decline in A's transfer log")
+        placement = await c.get(
+            f"{r.a}/v1/placements/{sid}", headers=auth(r.seed_a.keys["referrer"])
+        )
+        assert placement.json()["state"] == "triaged"
+
         # 4. 50 concurrent holds from A and B together on B's unit with 3 free places: exactly 3.
         target = r.seed_b.units["den-haag-elv-high"]
         a_ids, b_ids = [], []
@@ -295,12 +330,12 @@ async def test_a_stopped_partner_is_shown_unreachable_with_its_last_figures(
 
         await until(listed, 10, "the first pull of B")
         _, before = await search_a(c, r)
-        fetched = before[b_unit]["source"]["fetched_at"]
         async with db.sessionmaker() as session:
             sealed = await session.scalar(select(Partner.key_sealed))
         assert sealed is not None
         assert r.partner_key not in sealed  # the partner's key is stored encrypted
 
+        stopped_at = datetime.now(UTC)
         await r.stop_b()
 
         async def marked_down() -> bool:
@@ -315,7 +350,9 @@ async def test_a_stopped_partner_is_shown_unreachable_with_its_last_figures(
         hit = hits[b_unit]
         assert hit["source"]["reachable"] is False
         assert hit["stale"] is True
-        assert hit["source"]["fetched_at"] == fetched  # its last figures, not new ones
+        # Its last figures, as fetched while B was up: nothing new is made up.
+        assert hit["source"]["fetched_at"] == body["partners"][0]["last_fetch_at"]
+        assert datetime.fromisoformat(hit["source"]["fetched_at"]) < stopped_at
         assert hit["reported_free"] == before[b_unit]["reported_free"]
         # Without include_stale the aged units are left out; the partner is still listed as down.
         body, hits = await search_a(c, r)
