@@ -582,16 +582,18 @@ async def forward_hold(
 _REMOTE_END = {"hold_expired": Action.EXPIRE, "offer_declined": Action.DECLINE}
 
 
-async def open_links(db: Database, partner_id: uuid.UUID) -> list[PartnerHold]:
+async def open_links(db: Database, partner_id: uuid.UUID) -> list[tuple[PartnerHold, str]]:
+    """Forwarded holds still open at the partner, each with the local placement's state."""
     async with db.sessionmaker() as session:
-        return list(
-            await session.scalars(
-                select(PartnerHold).where(
-                    PartnerHold.partner_id == partner_id,
-                    PartnerHold.remote_state.in_(("offered", "accepted")),
-                )
+        rows = await session.execute(
+            select(PartnerHold, Placement.state)
+            .join(Placement, Placement.id == PartnerHold.placement_id)
+            .where(
+                PartnerHold.partner_id == partner_id,
+                PartnerHold.remote_state.in_(("offered", "accepted")),
             )
         )
+        return [(row[0], str(row[1])) for row in rows.all()]
 
 
 async def apply_remote(

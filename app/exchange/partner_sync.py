@@ -24,6 +24,9 @@ from app.exchange.models import Partner
 
 log = structlog.get_logger("juisteplek.federation")
 
+# The followers of this process, so a local change (a cancelled placement) can wake them.
+_FOLLOWERS: set[Follower] = set()
+
 BACKOFF_START = 1.0
 BACKOFF_CAP = 30.0
 SUPERVISE_SECONDS = 2.0
@@ -64,8 +67,14 @@ async def sync_holds(db: Database, partner: Partner, settings: Settings) -> int:
         return 0
     changed = 0
     async with federation.client(partner, settings) as http:
-        for link in links:
+        for link, local_state in links:
             try:
+                if local_state == "cancelled":
+                    # Cancelled here: give the partner's place back (its placement is cancelled).
+                    await http.post(
+                        f"/v1/placements/{link.remote_placement_id}/cancel",
+                        json={"reason": "referrer_withdrew"},
+                    )
                 r = await http.get(f"/v1/placements/{link.remote_placement_id}")
                 if r.status_code != 200:
                     continue
@@ -100,9 +109,13 @@ class Follower:
         self.wake_holds = asyncio.Event()
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._puller())
-            tasks.create_task(self._stream())
+        _FOLLOWERS.add(self)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._puller())
+                tasks.create_task(self._stream())
+        finally:
+            _FOLLOWERS.discard(self)
 
     async def _puller(self) -> None:
         while True:
@@ -155,6 +168,12 @@ class Follower:
             self.wake.set()  # a pull now tells whether the partner is down
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_CAP)
+
+
+def wake_all() -> None:
+    """Pull every partner now and bring forwarded holds up to date (no I/O here)."""
+    for follower in list(_FOLLOWERS):
+        follower.wake.set()
 
 
 async def _event_types(response: httpx.Response) -> AsyncIterator[str]:

@@ -25,7 +25,7 @@ from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.errors import Forbidden, domain_error_response
-from app.exchange import federation
+from app.exchange import federation, partner_sync
 from app.placement import service as placement_service
 from app.placement.holds import UnknownUnit
 from app.placement.schemas import (
@@ -397,7 +397,9 @@ async def cancel_placement(
     result = await placement_service.cancel(
         write.session, ctx, placement_id, body, now=utcnow(), settings=settings
     )
-    return await write.commit(result)
+    response = await write.commit(result)
+    partner_sync.wake_all()  # a place held at a partner region is given back there
+    return response
 
 
 @router.post(

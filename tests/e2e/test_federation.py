@@ -275,6 +275,39 @@ async def test_capacity_holds_and_accepts_cross_the_regions(regions: Regions, db
         )
         assert placement.json()["state"] == "triaged"
 
+        # A forwarded hold is answered at B, not here (409, no 5xx); a cancel here gives B's
+        # place back: B's placement is cancelled too.
+        third = await c.post(
+            f"{r.a}/v1/placements", json=placement_body(), headers=auth(r.seed_a.keys["referrer"])
+        )
+        tid = third.json()["id"]
+        held = await c.post(
+            f"{r.a}/v1/placements/{tid}/holds",
+            json={"unit_id": str(b_unit)},
+            headers=auth(r.seed_a.keys["triagist"]),
+        )
+        assert held.status_code == 201, held.text
+        events = await c.get(
+            f"{r.a}/v1/placements/{tid}/events", headers=auth(r.seed_a.keys["referrer"])
+        )
+        remote = events.json()["items"][-1]["payload"]["remote_placement_id"]
+        here = await c.post(
+            f"{r.a}/v1/placements/{tid}/accept", headers=auth(r.seed_a.keys["admin"])
+        )
+        assert_problem(here, 409)
+        cancelled = await c.post(
+            f"{r.a}/v1/placements/{tid}/cancel",
+            json={"reason": "recovered"},
+            headers=auth(r.seed_a.keys["referrer"]),
+        )
+        assert cancelled.status_code == 200, cancelled.text
+
+        async def cancelled_at_b() -> bool:
+            got = await c.get(f"{r.b}/v1/placements/{remote}", headers=auth(r.seed_b.keys["admin"]))
+            return bool(got.json()["state"] == "cancelled")
+
+        await until(cancelled_at_b, 10, "the cancel at A reaching B")
+
         # 4. 50 concurrent holds from A and B together on B's unit with 3 free places: exactly 3.
         target = r.seed_b.units["den-haag-elv-high"]
         a_ids, b_ids = [], []
