@@ -502,11 +502,7 @@ async def forward_hold(
     }
     try:
         async with client(partner, settings) as http:
-            made = await http.post(
-                "/v1/placements",
-                json=remote,
-                headers={"Idempotency-Key": f"partner-hold-{placement_id}-{p.version}"},
-            )
+            made = await http.post("/v1/placements", json=remote)
             if made.status_code != 201:
                 raise _remote_problem(made, partner.label)
             remote_id = uuid.UUID(made.json()["id"])

@@ -348,6 +348,19 @@ async def test_capacity_holds_and_accepts_cross_the_regions(regions: Regions, db
         row = next(i for i in snap_b.json()["items"] if i["unit_id"] == str(target))
         assert (row["free"], row["held"], row["available"]) == (3, 3, 0)
 
+        # A placement of A refused there tries another of B's units: a new placement at B.
+        refused_a = next(
+            p for p, a in zip(a_ids, answers[:25], strict=True) if a.status_code == 409
+        )
+        retry = await hold(r.a, r.seed_a.keys["triagist"], refused_a)
+        assert retry.status_code == 409  # still full
+        other = await c.post(
+            f"{r.a}/v1/placements/{refused_a}/holds",
+            json={"unit_id": str(b_unit)},
+            headers=auth(r.seed_a.keys["triagist"]),
+        )
+        assert other.status_code == 201, other.text
+
 
 async def test_a_stopped_partner_is_shown_unreachable_with_its_last_figures(
     regions: Regions, db: Database
