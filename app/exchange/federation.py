@@ -51,6 +51,7 @@ log = structlog.get_logger("juisteplek.federation")
 
 # A partner's answer larger than this is refused (a national snapshot is ~10k rows, ~10 MB).
 MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
+MAX_PARTNERS = 100
 
 
 class PartnerUnavailable(ServiceUnavailable):
@@ -111,6 +112,11 @@ async def create_partner(
     )
     if taken is not None:
         raise Conflict(f"Partner {taken} already has the base URL {base}.")
+    count = await session.scalar(
+        select(func.count()).select_from(Partner).where(Partner.deleted_at.is_(None))
+    )
+    if (count or 0) >= MAX_PARTNERS:
+        raise Conflict(f"An instance follows at most {MAX_PARTNERS} partner regions.")
     partner = Partner(
         label=body.label,
         base_url=base,

@@ -11,6 +11,7 @@ from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.exchange import federation
 from app.exchange.partner_schemas import PartnerCreate, PartnerRead
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS
+from app.schemas import Page
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
 
@@ -26,10 +27,11 @@ async def create_partner(body: PartnerCreate, write: WriteDep, settings: Setting
     return await write.commit(created, status_code=201)
 
 
-@router.get("", response_model=list[PartnerRead], responses=READ_PROBLEMS)
-async def list_partners(session: SessionDep, principal: PrincipalDep) -> list[PartnerRead]:
-    """Partner regions with whether they answer and when their capacity was last fetched."""
-    return await federation.list_partners(session, principal)
+@router.get("", response_model=Page[PartnerRead], responses=READ_PROBLEMS)
+async def list_partners(session: SessionDep, principal: PrincipalDep) -> Page[PartnerRead]:
+    """Partner regions with whether they answer and when their capacity was last fetched
+    (at most 100, so always one page)."""
+    return Page(items=await federation.list_partners(session, principal), next_cursor=None)
 
 
 @router.delete("/{partner_id}", response_model=PartnerRead, responses=WRITE_PROBLEMS)

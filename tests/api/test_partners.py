@@ -47,12 +47,13 @@ async def test_admin_registers_lists_and_removes_a_partner(
     again = await _create(client, seed)
     assert_problem(again, 409)
     listed = await client.get("/v1/partners", headers=auth(seed.keys["admin"]))
-    assert [p["id"] for p in listed.json()] == [body["id"]]
+    assert [p["id"] for p in listed.json()["items"]] == [body["id"]]
+    assert listed.json()["next_cursor"] is None
 
     gone = await client.delete(f"/v1/partners/{body['id']}", headers=auth(seed.keys["admin"]))
     assert gone.status_code == 200, gone.text
     listed = await client.get("/v1/partners", headers=auth(seed.keys["admin"]))
-    assert listed.json() == []
+    assert listed.json()["items"] == []
     twice = await client.delete(f"/v1/partners/{body['id']}", headers=auth(seed.keys["admin"]))
     assert_problem(twice, 404)
 

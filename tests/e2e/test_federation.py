@@ -386,7 +386,7 @@ async def test_a_stopped_partner_is_shown_unreachable_with_its_last_figures(
 
         async def marked_down() -> bool:
             got = await c.get(f"{r.a}/v1/partners", headers=auth(r.seed_a.keys["admin"]))
-            return got.json()[0]["reachable"] is False
+            return bool(got.json()["items"][0]["reachable"] is False)
 
         await until(marked_down, 15, "B marked unreachable")
         body, hits = await search_a(c, r, include_stale="true")
