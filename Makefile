@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo run test test-notice lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean
+.PHONY: setup demo run test test-notice screenshots lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean i18n i18n-compile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,8 +28,9 @@ test-notice:
 	@echo "make test: installs the Python packages into $(VENV) (pip); starts a throw-away"
 	@echo "  PostgreSQL cluster (scripts/pg-cluster.sh), installing Debian's postgresql with apt-get when"
 	@echo "  no server binaries are present (root only; or set JUISTEPLEK_TEST_POSTGRES_URL to use yours);"
-	@echo "  installs Debian's wrk with apt-get for the benchmark smoke when it is missing (root only)."
-	@echo "  With both present it needs no root."
+	@echo "  installs Debian's wrk with apt-get for the benchmark smoke when it is missing (root only)"
+	@echo "  and Debian's chromium for the browser tests when it is missing (root only)."
+	@echo "  With them present it needs no root."
 
 lint: setup
 	$(BIN)/ruff check .
@@ -46,8 +47,9 @@ openapi-check: setup
 	diff -u openapi/openapi.json $(VENV)/openapi.fresh.json || \
 	  (echo "openapi/openapi.json is out of date: run 'make openapi'" >&2; exit 1)
 
+# Two workers: the suite is CPU-bound and its databases, servers and ports are per worker.
 pytest: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # The pure domain modules (triage rules, state machine, KPI formulas, ranking, region file) are
 # covered by their unit tests alone, every line and branch. They need no database: no PostgreSQL
@@ -62,6 +64,21 @@ bench-smoke: setup
 	CI=true $(BIN)/python -m bench.run_search --smoke
 	CI=true $(BIN)/python -m bench.run_holds --smoke
 	CI=true $(BIN)/python -m bench.run_stream --smoke
+
+## Web app catalogs: extract messages, merge them into nl/en, compile the .mo files (committed)
+LOCALE_DIR := app/web/locale
+i18n: setup
+	$(BIN)/pybabel extract -F babel.cfg -k tr -k N_ --no-location --sort-output \
+	  --project=JuistePlek -o $(LOCALE_DIR)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) --no-fuzzy-matching
+	$(MAKE) i18n-compile
+
+i18n-compile: setup
+	$(BIN)/pybabel compile -d $(LOCALE_DIR) --statistics
+
+## Retake the screenshots in docs/screenshots with the browser tests (SQLite)
+screenshots: setup
+	JUISTEPLEK_UPDATE_SCREENSHOTS=1 JUISTEPLEK_TEST_BACKENDS=sqlite $(BIN)/pytest -q tests/browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache juisteplek-demo.db* juisteplek-demo.env

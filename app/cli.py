@@ -1,4 +1,5 @@
-"""The ``juisteplek`` command: serve, migrate, demo, create-key, export-openapi, import-region."""
+"""The ``juisteplek`` command: serve, migrate, demo, create-key, export-openapi, import-region,
+audit, triage, webhooks."""
 
 from __future__ import annotations
 
@@ -232,6 +233,53 @@ async def _issue_demo_keys(db: Database) -> dict[str, tuple[str, str]]:
     return keys
 
 
+DEMO_USER_DOMAIN = "demo.juisteplek.nl"
+# The order the web users are printed in: the triagist first, the README's first login.
+DEMO_USER_ROLES = (Role.TRIAGIST, Role.PROVIDER, Role.REFERRER, Role.ANALYST, Role.ADMIN)
+
+
+async def _issue_demo_users(db: Database) -> list[tuple[str, str, str]]:
+    """One web user per role, each with a new password: (role, email, password)."""
+    from app.auth import users as user_service
+    from app.registry.demo import demo_organisation_ids
+
+    async with db.sessionmaker() as session:
+        orgs = await demo_organisation_ids(session)
+        owners = {
+            Role.TRIAGIST: orgs["rap"],
+            Role.PROVIDER: orgs["vvt"],
+            Role.REFERRER: orgs["hospital"],
+            Role.ANALYST: orgs["rap"],
+            Role.ADMIN: None,
+        }
+        names = {
+            Role.TRIAGIST: "Demo Triagist",
+            Role.PROVIDER: "Demo Planner",
+            Role.REFERRER: "Demo Transferverpleegkundige",
+            Role.ANALYST: "Demo Analist",
+            Role.ADMIN: "Demo Beheerder",
+        }
+        printed = []
+        for role in DEMO_USER_ROLES:
+            email = f"{role.value}@{DEMO_USER_DOMAIN}"
+            password = user_service.generate_password()
+            user = await user_service.user_by_email(session, email)
+            if user is None:
+                await user_service.add_user(
+                    session,
+                    name=names[role],
+                    email=email,
+                    organisation_id=owners[role],
+                    roles=frozenset({role}),
+                    password=password,
+                )
+            else:
+                await user_service.reset_password(session, user, password)
+            printed.append((role.value, email, password))
+        await session.commit()
+    return printed
+
+
 async def _prepare_demo(settings: Settings) -> dict[str, tuple[str, str]]:
     from app.registry.demo import is_loaded, load_demo
 
@@ -249,7 +297,9 @@ async def _prepare_demo(settings: Settings) -> dict[str, tuple[str, str]]:
                 counts = await load_demo(session, system, now=utcnow(), settings=settings)
                 await session.commit()
                 _echo(f"loaded region West: {json.dumps(counts)}")
-        return await _issue_demo_keys(db)
+        keys = await _issue_demo_keys(db)
+        keys.update({f"user:{r}": (e, p) for r, e, p in await _issue_demo_users(db)})
+        return keys
     finally:
         await db.dispose()
 
@@ -285,9 +335,11 @@ def demo(
         from app.kpi import simulate as kpi_simulate
 
         asyncio.run(kpi_simulate.run(settings, days=simulate_days, seed=1, echo=_echo))
-    keys = asyncio.run(_prepare_demo(settings))
+    prepared = asyncio.run(_prepare_demo(settings))
+    keys = {k: v for k, v in prepared.items() if not k.startswith("user:")}
     base = f"http://{host}:{port}"
     _echo(f"JuistePlek demo (region West) on {base}")
+    _echo(f"  web app:    {base}/  (log in as a web user below)")
     _echo(f"  API docs:   {base}/docs")
     _echo(f"  OpenAPI:    {base}/openapi.json")
     _echo(f"  database:   {database.resolve()}")
@@ -303,6 +355,10 @@ def demo(
     write_demo_env(env_file, base=base, keys=keys, provider_organisation=provider_org)
     _echo(f"  for a shell: . {_relative(env_file)}   (B = the URL, A P R T N = the keys, PO = the")
     _echo("               provider key's organisation)")
+    _echo("Web users (one per role; new passwords on every start):")
+    for name, (email, password) in prepared.items():
+        if name.startswith("user:"):
+            _echo(f"    {name.removeprefix('user:')}  {email}  {password}")
     sys.stdout.flush()
     if not no_serve:
         serve(host=host, port=port, workers=1)
@@ -389,6 +445,61 @@ def create_key(
             return issued.key
 
     _echo(with_database(run, url=database_url(must_exist=True)))
+
+
+@cli.command("create-user")
+def create_user(
+    name: Annotated[str, typer.Option(help="The person's name")],
+    email: Annotated[str, typer.Option(help="Email address (the login name)")],
+    role: Annotated[list[Role], typer.Option(help="Role (repeatable)")],
+    organisation: Annotated[
+        str | None, typer.Option(help="Organisation id (not needed for admin only)")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (at least 10 characters); omitted: generated, printed once"),
+    ] = None,
+) -> None:
+    """Create a person's web account directly in the database (bootstrap or break-glass)."""
+    from pydantic import ValidationError
+
+    from app.auth import users as user_service
+    from app.auth.schemas import UserCreate
+    from app.errors import DomainError
+
+    generated = password is None
+    secret = password if password is not None else user_service.generate_password()
+    try:
+        organisation_id = uuid.UUID(organisation) if organisation else None
+        body = UserCreate(
+            name=name,
+            email=email,
+            roles=role,
+            organisation_id=organisation_id,
+            password=secret,
+        )
+    except (ValueError, ValidationError) as exc:
+        _echo(f"refused: {exc}")
+        raise typer.Exit(1) from exc
+
+    async def run() -> str:
+        db = Database.from_url(get_settings().database_url)
+        try:
+            async with db.sessionmaker() as session:
+                user = await user_service.create_user(session, CLI_ADMIN, body)
+                await session.commit()
+                return str(user.id)
+        finally:
+            await db.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except DomainError as exc:
+        _echo(f"refused: {exc.detail}")
+        raise typer.Exit(1) from exc
+    _echo(f"created user {user_id} ({body.email})")
+    if generated:
+        _echo(f"password (shown once): {secret}")
 
 
 @cli.command("export-openapi")
@@ -546,6 +657,49 @@ def import_region(
         raise typer.Exit(1) from None
     for line in importer.describe(diff):
         _echo(line)
+
+
+webhooks_cli = typer.Typer(
+    help="Webhook signing secrets at rest (docs/webhooks.md).", no_args_is_help=True
+)
+cli.add_typer(webhooks_cli, name="webhooks")
+
+
+@webhooks_cli.command("new-key")
+def webhooks_new_key() -> None:
+    """Print a new random key for JUISTEPLEK_SECRETS_KEY."""
+    from app.webhooks.secretbox import new_key
+
+    _echo(new_key())
+
+
+@webhooks_cli.command("reencrypt")
+def webhooks_reencrypt() -> None:
+    """Encrypt every webhook secret under JUISTEPLEK_SECRETS_KEY (after a rotation or upgrade).
+
+    Old keys in JUISTEPLEK_SECRETS_OLD_KEYS decrypt; secrets stored in plain text by earlier
+    versions are encrypted. Exit 1 when a secret decrypts with none of the configured keys.
+    """
+    from app.webhooks.service import reencrypt_secrets
+
+    settings = get_settings()
+
+    async def run() -> tuple[int, int, list[uuid.UUID]]:
+        db = Database.from_url(settings.database_url)
+        try:
+            result = await reencrypt_secrets(db, settings.secret_box())
+        finally:
+            await db.dispose()
+        return result.subscriptions, result.reencrypted, result.unreadable
+
+    total, changed, unreadable = asyncio.run(run())
+    _echo(f"webhook secrets: {total} subscriptions, {changed} re-encrypted")
+    if unreadable:
+        _echo(
+            f"{len(unreadable)} secrets decrypt with no configured key (add the old key to "
+            "JUISTEPLEK_SECRETS_OLD_KEYS): " + ", ".join(str(i) for i in unreadable)
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:

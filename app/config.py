@@ -6,10 +6,13 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.webhooks.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, key_problem
 
 DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"  # noqa: S105 - refused in production
+MIN_PATIENT_KEY_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -56,8 +59,17 @@ class Settings(BaseSettings):
     webhook_backoff_base_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
     webhook_backoff_cap_seconds: Annotated[float, Field(gt=0, le=86_400)] = 3_600.0
     webhook_batch_size: Annotated[int, Field(ge=1, le=1_000)] = 50
-    # None = private/loopback targets allowed except with env=production (SSRF guard).
-    webhook_allow_private_targets: bool | None = None
+    # Hosts exempt from the webhook address rule (docs/webhooks.md): comma-separated names or
+    # IP addresses, e.g. an operator's own receiver on the internal network.
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Webhook secrets at rest (docs/webhooks.md): the key that encrypts, and old keys that still
+    # decrypt during a rotation (comma-separated). Without a key a public development key is
+    # used, which production refuses.
+    secrets_key: SecretStr | None = None
+    secrets_old_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Idempotency records (the first response to a write with an Idempotency-Key) are purged
+    # after this many hours by the background sweep.
+    idempotency_retention_hours: Annotated[int, Field(ge=1, le=8_760)] = 24
     # Placement sweeper (docs/domain.md §8, §12.6): hold expiry and auto-escalation.
     # None = on, except with env=test (tests call app.placement.sweeper.sweep with an explicit now).
     placement_sweeper_enabled: bool | None = None
@@ -68,18 +80,62 @@ class Settings(BaseSettings):
     # Federation (docs/federation.md): partner regions are pulled on start, on every event of
     # their stream and every ``partner_poll_seconds``. None = on, except with env=test.
     partner_sync_enabled: bool | None = None
-    # Encrypts stored secrets (partner keys): URL-safe base64 of 32 bytes (Fernet). Unset: a
-    # public development key, refused in production.
-    secrets_key: SecretStr | None = None
     partner_poll_seconds: Annotated[float, Field(gt=0, le=3_600)] = 60.0
     partner_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("secrets_old_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    # Web sessions (docs/web.md): idle and absolute expiry, login throttling, TOTP.
+    session_idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 60
+    session_absolute_hours: Annotated[int, Field(ge=1, le=7 * 24)] = 14
+    login_window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    login_max_failures_per_email: Annotated[int, Field(ge=1, le=1_000)] = 5
+    login_max_failures_per_address: Annotated[int, Field(ge=1, le=10_000)] = 30
+    # None = required in production for the roles that read patient data, off elsewhere.
+    totp_required: bool | None = None
+    # None = Secure session cookies in production only (plain http on a laptop demo).
+    cookie_secure: bool | None = None
+
     @model_validator(mode="after")
-    def _refuse_demo_secrets_in_production(self) -> Settings:
-        if self.env == "production" and (
-            self.patient_key_secret.get_secret_value() == DEMO_PATIENT_KEY_SECRET
-        ):
+    def _check_secrets(self) -> Settings:
+        old = "JUISTEPLEK_SECRETS_OLD_KEYS"
+        keys = [(old, k.get_secret_value()) for k in self.secrets_old_keys]
+        if self.secrets_key is not None:
+            keys.insert(0, ("JUISTEPLEK_SECRETS_KEY", self.secrets_key.get_secret_value()))
+        for name, key in keys:
+            problem = key_problem(key)
+            if problem is not None:
+                raise ValueError(f"{name}: a key {problem}")
+        if self.env != "production":
+            return self
+        patient = self.patient_key_secret.get_secret_value()
+        if patient == DEMO_PATIENT_KEY_SECRET:
             raise ValueError("JUISTEPLEK_PATIENT_KEY_SECRET must be set in production")
+        if len(patient) < MIN_PATIENT_KEY_SECRET_LENGTH or len(set(patient)) < 8:
+            raise ValueError(
+                "JUISTEPLEK_PATIENT_KEY_SECRET is too weak for production: use at least "
+                f"{MIN_PATIENT_KEY_SECRET_LENGTH} random characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        if self.secrets_key is None or self.secrets_key.get_secret_value() == (
+            DEVELOPMENT_SECRETS_KEY
+        ):
+            raise ValueError(
+                "JUISTEPLEK_SECRETS_KEY must be set in production "
+                "(generate one with `juisteplek webhooks new-key`)"
+            )
         return self
 
     @property
@@ -89,10 +145,15 @@ class Settings(BaseSettings):
         return self.webhook_dispatch_enabled
 
     @property
-    def allow_private_webhook_targets(self) -> bool:
-        if self.webhook_allow_private_targets is None:
-            return self.env != "production"
-        return self.webhook_allow_private_targets
+    def webhook_require_https(self) -> bool:
+        return self.env == "production"
+
+    def secret_box(self) -> SecretBox:
+        """Encrypts webhook secrets with the current key; decrypts with it and the old keys."""
+        current = DEVELOPMENT_SECRETS_KEY
+        if self.secrets_key is not None:
+            current = self.secrets_key.get_secret_value()
+        return SecretBox([current, *(k.get_secret_value() for k in self.secrets_old_keys)])
 
     @property
     def run_placement_sweeper(self) -> bool:
@@ -105,6 +166,18 @@ class Settings(BaseSettings):
         if self.partner_sync_enabled is None:
             return self.env != "test"
         return self.partner_sync_enabled
+
+    @property
+    def require_totp(self) -> bool:
+        if self.totp_required is None:
+            return self.env == "production"
+        return self.totp_required
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is None:
+            return self.env == "production"
+        return self.cookie_secure
 
     @property
     def is_sqlite(self) -> bool:

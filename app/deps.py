@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import users
 from app.auth.principal import Principal
 from app.auth.service import KeyResolver
 from app.auth.throttle import AuthThrottle
@@ -65,6 +66,29 @@ async def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_key_or_person(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """An API key when the request sends one, else the person of a web session cookie.
+
+    Only for reads that a page's own script may make (``GET /v1/me``): writes stay key-only, so
+    a session cookie can never be used for a cross-site write to the API.
+    """
+    token = request.cookies.get(users.SESSION_COOKIE)
+    if request.headers.get("authorization") is None and token and len(token) <= 200:
+        state = await users.resolve_session(
+            request.app.state.db, token, settings=request.app.state.settings
+        )
+        if state is not None and not state.second_factor_pending:
+            request.state.principal = state.principal
+            return state.principal
+    return await get_principal(request, credentials)
+
+
+KeyOrPersonDep = Annotated[Principal, Depends(get_key_or_person)]
 
 
 async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:

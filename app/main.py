@@ -33,12 +33,15 @@ from app.routers import (
     partners,
     placements,
     registry,
+    reports,
     stream,
+    users,
     webhooks,
 )
 from app.routers import triage as triage_routes
 from app.routers import urgency as urgency_routes
 from app.uow import ReplayedResponse
+from app.web.install import install_web
 
 API_DESCRIPTION = """
 JuistePlek coordinates acute follow-up care capacity in a region: providers report free places,
@@ -89,6 +92,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         description=API_DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # Served by app.web with local assets, so they work without internet.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.auth_throttle = AuthThrottle(
@@ -106,7 +112,19 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_exception_handler(ReplayedResponse, _replay)
     # 403s on placement and audit routes go to the NEN 7513 access log (docs/domain.md §10.1).
     app.add_exception_handler(Forbidden, placements.on_forbidden)
-    for module in (ops, auth, registry, capacity, placements, audit, webhooks, stream, kpis):
+    for module in (
+        ops,
+        auth,
+        users,
+        registry,
+        capacity,
+        placements,
+        audit,
+        webhooks,
+        stream,
+        kpis,
+        reports,
+    ):
         app.include_router(module.router)
     app.include_router(exchange.router)
     app.include_router(partners.router)
@@ -116,6 +134,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(triage_routes.audited)
     app.include_router(triage_routes.router)
     app.include_router(urgency_routes.router)
+    install_web(app, settings)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

@@ -216,6 +216,10 @@ def _nul_body_pointers(body: bytes, content_type: str, is_json: bool) -> list[st
         return list(dict.fromkeys(_nul_pointers(document, "#")))
     if content_type == "application/x-www-form-urlencoded" and b"%00" in body:
         return [f"#/{name}" for name in _nul_query_names(body.decode("latin-1"))]
+    if content_type == "text/csv" and b"\x00" in body:
+        # Lines are numbered as the CSV upload's own errors number them (the header is line 1).
+        lines = body.split(b"\n")
+        return [f"/lines/{n}" for n, line in enumerate(lines, start=1) if b"\x00" in line]
     return []
 
 

@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and the tests see the whole metadata."""
 
 from app.audit.models import AuditLog
-from app.auth.models import ApiKey, IdempotencyRecord
+from app.auth.models import ApiKey, IdempotencyRecord, LoginAttempt, User, WebSession
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.db import Base
 from app.exchange.models import Partner, PartnerHold, PartnerUnit
@@ -30,6 +30,7 @@ __all__ = [
     "KpiBaseline",
     "KpiCalendar",
     "Location",
+    "LoginAttempt",
     "Municipality",
     "Organisation",
     "OutboxEvent",
@@ -46,6 +47,8 @@ __all__ = [
     "TriageRuleSet",
     "Unit",
     "UnitCapacity",
+    "User",
+    "WebSession",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

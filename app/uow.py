@@ -91,9 +91,17 @@ class Write:
     headers: dict[str, str] = field(default_factory=dict)
 
     async def commit(
-        self, body: BaseModel | Sequence[BaseModel] | None, *, status_code: int = 200
+        self,
+        body: BaseModel | Sequence[BaseModel] | None,
+        *,
+        status_code: int = 200,
+        stored: BaseModel | None = None,
     ) -> Response:
-        """Commit the transaction (with the idempotency record) and build the response."""
+        """Commit the transaction (with the idempotency record) and build the response.
+
+        ``stored`` is what the idempotency record keeps instead of ``body`` when the response
+        carries a secret that must not be stored (an issued API key): a replay answers with it.
+        """
         if body is None:
             content = b""
         elif isinstance(body, BaseModel):
@@ -109,7 +117,9 @@ class Write:
                     request_hash=self.fingerprint,
                     status_code=status_code,
                     content_type=media_type,
-                    body=content,
+                    body=content
+                    if stored is None
+                    else orjson.dumps(stored.model_dump(mode="json")),
                     headers_json=orjson.dumps(self.headers).decode(),
                 )
             )

@@ -251,3 +251,44 @@ async def create_placements(
             ids.append(created.id)
         await session.commit()
     return ids
+
+
+@dataclass(frozen=True)
+class Person:
+    """A web user created for a test, with the password to log in with."""
+
+    id: uuid.UUID
+    email: str
+    password: str
+    name: str
+    organisation_id: uuid.UUID | None
+    roles: frozenset[Role]
+
+
+async def add_person(
+    db: Database,
+    role: Role | frozenset[Role],
+    organisation_id: uuid.UUID | None,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    password: str = "correct horse battery",
+) -> Person:
+    """A web user (argon2 password) with one role or a set of roles."""
+    from app.auth import users as user_service
+
+    roles = frozenset({role}) if isinstance(role, Role) else role
+    label = "-".join(sorted(r.value for r in roles))
+    email = email or f"{label}-{uuid.uuid4().hex[:6]}@example.nl"
+    name = name or f"Test {label}"
+    async with db.sessionmaker() as session:
+        user = await user_service.add_user(
+            session,
+            name=name,
+            email=email,
+            organisation_id=organisation_id,
+            roles=roles,
+            password=password,
+        )
+        await session.commit()
+    return Person(user.id, user.email, password, name, organisation_id, roles)

@@ -107,7 +107,8 @@ def _row(ctx: AuditContext, entry: AuditEntry, now: datetime) -> dict[str, Any]:
         "occurred_at": now,
         "outcome": entry.outcome,
         "user_id": p.key_id,
-        "user_display": p.name[:200],
+        # A person is named with their email, so the log identifies them even after a rename.
+        "user_display": (f"{p.name} <{p.user_email}>" if p.user_email else p.name)[:200],
         "on_behalf_of": ctx.on_behalf_of,
         "role": format_roles(p.roles),
         "organisation_id": p.organisation_id,
@@ -225,6 +226,7 @@ class AuditQuery:
     since: datetime | None = None
     until: datetime | None = None
     outcome: str | None = None
+    action: str | None = None  # C R U D E
     cursor: str | None = None
     limit: int = 100
 
@@ -250,6 +252,8 @@ async def list_entries(
         stmt = stmt.where(AuditLog.occurred_at < q.until)
     if q.outcome is not None:
         stmt = stmt.where(AuditLog.outcome == q.outcome)
+    if q.action is not None:
+        stmt = stmt.where(AuditLog.action == q.action)
     if q.cursor is not None:
         stmt = stmt.where(AuditLog.id > cursor_int(q.cursor))
     rows = (await session.scalars(stmt.order_by(AuditLog.id).limit(q.limit + 1))).all()
@@ -262,6 +266,7 @@ async def list_entries(
         "from": q.since,
         "to": q.until,
         "outcome": q.outcome,
+        "action": q.action,
     }
     await append(
         session,

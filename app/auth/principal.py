@@ -1,4 +1,4 @@
-"""Who is calling: the resolved API key with its roles and organisation (pure data and checks)."""
+"""Who is calling: an API key or a logged-in person, with roles and organisation (pure data)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,21 @@ KEY_PREFIX = "jp"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """The caller. For a machine ``key_id`` is its API key; for a person logged in to the web
+    app ``key_id`` is the person's user id (``user_id`` is set too), so the access log, the
+    transfer log and every ``*_key_id`` actor column name the person."""
+
     key_id: uuid.UUID
     name: str
     roles: frozenset[Role]
     organisation_id: uuid.UUID | None
     region_id: uuid.UUID | None
+    user_id: uuid.UUID | None = None
+    user_email: str | None = None
+
+    @property
+    def is_person(self) -> bool:
+        return self.user_id is not None
 
     @property
     def is_admin(self) -> bool:
@@ -36,7 +46,8 @@ class Principal:
         """Raise 403 unless the key belongs to ``organisation_id`` (or is an admin key)."""
         if self.is_admin or self.organisation_id == organisation_id:
             return
-        raise Forbidden(f"This key's organisation may not change {what} of another organisation.")
+        who = "person's" if self.is_person else "key's"
+        raise Forbidden(f"This {who} organisation may not change {what} of another organisation.")
 
 
 def generate_key() -> tuple[str, str, str]:

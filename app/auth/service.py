@@ -70,6 +70,18 @@ async def issue_key(
     return ApiKeyIssued(**key_read(key).model_dump(), key=generated)
 
 
+async def list_keys(
+    session: AsyncSession, principal: Principal, *, include_revoked: bool = True, limit: int = 500
+) -> list[ApiKeyRead]:
+    """Keys for the administrator's console, newest first (only prefixes: keys are hashes)."""
+    principal.require(Role.ADMIN)
+    stmt = select(ApiKey)
+    if not include_revoked:
+        stmt = stmt.where(ApiKey.revoked_at.is_(None))
+    rows = await session.scalars(stmt.order_by(ApiKey.created_at.desc(), ApiKey.id).limit(limit))
+    return [key_read(k) for k in rows]
+
+
 async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKeyRead:
     key = await session.get(ApiKey, key_id)
     if key is None:

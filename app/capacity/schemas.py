@@ -174,3 +174,21 @@ class UnitStatusCurrent(Schema):
     not_accepting_detail: str | None
     not_accepting_until: datetime | None
     changed_at: datetime | None
+
+
+class UnitStateRead(Schema):
+    """A unit's current capacity as its provider sees it on the capacity page."""
+
+    unit_id: uuid.UUID
+    name: str
+    care_type: CareType
+    location_name: str
+    staffed_capacity: int
+    free: int | None = Field(description="null until the first report")
+    expected_free_24h: int | None
+    held: int
+    available: int | None
+    reported_at: datetime | None
+    reported_by_id: uuid.UUID | None = Field(description="the key or person that reported")
+    source: str | None
+    stale: bool

@@ -26,6 +26,7 @@ from app.capacity.schemas import (
     CapacityReportIn,
     CapacityReportItem,
     CapacityReportRead,
+    UnitStateRead,
 )
 from app.capacity.status import is_closed
 from app.config import Settings
@@ -730,3 +731,61 @@ async def report_many(
         )
     await publish_many(session, topic="capacity", events=events)
     return results
+
+
+async def organisation_unit_states(
+    session: AsyncSession,
+    principal: Principal,
+    organisation_id: uuid.UUID,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> list[UnitStateRead]:
+    """The active units of one organisation with their current capacity (its own provider, or
+    an admin): what the capacity page shows, in name order."""
+    principal.require(Role.PROVIDER)
+    principal.require_organisation(organisation_id, "capacity")
+    rows = (
+        await session.execute(
+            select(
+                Unit.id,
+                Unit.name,
+                Unit.care_type,
+                Unit.staffed_capacity,
+                Location.name.label("location_name"),
+                UnitCapacity.free,
+                UnitCapacity.expected_free_24h,
+                UnitCapacity.held,
+                UnitCapacity.reported_at,
+                CapacityReport.reported_by_key_id,
+                CapacityReport.source,
+            )
+            .join(Location, Location.id == Unit.location_id)
+            .outerjoin(UnitCapacity, UnitCapacity.unit_id == Unit.id)
+            .outerjoin(CapacityReport, CapacityReport.id == UnitCapacity.report_id)
+            .where(Location.organisation_id == organisation_id, Unit.active.is_(True))
+            .order_by(Location.name, Unit.name, Unit.id)
+        )
+    ).all()
+    states = []
+    for r in rows:
+        reported = r.reported_at is not None
+        held = r.held or 0
+        states.append(
+            UnitStateRead(
+                unit_id=r.id,
+                name=r.name,
+                care_type=CareType(r.care_type),
+                location_name=r.location_name,
+                staffed_capacity=r.staffed_capacity,
+                free=r.free if reported else None,
+                expected_free_24h=r.expected_free_24h if reported else None,
+                held=held,
+                available=max(0, r.free - held) if reported else None,
+                reported_at=r.reported_at,
+                reported_by_id=r.reported_by_key_id,
+                source=r.source,
+                stale=not reported or now - r.reported_at > settings.stale_after(r.care_type),
+            )
+        )
+    return states

@@ -45,7 +45,7 @@ from app.placement.schemas import HoldCreate, HoldRead
 from app.placement.service import _transition
 from app.placement.states import Action, EventType, IllegalTransition, State, next_state
 from app.placement.suitability import ROOM_POLICIES
-from app.webhooks.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox
+from app.webhooks.secretbox import SecretBox
 
 log = structlog.get_logger("juisteplek.federation")
 
@@ -63,19 +63,9 @@ class PartnerUnavailable(ServiceUnavailable):
 
 
 def secret_box(settings: Settings) -> SecretBox:
-    """The box that encrypts partner keys at rest (the webhook secrets' key, when configured)."""
-    make = getattr(settings, "secret_box", None)
-    if callable(make):
-        box = make()
-        if isinstance(box, SecretBox):
-            return box
-    if settings.secrets_key is not None:
-        return SecretBox([settings.secrets_key.get_secret_value()])
-    if settings.env == "production":
-        raise ServiceUnavailable(
-            "JUISTEPLEK_SECRETS_KEY is not set: partner keys cannot be stored or read."
-        )
-    return SecretBox([DEVELOPMENT_SECRETS_KEY])
+    """The box that encrypts partner keys at rest: the one of webhook secrets
+    (``JUISTEPLEK_SECRETS_KEY``, old keys during a rotation)."""
+    return settings.secret_box()
 
 
 # --- partners (admin) ---------------------------------------------------------------------------

@@ -625,9 +625,10 @@ async def ggz_crisis_within_norm(
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def render_csv(answer: BaseModel) -> str:
-    """The answer's rows and totals as CSV with the same numbers as the JSON; every line carries
-    the KPI, its definition version and the period."""
+def csv_table(answer: BaseModel) -> tuple[list[str], list[list[Any]]]:
+    """The answer's rows and totals as a header and lines (None for an empty cell), the same for
+    the CSV and the dashboard's spreadsheet; every line carries the KPI, its definition version
+    and the period."""
     data = answer.model_dump(mode="json", by_alias=True)
     lines: list[tuple[str, dict[str, Any]]] = [("row", r) for r in data["rows"]]
     if "total" in data:
@@ -646,17 +647,15 @@ def render_csv(answer: BaseModel) -> str:
     for _, item, _ in flat:
         seen += [k for k in item if k not in seen]
     seen += [f"decline_{k}" for k in sorted(decline_keys) if f"decline_{k}" not in seen]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns + seen)
+    out: list[list[Any]] = []
     for kind, item, declines_hidden in flat:
         values = []
         for col in seen:
             value = item.get(col)
             if value is None and col.startswith("decline_") and not declines_hidden:
                 value = 0
-            values.append("" if value is None else value)
-        writer.writerow(
+            values.append(value)
+        out.append(
             [
                 data["kpi"],
                 data["definition_version"],
@@ -666,6 +665,17 @@ def render_csv(answer: BaseModel) -> str:
                 *values,
             ]
         )
+    return columns + seen, out
+
+
+def render_csv(answer: BaseModel) -> str:
+    """The answer's rows and totals as CSV with the same numbers as the JSON."""
+    header, lines = csv_table(answer)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for line in lines:
+        writer.writerow(["" if v is None else v for v in line])
     return out.getvalue()
 
 

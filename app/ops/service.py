@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from app.capacity import service as capacity_service
 from app.db import Database
 from app.ops.metrics import OLDEST_REPORT_AGE
+from app.realtime.models import OutboxEvent
+from app.webhooks.models import WebhookDelivery
 
 # The Alembic revisions ship inside the package, so an installed wheel migrates from any
 # working directory (alembic.ini at the checkout's root is for `alembic revision` only).
@@ -54,3 +58,77 @@ async def readiness(db: Database) -> tuple[bool, dict[str, str]]:
 async def refresh_metrics(db: Database, now: datetime) -> None:
     for care_type, age in (await capacity_service.report_ages(db, now)).items():
         OLDEST_REPORT_AGE.labels(care_type).set(age)
+
+
+# --- the instance's health for the administrator's console ------------------------------------
+
+# Background loops by their asyncio task name; the hub starts with the first stream.
+LOOPS = {
+    "placement-sweeper": "placement sweeper",
+    "juisteplek-webhooks": "webhook dispatcher",
+    "juisteplek-realtime-hub": "real-time hub",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceHealth:
+    """What an administrator checks first: is the instance sound, is work piling up."""
+
+    ready: bool
+    checks: dict[str, str]
+    loops: dict[str, bool]  # task name -> running in this process
+    open_streams: int
+    outbox_backlog: int  # events not yet fanned out to webhook subscriptions
+    pending_deliveries: int
+    failed_deliveries_24h: int
+    checked_at: datetime
+
+
+def running_loops() -> dict[str, bool]:
+    names = {task.get_name() for task in asyncio.all_tasks() if not task.done()}
+    return {name: name in names for name in LOOPS}
+
+
+async def instance_health(db: Database, *, open_streams: int, now: datetime) -> InstanceHealth:
+    """Readiness plus the background loops, open streams, outbox backlog and webhook failures."""
+    ready, checks = await readiness(db)
+    backlog = pending = failed = 0
+    if checks.get("database") == "ok":
+        async with db.read() as conn:
+            backlog = int(
+                await conn.scalar(
+                    select(func.count())
+                    .select_from(OutboxEvent)
+                    .where(OutboxEvent.webhooks_fanned_out_at.is_(None))
+                )
+                or 0
+            )
+            pending = int(
+                await conn.scalar(
+                    select(func.count())
+                    .select_from(WebhookDelivery)
+                    .where(WebhookDelivery.status == "pending")
+                )
+                or 0
+            )
+            failed = int(
+                await conn.scalar(
+                    select(func.count())
+                    .select_from(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.status == "failed",
+                        WebhookDelivery.updated_at >= now - timedelta(hours=24),
+                    )
+                )
+                or 0
+            )
+    return InstanceHealth(
+        ready=ready,
+        checks=checks,
+        loops=running_loops(),
+        open_streams=open_streams,
+        outbox_backlog=backlog,
+        pending_deliveries=pending,
+        failed_deliveries_24h=failed,
+        checked_at=now,
+    )

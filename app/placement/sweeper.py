@@ -1,4 +1,6 @@
-"""Background sweep (docs/domain.md §8, §12.6): release expired holds, escalate overdue placements.
+"""Background sweep (docs/domain.md §8, §12.6): release expired holds, auto-escalate overdue
+placements; the same loop purges idempotency records past their retention
+(app/auth/idempotency.py).
 
 Expiry and escalation deadlines are columns, so the sweep is stateless: any instance may run it,
 after a restart too, and two instances racing are safe (each change is version-checked). Tests call
@@ -11,11 +13,12 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import select
 
+from app.auth.idempotency import purge_idempotency_records
 from app.capacity import status as unit_status
 from app.config import Settings
 from app.db import Database, utcnow
@@ -29,6 +32,7 @@ from app.triage.urgency import escalation_window
 
 log = structlog.get_logger("juisteplek.sweeper")
 BATCH = 200
+IDEMPOTENCY_PURGE_EVERY = timedelta(minutes=10)
 
 
 async def expire_hold(db: Database, hold_id: uuid.UUID, *, now: datetime) -> bool:
@@ -150,10 +154,16 @@ async def sweep(db: Database, *, now: datetime) -> SweepResult:
 
 
 async def run_forever(db: Database, settings: Settings) -> None:
-    """The lifespan task: sweep every ``placement_sweep_seconds``; errors are logged, not fatal."""
+    """The lifespan task: sweep every ``placement_sweep_seconds``; errors are logged, not fatal.
+
+    The same loop purges idempotency records past their retention, at most every
+    ``IDEMPOTENCY_PURGE_EVERY``.
+    """
+    retention = timedelta(hours=settings.idempotency_retention_hours)
+    last_purge: datetime | None = None
     while True:
+        now = utcnow()
         try:
-            now = utcnow()
             result = await sweep(db, now=now)
             if result.expired_holds or result.escalated:
                 log.info("placement_sweep", **result.model_dump())
@@ -165,6 +175,16 @@ async def run_forever(db: Database, settings: Settings) -> None:
             raise
         except Exception:
             log.exception("placement_sweep_failed")
+        if last_purge is None or now - last_purge >= IDEMPOTENCY_PURGE_EVERY:
+            try:
+                purged = await purge_idempotency_records(db, now=now, retention=retention)
+                last_purge = now
+                if purged:
+                    log.info("idempotency_records_purged", purged=purged)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("idempotency_purge_failed")
         await asyncio.sleep(settings.placement_sweep_seconds)
 
 

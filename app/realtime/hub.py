@@ -50,6 +50,7 @@ class Subscriber:
 
     __slots__ = (
         "_waiter",
+        "accept",
         "closed",
         "frames",
         "next_ping",
@@ -60,11 +61,20 @@ class Subscriber:
     )
 
     def __init__(
-        self, principal: Principal, topics: frozenset[str] | None, *, next_ping: float
+        self,
+        principal: Principal,
+        topics: frozenset[str] | None,
+        *,
+        next_ping: float,
+        accept: Callable[[StreamEvent], bool] | None = None,
     ) -> None:
         self.principal = principal
         self.topics = topics
-        self.frames: deque[tuple[int, bytes]] = deque()
+        # Replaces the visibility rule for a stream that derives its own, coarser events (the web
+        # pages' channel turns a hold on any unit into "this unit changed", without placement data).
+        self.accept = accept
+        # (event, its encoded frame): the frame for plain streams, the event for derived ones.
+        self.frames: deque[tuple[StreamEvent, bytes]] = deque()
         self.overflowed = False  # fell too far behind: resumes from the outbox on reconnect
         self.closed = False  # its key was revoked or the client went away
         self.next_ping = next_ping  # loop time of its next heartbeat
@@ -74,6 +84,8 @@ class Subscriber:
     def wants(self, event: StreamEvent) -> bool:
         if self.topics is not None and event.topic not in self.topics:
             return False
+        if self.accept is not None:
+            return self.accept(event)
         return can_see(
             self.principal,
             topic=event.topic,
@@ -88,7 +100,7 @@ class Subscriber:
             # A client this far behind is cut off; it resumes from the outbox with Last-Event-ID.
             self.overflowed = True
         else:
-            self.frames.append((event.id, frame))
+            self.frames.append((event, frame))
         self._wake()
 
     def close(self) -> None:
@@ -212,11 +224,17 @@ class Hub:
             self._unsubscribe_bus()
             self._unsubscribe_bus = None
 
-    async def subscribe(self, principal: Principal, topics: frozenset[str] | None) -> Subscriber:
+    async def subscribe(
+        self,
+        principal: Principal,
+        topics: frozenset[str] | None,
+        accept: Callable[[StreamEvent], bool] | None = None,
+    ) -> Subscriber:
         await self.start()
         # A random phase per stream: streams opened together do not all ping in one instant.
         phase = random.uniform(0, self._heartbeat)  # noqa: S311 - not a secret
-        sub = Subscriber(principal, topics, next_ping=asyncio.get_running_loop().time() + phase)
+        next_ping = asyncio.get_running_loop().time() + phase
+        sub = Subscriber(principal, topics, next_ping=next_ping, accept=accept)
         self._subscribers.add(sub)
         return sub
 

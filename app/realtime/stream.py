@@ -74,8 +74,8 @@ class EventStream:
                 if sub.frames:
                     batch = []
                     while sub.frames:
-                        ident, frame = sub.frames.popleft()
-                        if ident not in replayed:
+                        event, frame = sub.frames.popleft()
+                        if event.id not in replayed:
                             batch.append(frame)
                     if batch:
                         yield b"".join(batch)

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from app.auth import service as auth_service
-from app.auth.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
+from app.auth.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead, ApiKeyReplayed
 from app.deps import WriteDep
 from app.enums import Role
 from app.routers.common import WRITE_PROBLEMS
@@ -15,12 +15,22 @@ from app.routers.common import WRITE_PROBLEMS
 router = APIRouter(prefix="/v1", tags=["auth"])
 
 
-@router.post("/api-keys", status_code=201, response_model=ApiKeyIssued, responses=WRITE_PROBLEMS)
+@router.post(
+    "/api-keys",
+    status_code=201,
+    response_model=ApiKeyIssued | ApiKeyReplayed,
+    responses=WRITE_PROBLEMS,
+)
 async def issue_key(body: ApiKeyCreate, write: WriteDep) -> Response:
-    """Issue a key. The key is in this response only; JuistePlek keeps just its hash."""
+    """Issue a key. The key is in this response only; JuistePlek keeps just its hash.
+
+    A retry with the same `Idempotency-Key` answers with the key's id and `key: null`: the
+    idempotency record, like everything else, holds no plaintext key.
+    """
     write.principal.require(Role.ADMIN)
     issued = await auth_service.issue_key(write.session, body, created_by=write.principal.key_id)
-    return await write.commit(issued, status_code=201)
+    replay = ApiKeyReplayed(**issued.model_dump(exclude={"key"}))
+    return await write.commit(issued, status_code=201, stored=replay)
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyRead, responses=WRITE_PROBLEMS)

@@ -10,6 +10,11 @@ rows first (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the single writer of
 IMMEDIATE``), and no lock is held while a request is in flight: a claimed delivery is leased by
 moving ``next_attempt_at`` past the request timeout, so a dispatcher that dies mid-send only
 delays its deliveries until the lease runs out.
+
+Failures are isolated per delivery: every send ends in an outcome (``transport.WebhookClient``
+never raises), a pass claims at most ``per_subscription`` deliveries of one subscription, and a
+target that can never work (a URL refused by today's rules) fails at once instead of being
+retried.
 """
 
 from __future__ import annotations
@@ -19,13 +24,12 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import httpx
 import structlog
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import ColumnElement, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -36,18 +40,25 @@ from app.realtime.service import StreamEvent, to_event
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from app.webhooks.policy import matches, retry_delay
 from app.webhooks.schemas import DeliveryStatus
+from app.webhooks.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, SecretUnreadable
 from app.webhooks.signing import (
     DELIVERY_ID_HEADER,
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,
     signature_header,
+    standard_headers,
 )
+from app.webhooks.transport import SendResult, WebhookClient
 
 log = structlog.get_logger("juisteplek.webhooks")
 
 USER_AGENT = "JuistePlek-Webhooks/1"
 MAX_PARALLEL_SENDS = 16
+
+
+def _development_box() -> SecretBox:
+    return SecretBox([DEVELOPMENT_SECRETS_KEY])
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,10 @@ class DispatchConfig:
     backoff_cap_seconds: float = 3_600.0
     timeout_seconds: float = 10.0
     batch_size: int = 50
+    # At most this many deliveries of one subscription per pass, so a subscription with a large
+    # backlog (or a slow receiver) cannot take the whole batch.
+    per_subscription: int = 4
+    secret_box: SecretBox = field(default_factory=_development_box)
 
     @property
     def fan_out_batch(self) -> int:
@@ -74,6 +89,7 @@ class DispatchConfig:
             backoff_cap_seconds=settings.webhook_backoff_cap_seconds,
             timeout_seconds=settings.webhook_timeout_seconds,
             batch_size=settings.webhook_batch_size,
+            secret_box=settings.secret_box(),
         )
 
 
@@ -100,20 +116,10 @@ class _Job:
     delivery_id: uuid.UUID
     token: uuid.UUID
     attempt: int
+    subscription_id: uuid.UUID
     url: str
-    secret: str
+    secret: str | None  # None: it does not decrypt with the configured keys
     event: StreamEvent
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 async def _has_work(db: Database, now: datetime) -> bool:
@@ -191,16 +197,46 @@ async def fan_out(db: Database, *, now: datetime, limit: int) -> tuple[int, int]
         return len(events), len(rows)
 
 
-async def _claim(session: AsyncSession, *, now: datetime, config: DispatchConfig) -> list[_Job]:
+async def _claim(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    config: DispatchConfig,
+    limit: int | None = None,
+    exclude: Collection[uuid.UUID] = (),
+) -> list[_Job]:
+    """Lease up to ``limit`` due deliveries, at most ``per_subscription`` of one subscription and
+    none of the subscriptions in ``exclude`` (those with requests still in flight here)."""
+    is_due: tuple[ColumnElement[bool], ...] = (
+        WebhookDelivery.status == DeliveryStatus.PENDING.value,
+        WebhookDelivery.next_attempt_at <= now,
+    )
+    if exclude:
+        is_due = (*is_due, WebhookDelivery.subscription_id.not_in(list(exclude)))
+    ranked = (
+        select(
+            WebhookDelivery.id,
+            func.row_number()
+            .over(
+                partition_by=WebhookDelivery.subscription_id,
+                order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
+            )
+            .label("rank"),
+        )
+        .where(*is_due)
+        .subquery()
+    )
     due = (
         await session.scalars(
             select(WebhookDelivery.id)
             .where(
-                WebhookDelivery.status == DeliveryStatus.PENDING.value,
-                WebhookDelivery.next_attempt_at <= now,
+                *is_due,
+                WebhookDelivery.id.in_(
+                    select(ranked.c.id).where(ranked.c.rank <= config.per_subscription)
+                ),
             )
             .order_by(WebhookDelivery.next_attempt_at)
-            .limit(config.batch_size)
+            .limit(config.batch_size if limit is None else limit)
             .with_for_update(skip_locked=True)
         )
     ).all()
@@ -222,6 +258,7 @@ async def _claim(session: AsyncSession, *, now: datetime, config: DispatchConfig
             select(
                 WebhookDelivery.id.label("delivery_id"),
                 WebhookDelivery.attempts,
+                WebhookDelivery.subscription_id,
                 WebhookSubscription.url,
                 WebhookSubscription.secret,
                 OutboxEvent.id,
@@ -238,48 +275,57 @@ async def _claim(session: AsyncSession, *, now: datetime, config: DispatchConfig
             .where(WebhookDelivery.id.in_(due))
         )
     ).all()
-    return [
-        _Job(
-            delivery_id=r.delivery_id,
-            token=token,
-            attempt=r.attempts,
-            url=r.url,
-            secret=r.secret,
-            event=to_event(r),
+    jobs = []
+    for r in rows:
+        try:
+            secret: str | None = config.secret_box.open(r.secret)
+        except SecretUnreadable:
+            log.error("webhook_secret_unreadable", delivery_id=str(r.delivery_id))
+            secret = None
+        jobs.append(
+            _Job(
+                delivery_id=r.delivery_id,
+                token=token,
+                attempt=r.attempts,
+                subscription_id=r.subscription_id,
+                url=r.url,
+                secret=secret,
+                event=to_event(r),
+            )
         )
-        for r in rows
-    ]
+    return jobs
 
 
 async def _send(
-    client: httpx.AsyncClient, job: _Job, *, timestamp: int, timeout_seconds: float
-) -> _Outcome:
-    body = job.event.body()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: signature_header(job.secret, timestamp, body),
-        EVENT_ID_HEADER: str(job.event.event_id),
-        EVENT_TYPE_HEADER: job.event.event_type,
-        DELIVERY_ID_HEADER: str(job.delivery_id),
-    }
+    client: WebhookClient, job: _Job, *, timestamp: int, timeout_seconds: float
+) -> SendResult:
+    """Sign and send one delivery; any failure, also an unexpected one, is an outcome."""
     started = time.perf_counter()
     try:
-        # Streamed and never read: the receiver's answer body is of no interest and may be large.
-        async with client.stream(
-            "POST", job.url, content=body, headers=headers, timeout=timeout_seconds
-        ) as response:
-            code = response.status_code
-        error = None if 200 <= code < 300 else f"HTTP {code}"
-        return _Outcome(code, error, int((time.perf_counter() - started) * 1000))
-    except httpx.HTTPError as exc:
-        text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-        return _Outcome(None, text[:500], int((time.perf_counter() - started) * 1000))
+        if job.secret is None:
+            raise SecretUnreadable(str(job.delivery_id))
+        body = job.event.body()
+        message_id = str(job.event.event_id)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            **standard_headers(job.secret, message_id, timestamp, body),
+            # Deprecated (docs/webhooks.md): kept for receivers written before the Standard
+            # Webhooks headers.
+            SIGNATURE_HEADER: signature_header(job.secret, timestamp, body),
+            EVENT_ID_HEADER: message_id,
+            EVENT_TYPE_HEADER: job.event.event_type,
+            DELIVERY_ID_HEADER: str(job.delivery_id),
+        }
+        return await client.send(job.url, body=body, headers=headers, timeout=timeout_seconds)
+    except Exception:
+        log.exception("webhook_send_failed", delivery_id=str(job.delivery_id))
+        return SendResult(None, "send_failed", int((time.perf_counter() - started) * 1000))
 
 
 async def _record(
     db: Database,
-    results: list[tuple[_Job, _Outcome]],
+    results: list[tuple[_Job, SendResult]],
     *,
     now: datetime,
     config: DispatchConfig,
@@ -301,7 +347,7 @@ async def _record(
                     "delivered_at": now,
                     "next_attempt_at": None,
                 }
-            elif job.attempt >= config.max_attempts:
+            elif outcome.permanent or job.attempt >= config.max_attempts:
                 label = "failed"
                 values |= {"status": DeliveryStatus.FAILED.value, "next_attempt_at": None}
             else:
@@ -349,7 +395,7 @@ async def dispatch_once(
     db: Database,
     *,
     now: datetime,
-    client: httpx.AsyncClient,
+    client: WebhookClient,
     config: DispatchConfig | None = None,
     rand: Callable[[], float] = random.random,
 ) -> DispatchSummary:
@@ -370,7 +416,7 @@ async def dispatch_once(
     gate = asyncio.Semaphore(MAX_PARALLEL_SENDS)
     timestamp = int(now.timestamp())
 
-    async def send(job: _Job) -> tuple[_Job, _Outcome]:
+    async def send(job: _Job) -> tuple[_Job, SendResult]:
         async with gate:
             return job, await _send(
                 client, job, timestamp=timestamp, timeout_seconds=config.timeout_seconds
@@ -381,25 +427,98 @@ async def dispatch_once(
     return summary
 
 
+class _Runner:
+    """The background dispatcher of one app instance.
+
+    Unlike ``dispatch_once`` it does not wait for a pass's requests before the next pass: each
+    request runs as its own task, finished results are recorded together at the start of the
+    next pass, and new deliveries are claimed while slow receivers are still answering (their
+    subscriptions are left out of the claim until their requests finish). So a receiver that
+    takes the whole timeout delays only its own subscription's events.
+    """
+
+    def __init__(self, db: Database, settings: Settings, client: WebhookClient) -> None:
+        self.db = db
+        self.client = client
+        self.config = DispatchConfig.from_settings(settings)
+        self.wake = asyncio.Event()
+        self.in_flight: dict[asyncio.Task[SendResult], _Job] = {}
+        self.finished: list[tuple[_Job, SendResult]] = []
+
+    def _done(self, task: asyncio.Task[SendResult]) -> None:
+        job = self.in_flight.pop(task)
+        if not task.cancelled() and task.exception() is None:
+            self.finished.append((job, task.result()))
+        self.wake.set()
+
+    async def step(self) -> bool:
+        """Record finished requests, fan out, claim and start requests; True when more waits."""
+        now = utcnow()
+        if self.finished:
+            results, self.finished = self.finished, []
+            await _record(
+                self.db,
+                results,
+                now=now,
+                config=self.config,
+                rand=random.random,
+                summary=DispatchSummary(),
+            )
+        if not await _has_work(self.db, now):
+            return False
+        events, _ = await fan_out(self.db, now=now, limit=self.config.fan_out_batch)
+        room = min(self.config.batch_size, MAX_PARALLEL_SENDS * 4 - len(self.in_flight))
+        jobs: list[_Job] = []
+        if room > 0:
+            busy = {job.subscription_id for job in self.in_flight.values()}
+            async with self.db.sessionmaker() as session:
+                jobs = await _claim(session, now=now, config=self.config, limit=room, exclude=busy)
+                await session.commit()
+        timestamp, timeout = int(now.timestamp()), self.config.timeout_seconds
+        for job in jobs:
+            task = asyncio.create_task(
+                _send(self.client, job, timestamp=timestamp, timeout_seconds=timeout)
+            )
+            self.in_flight[task] = job
+            task.add_done_callback(self._done)
+        return events >= self.config.fan_out_batch or (room > 0 and len(jobs) >= room)
+
+    async def stop(self) -> None:
+        tasks = list(self.in_flight)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def run_dispatcher(db: Database, settings: Settings) -> None:
-    """Background loop of one app instance (cancel the task to stop it)."""
-    config = DispatchConfig.from_settings(settings)
-    wake = asyncio.Event()
-    unsubscribe = local_bus.subscribe(lambda _ids: wake.set())
-    try:
-        async with httpx.AsyncClient(follow_redirects=False) as client:
+    """Background loop of one app instance (cancel the task to stop it).
+
+    Requests cut short by the stop are sent again once their lease runs out (at least once).
+    """
+    async with WebhookClient(
+        allow_hosts=settings.webhook_allow_hosts,
+        require_https=settings.webhook_require_https,
+    ) as client:
+        runner = _Runner(db, settings, client)
+        unsubscribe = local_bus.subscribe(lambda _ids: runner.wake.set())
+        try:
             while True:
-                wake.clear()
+                runner.wake.clear()
                 try:
-                    summary = await dispatch_once(db, now=utcnow(), client=client, config=config)
+                    more = await runner.step()
                 except Exception:
                     log.exception("webhook_dispatch_failed")
-                    summary = DispatchSummary()
-                if summary.full(config):  # more is waiting: go on at once
+                    more = False
+                if more:  # a full pass: go on at once
                     await asyncio.sleep(0)
                     continue
+                # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for loses a
+                # cancellation that arrives as the event is set, and the app's shutdown, which
+                # cancels this task and waits for it, would hang.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=settings.webhook_poll_seconds)
+                    async with asyncio.timeout(settings.webhook_poll_seconds):
+                        await runner.wake.wait()
                     await asyncio.sleep(settings.webhook_coalesce_seconds)
-    finally:
-        unsubscribe()
+        finally:
+            unsubscribe()
+            await runner.stop()

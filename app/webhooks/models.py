@@ -24,8 +24,9 @@ _BIGINT = BigInteger().with_variant(Integer, "sqlite")
 class WebhookSubscription(Base):
     """An organisation's endpoint for events whose types match ``event_types``.
 
-    The secret is kept in plain text because the dispatcher needs it to sign; it is shown to the
-    client once, at creation. Deleting sets ``deleted_at``: deliveries keep their subscription.
+    The signing secret is stored encrypted (``enc:v1:...``, app/webhooks/secretbox.py) with the
+    key from ``JUISTEPLEK_SECRETS_KEY``; it is shown to the client once, at creation. Deleting
+    sets ``deleted_at``: deliveries keep their subscription.
     """
 
     __tablename__ = "webhook_subscription"
@@ -35,7 +36,7 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(String(2000))
     event_types: Mapped[str] = mapped_column(String(1000), doc="comma-separated patterns")
     description: Mapped[str | None] = mapped_column(String(500))
-    secret: Mapped[str] = mapped_column(String(100))
+    secret: Mapped[str] = mapped_column(String(500), doc="encrypted: enc:v1:<Fernet token>")
     after_outbox_id: Mapped[int] = mapped_column(
         _BIGINT, default=0, doc="only outbox events after this id are delivered"
     )
@@ -66,7 +67,9 @@ class WebhookDelivery(Base):
         doc="set by the dispatcher that is sending it; results of a stale claim are ignored"
     )
     last_status_code: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_error: Mapped[str | None] = mapped_column(
+        String(500), doc="an outcome category (app/webhooks/transport.py), never a raw error"
+    )
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,11 +10,11 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from app.schemas import Schema, ShortText
-from app.webhooks.policy import EVENT_PATTERN, target_problem
+from app.webhooks.policy import EVENT_PATTERN, url_problem
 
 
 def _check_url(value: str) -> str:
-    problem = target_problem(value, allow_private=True)
+    problem = url_problem(value)
     if problem is not None:
         raise ValueError(problem)
     return value
@@ -68,7 +68,10 @@ class WebhookSubscriptionRead(Schema):
 
 class WebhookSubscriptionCreated(WebhookSubscriptionRead):
     secret: str = Field(
-        description="HMAC-SHA256 signing secret. Shown only in this response; store it now."
+        description=(
+            "Signing secret (Standard Webhooks format: whsec_ + base64). Shown only in this "
+            "response; store it now. JuistePlek keeps it encrypted."
+        )
     )
 
 
@@ -77,14 +80,21 @@ class WebhookAttemptRead(Schema):
     attempted_at: datetime
     duration_ms: int
     status_code: int | None
-    error: str | None
+    error: str | None = Field(
+        description=(
+            "Outcome category: refused_url, refused_address, dns_failed, connect_failed, "
+            "tls_failed, timeout, protocol_error, send_failed or http_<status>"
+        )
+    )
     outcome: str = Field(description="delivered | retry | failed")
 
 
 class WebhookDeliveryRead(Schema):
     id: uuid.UUID
     subscription_id: uuid.UUID
-    event_id: uuid.UUID = Field(description="Sent as JuistePlek-Event-Id; dedupe on it")
+    event_id: uuid.UUID = Field(
+        description="Sent as webhook-id (and JuistePlek-Event-Id); dedupe on it"
+    )
     event_type: str
     sequence: int = Field(description="The outbox id: the SSE event id of the same change")
     status: DeliveryStatus

@@ -1,7 +1,9 @@
 """Webhook subscriptions and their delivery log (docs/webhooks.md).
 
 Rules: a key with any role but analyst manages its own organisation's subscriptions, admin keys
-all of them; the signing secret is generated here and returned once; a subscription receives
+all of them; the signing secret is generated here, returned once and stored encrypted; the URL
+must pass ``policy.target_problem`` (the addresses it resolves to are checked again at every
+delivery); a subscription receives
 events created after it whose ``organisation_ids`` contain its organisation.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
@@ -17,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.config import Settings
+from app.db import Database
 from app.enums import Role
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.pagination import cursor_time_id
@@ -33,6 +37,7 @@ from app.webhooks.schemas import (
     WebhookSubscriptionCreated,
     WebhookSubscriptionRead,
 )
+from app.webhooks.secretbox import SecretBox, SecretUnreadable
 from app.webhooks.signing import generate_secret
 
 MANAGER_ROLES = (Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)
@@ -90,7 +95,11 @@ async def create_subscription(
             "Unknown organisation.",
             errors=[{"pointer": "#/organisation_id", "detail": "no such organisation"}],
         )
-    problem = target_problem(body.url, allow_private=settings.allow_private_webhook_targets)
+    problem = target_problem(
+        body.url,
+        allow_hosts=settings.webhook_allow_hosts,
+        require_https=settings.webhook_require_https,
+    )
     if problem is not None:
         raise InvalidInput(
             f"The webhook URL {problem}.", errors=[{"pointer": "#/url", "detail": problem}]
@@ -110,19 +119,20 @@ async def create_subscription(
         )
     # Events committed before now are not this subscription's business.
     after = await session.scalar(select(func.max(OutboxEvent.id)))
+    secret = generate_secret()
     sub = WebhookSubscription(
         organisation_id=organisation_id,
         url=body.url,
         event_types=",".join(dict.fromkeys(body.event_types)),
         description=body.description,
-        secret=generate_secret(),
+        secret=settings.secret_box().seal(secret),
         after_outbox_id=int(after or 0),
         created_at=now,
         created_by_key_id=principal.key_id,
     )
     session.add(sub)
     await session.flush()
-    return WebhookSubscriptionCreated(**subscription_read(sub).model_dump(), secret=sub.secret)
+    return WebhookSubscriptionCreated(**subscription_read(sub).model_dump(), secret=secret)
 
 
 async def list_subscriptions(
@@ -303,3 +313,47 @@ async def redeliver(
     delivery.updated_at = now
     await session.flush()
     return (await _delivery_reads(session, [delivery]))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ReencryptResult:
+    subscriptions: int
+    reencrypted: int
+    unreadable: list[uuid.UUID]
+
+
+async def reencrypt_secrets(db: Database, box: SecretBox, *, batch: int = 500) -> ReencryptResult:
+    """Encrypt every stored webhook secret under ``box``'s current key (key rotation).
+
+    Plaintext secrets from before encryption are encrypted; secrets under an old key are
+    re-encrypted; a secret no configured key decrypts is left alone and reported. Each batch is
+    its own transaction, so the command can be run again after an interruption.
+    """
+    total = changed = 0
+    unreadable: list[uuid.UUID] = []
+    after = uuid.UUID(int=0)
+    while True:
+        async with db.sessionmaker() as session:
+            subs = (
+                await session.scalars(
+                    select(WebhookSubscription)
+                    .where(WebhookSubscription.id > after)
+                    .order_by(WebhookSubscription.id)
+                    .limit(batch)
+                    .with_for_update()
+                )
+            ).all()
+            if not subs:
+                return ReencryptResult(total, changed, unreadable)
+            for sub in subs:
+                total += 1
+                if box.is_current(sub.secret):
+                    continue
+                try:
+                    sub.secret = box.reseal(sub.secret)
+                except SecretUnreadable:
+                    unreadable.append(sub.id)
+                    continue
+                changed += 1
+            after = subs[-1].id
+            await session.commit()

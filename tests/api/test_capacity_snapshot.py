@@ -230,3 +230,15 @@ async def test_csv_upload_retried_with_its_idempotency_key_writes_once(
         "/v1/capacity-reports", content=text.replace(",2", ",3"), headers=headers
     )
     assert_problem(other, 422, type_slug="idempotency-key-reused")
+
+
+async def test_a_nul_byte_in_a_csv_upload_is_named_by_line(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    """PostgreSQL text cannot hold NUL: an external identifier with one must be a 422, not a 500."""
+    text = "external_id,free\nunit-a,1\nunit-\x00b,2\n"
+    r = await client.post(
+        "/v1/capacity-reports", content=text, headers={**auth(seed.keys["provider"]), **CSV}
+    )
+    assert r.status_code == 422, r.text
+    assert [e["pointer"] for e in r.json()["errors"]] == ["/lines/3"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -18,8 +19,9 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import NotAcceptingReason
 from app.kpi import formulas as f
+from app.webhooks.transport import WebhookClient
 from tests.api.test_stream import open_stream, serve
-from tests.api.test_webhooks import Receiver, drain, subscribe
+from tests.api.test_webhooks import LOCAL, Receiver, drain, subscribe
 from tests.api.test_webhooks import serve as serve_receiver
 from tests.conftest import auth
 from tests.factories import ADMIN, Seed, create_placements
@@ -314,11 +316,17 @@ async def test_capacity_kpi_counts_closed_unit_days_per_reason(
     assert r.json()["total"]["closed_unit_days"] == 0
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The tests' webhook receivers listen on loopback, which only an allow-list admits."""
+    return settings.model_copy(update={"webhook_allow_hosts": LOCAL})
+
+
 async def test_status_change_reaches_stream_and_webhooks(
     app: FastAPI, client: httpx.AsyncClient, db: Database, seed: Seed
 ) -> None:
     receiver = Receiver()
-    async with serve_receiver(receiver) as url, httpx.AsyncClient() as http:
+    async with serve_receiver(receiver) as url, WebhookClient(allow_hosts=LOCAL) as http:
         await subscribe(client, seed.keys["provider"], url + "/status", ["unit.status_changed"])
         async with serve(app) as base, open_stream(base, seed.keys["triagist"]) as stream:
             r = await close(client, seed, {"accepting": False, "reason": "full"})

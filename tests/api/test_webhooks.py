@@ -1,4 +1,8 @@
-"""Webhook subscriptions and signed, retried delivery to a real HTTP receiver on 127.0.0.1."""
+"""Webhook subscriptions and signed, retried delivery to a real HTTP receiver on 127.0.0.1.
+
+The receivers run on loopback, which webhooks may not reach unless the operator allows the host:
+these tests allow ``127.0.0.1`` the way an operator would (``JUISTEPLEK_WEBHOOK_ALLOW_HOSTS``).
+"""
 
 from __future__ import annotations
 
@@ -21,11 +25,13 @@ from app.db import Database
 from app.main import create_app
 from app.webhooks.dispatcher import DispatchConfig, DispatchSummary, dispatch_once
 from app.webhooks.signing import verify_signature
+from app.webhooks.transport import WebhookClient
 from tests.conftest import auth
 from tests.factories import Seed
 from tests.helpers import assert_problem, pointers
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+LOCAL = ["127.0.0.1"]
 FAST = DispatchConfig(
     max_attempts=5, backoff_base_seconds=1, backoff_cap_seconds=8, timeout_seconds=5
 )
@@ -90,8 +96,14 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as c:
+def settings(settings: Settings) -> Settings:
+    """The app's settings with the loopback receivers allowed."""
+    return settings.model_copy(update={"webhook_allow_hosts": LOCAL})
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[WebhookClient]:
+    async with WebhookClient(allow_hosts=LOCAL) as c:
         yield c
 
 
@@ -118,7 +130,7 @@ async def report(client: httpx.AsyncClient, seed: Seed, unit: str, free: int) ->
 
 
 async def drain(
-    db: Database, http: httpx.AsyncClient, *, start: datetime = T0, passes: int = 40
+    db: Database, http: WebhookClient, *, start: datetime = T0, passes: int = 40
 ) -> tuple[datetime, list[DispatchSummary]]:
     """Run dispatch passes, moving the clock past every backoff, until nothing is left to do."""
     now, summaries = start, []
@@ -252,10 +264,10 @@ async def test_invalid_subscriptions_are_422(
     assert pointers(assert_problem(r, 422)) == [pointer]
 
 
-async def test_private_targets_refused_when_configured(
+async def test_loopback_target_refused_unless_allowed(
     db: Database, settings: Settings, seed: Seed
 ) -> None:
-    strict = settings.model_copy(update={"webhook_allow_private_targets": False})
+    strict = settings.model_copy(update={"webhook_allow_hosts": []})
     application = create_app(strict, database=db)
     async with (
         application.router.lifespan_context(application),
@@ -297,7 +309,7 @@ async def test_retries_until_the_receiver_recovers_and_every_event_arrives_once(
     db: Database,
     seed: Seed,
     receiver: tuple[Receiver, str],
-    http: httpx.AsyncClient,
+    http: WebhookClient,
 ) -> None:
     rec, url = receiver
     rec.fail_first = 4
@@ -365,7 +377,7 @@ async def test_backoff_schedule_and_dead_letter_then_redeliver(
     db: Database,
     seed: Seed,
     receiver: tuple[Receiver, str],
-    http: httpx.AsyncClient,
+    http: WebhookClient,
 ) -> None:
     rec, url = receiver
     rec.always_fail = True
@@ -413,7 +425,7 @@ async def test_backoff_schedule_and_dead_letter_then_redeliver(
 
 
 async def test_unreachable_receiver_is_retried_and_logged(
-    client: httpx.AsyncClient, db: Database, seed: Seed, http: httpx.AsyncClient
+    client: httpx.AsyncClient, db: Database, seed: Seed, http: WebhookClient
 ) -> None:
     # A port nobody listens on: the connection is refused.
     async with serve(Receiver()) as url:
@@ -430,7 +442,8 @@ async def test_unreachable_receiver_is_retried_and_logged(
     ).json()["items"]
     assert items[0]["status"] == "pending"
     assert items[0]["last_status_code"] is None
-    assert "Connect" in items[0]["last_error"]
+    assert items[0]["last_error"] == "connect_failed"
+    assert items[0]["attempt_log"][0]["error"] == "connect_failed"
 
 
 async def test_only_new_matching_events_of_the_organisation_are_delivered(
@@ -438,7 +451,7 @@ async def test_only_new_matching_events_of_the_organisation_are_delivered(
     db: Database,
     seed: Seed,
     receiver: tuple[Receiver, str],
-    http: httpx.AsyncClient,
+    http: WebhookClient,
 ) -> None:
     rec, url = receiver
     await report(client, seed, "leiden-elv-high", 1)  # before the subscription: not delivered
@@ -456,7 +469,7 @@ async def test_delete_stops_pending_deliveries(
     db: Database,
     seed: Seed,
     receiver: tuple[Receiver, str],
-    http: httpx.AsyncClient,
+    http: WebhookClient,
 ) -> None:
     rec, url = receiver
     rec.always_fail = True
@@ -485,7 +498,7 @@ async def test_concurrent_dispatchers_send_each_delivery_once(
     config = DispatchConfig(batch_size=3)
 
     async def worker() -> None:
-        async with httpx.AsyncClient() as own_client:
+        async with WebhookClient(allow_hosts=LOCAL) as own_client:
             for _ in range(10):
                 await dispatch_once(db, now=T0, client=own_client, config=config)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import uuid
 
 import pytest
@@ -13,12 +14,14 @@ from app.enums import Role
 from app.realtime.bus import notify_payloads, parse_notify_payload
 from app.realtime.visibility import can_see
 from app.webhooks.dispatcher import DispatchConfig, DispatchSummary
-from app.webhooks.policy import matches, retry_delay, target_problem
+from app.webhooks.policy import address_problem, matches, retry_delay, target_problem
 from app.webhooks.signing import (
     compute_signature,
     generate_secret,
     parse_signature_header,
     signature_header,
+    standard_key,
+    standard_signature,
     verify_signature,
 )
 
@@ -99,31 +102,87 @@ def test_retry_delay_is_capped_exponential_with_equal_jitter() -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "allow_private", "problem"),
+    ("url", "allow_hosts", "problem"),
     [
-        ("https://hooks.example.nl/x", False, None),
-        ("http://127.0.0.1:8080/hook", True, None),
-        ("http://127.0.0.1:8080/hook", False, "private"),
-        ("http://10.1.2.3/hook", False, "private"),
-        ("http://[::1]/hook", False, "private"),
-        ("http://localhost/hook", False, "local"),
-        ("ftp://example.nl/x", True, "http or https"),
-        ("https://user:pw@example.nl/x", True, "credentials"),
-        ("https://example.nl/x#frag", True, "fragment"),
-        ("https:///nohost", True, "host"),
-        ("https://example.nl:99999/x", True, "valid URL"),
-        ("https://exa mple.nl/x", True, "whitespace"),
-        ("not a url", True, "whitespace"),
-        ("example.nl/x", True, "http or https"),
+        ("https://hooks.example.nl/x", (), None),
+        ("http://127.0.0.1:8080/hook", ("127.0.0.1",), None),
+        ("http://127.0.0.1:8080/hook", (), "loopback"),
+        ("http://10.1.2.3/hook", (), "private"),
+        ("http://10.1.2.3/hook", ("10.1.2.3",), None),
+        ("http://[::1]/hook", (), "loopback"),
+        ("http://[::1]/hook", ("[::1]",), None),
+        ("http://[::ffff:10.0.0.1]/hook", (), "private"),
+        ("http://169.254.169.254/", (), "link-local"),
+        ("http://localhost/hook", (), "local"),
+        ("http://LOCALHOST./hook", ("localhost",), None),
+        ("http://127.1/", ("127.1",), "four decimal numbers"),  # no allow-list for bad syntax
+        ("http://2130706433/", (), "four decimal numbers"),
+        ("http://0x7f000001/", (), "four decimal numbers"),
+        ("http://999.999.999.999/hook", (), "four decimal numbers"),
+        ("ftp://example.nl/x", (), "http or https"),
+        ("https://user:pw@example.nl/x", (), "credentials"),
+        ("https://example.nl/x#frag", (), "fragment"),
+        ("https:///nohost", (), "host"),
+        ("https://example.nl:99999/x", (), "valid URL"),
+        ("https://exa mple.nl/x", (), "whitespace"),
+        ("not a url", (), "whitespace"),
+        ("example.nl/x", (), "http or https"),
+        ("https://-bad-.example.nl/x", (), "not valid"),
+        ("http://[v1.fe]/x", (), "IPv6"),
+        ("http://[fe80::1%25eth0]/x", ("fe80::1",), "zone"),
+        ("https://example.nl:0/x", (), "port 0"),
     ],
 )
-def test_target_problem(url: str, allow_private: bool, problem: str | None) -> None:
-    found = target_problem(url, allow_private=allow_private)
+def test_target_problem(url: str, allow_hosts: tuple[str, ...], problem: str | None) -> None:
+    found = target_problem(url, allow_hosts=allow_hosts)
     if problem is None:
         assert found is None
     else:
         assert found is not None
         assert problem in found
+
+
+def test_https_is_required_when_asked_even_for_allowed_hosts() -> None:
+    assert target_problem("https://hooks.example.nl/x", require_https=True) is None
+    found = target_problem("http://hooks.lan/x", allow_hosts=["hooks.lan"], require_https=True)
+    assert found is not None
+    assert "https" in found
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("8.8.8.8", None),
+        ("2001:4860:4860::8888", None),
+        ("127.0.0.1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:8.8.8.8", None),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("10.0.0.1", "private"),
+        ("fc00::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("100.64.0.1", "reserved"),
+        ("240.0.0.1", "private"),
+        ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
+        ("64:ff9b::a00:1", "private"),  # NAT64 of 10.0.0.1
+    ],
+)
+def test_address_problem(address: str, reason: str | None) -> None:
+    assert address_problem(ipaddress.ip_address(address)) == reason
+
+
+def test_standard_webhooks_signature_matches_the_specification_example() -> None:
+    # The example of the Standard Webhooks specification (and of its reference libraries).
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    signature = standard_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert generate_secret().startswith("whsec_")
+    assert len(standard_key(generate_secret())) == 32
 
 
 def _principal(*roles: Role, org: uuid.UUID | None, region: uuid.UUID | None) -> Principal:

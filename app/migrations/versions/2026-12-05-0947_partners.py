@@ -1,7 +1,7 @@
 """partners: partner regions, the cache of their units, holds forwarded to them
 
 Revision ID: 0019
-Revises: 0012
+Revises: 0010
 Create Date: 2026-12-05 09:47:31.767290+00:00
 
 Federation (docs/federation.md): a partner is another instance (its key stored encrypted);
@@ -17,7 +17,7 @@ from alembic import op
 import app.db
 
 revision: str = "0019"
-down_revision: str | None = "0012"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Web page routers, one module per page group; ``app.web.install`` includes them in order."""

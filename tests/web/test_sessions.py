@@ -1,0 +1,148 @@
+"""Web sessions and login throttling, on both backends (service level: explicit clocks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from app.auth import users as user_service
+from app.auth.models import User, WebSession
+from app.config import Settings
+from app.db import Database, utcnow
+from app.enums import Role
+from tests.factories import Seed, add_person
+
+
+async def _user(db: Database, email: str) -> User:
+    async with db.sessionmaker() as session:
+        user = await user_service.user_by_email(session, email)
+    assert user is not None
+    return user
+
+
+async def test_a_session_expires_when_idle_and_at_its_absolute_end(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    person = await add_person(db, Role.TRIAGIST, seed.organisations["rap"])
+    user = await _user(db, person.email)
+    start = utcnow()
+    token = await user_service.start_session(
+        db, user, client_address="10.0.0.1", settings=settings, second_factor_done=True, now=start
+    )
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    seen = await user_service.resolve_session(
+        db, token, settings=settings, now=start + idle - timedelta(seconds=1)
+    )
+    assert seen is not None
+    assert seen.principal.user_id == user.id
+    assert seen.principal.key_id == user.id
+    assert seen.principal.roles == frozenset({Role.TRIAGIST})
+    assert seen.principal.region_id == seed.region_id
+    # That visit moved last_seen, so the idle limit counts from it...
+    later = start + idle - timedelta(seconds=1) + idle - timedelta(seconds=2)
+    assert await user_service.resolve_session(db, token, settings=settings, now=later) is not None
+    # ...and a visit after a longer pause finds the session gone.
+    gone = later + idle + timedelta(seconds=1)
+    assert await user_service.resolve_session(db, token, settings=settings, now=gone) is None
+
+    token = await user_service.start_session(
+        db, user, client_address=None, settings=settings, second_factor_done=True, now=start
+    )
+    absolute = start + timedelta(hours=settings.session_absolute_hours)
+    at = start
+    while at + idle / 2 < absolute:
+        at += idle / 2
+        assert await user_service.resolve_session(db, token, settings=settings, now=at) is not None
+    assert (
+        await user_service.resolve_session(
+            db, token, settings=settings, now=absolute + timedelta(seconds=1)
+        )
+        is None
+    )
+
+
+async def test_the_token_is_stored_only_as_its_hash_and_logout_revokes_it(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    person = await add_person(db, Role.PROVIDER, seed.organisations["vvt-leiden"])
+    user = await _user(db, person.email)
+    token = await user_service.start_session(
+        db, user, client_address="10.0.0.2", settings=settings, second_factor_done=True
+    )
+    async with db.sessionmaker() as session:
+        row = (await session.scalars(select(WebSession))).one()
+    assert row.token_hash == user_service.hash_token(token)
+    assert token not in (row.token_hash, str(row.id))
+    await user_service.end_session(db, token)
+    assert await user_service.resolve_session(db, token, settings=settings) is None
+
+
+async def test_a_deactivated_person_loses_the_session_and_cannot_log_in(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    person = await add_person(db, Role.REFERRER, seed.organisations["hospital"])
+    user = await user_service.authenticate(
+        db, person.email.upper(), person.password, client_address="10.0.0.3", settings=settings
+    )
+    token = await user_service.start_session(
+        db, user, client_address=None, settings=settings, second_factor_done=True
+    )
+    async with db.sessionmaker() as session:
+        await session.execute(update(User).where(User.id == user.id).values(active=False))
+        await session.commit()
+    assert await user_service.resolve_session(db, token, settings=settings) is None
+    with pytest.raises(user_service.LoginRefused) as refused:
+        await user_service.authenticate(
+            db, person.email, person.password, client_address="10.0.0.3", settings=settings
+        )
+    assert refused.value.reason == "invalid"
+
+
+async def test_login_is_throttled_per_email_and_per_client_address(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    tight = settings.model_copy(
+        update={"login_max_failures_per_email": 3, "login_max_failures_per_address": 5}
+    )
+    person = await add_person(db, Role.ANALYST, seed.organisations["rap"])
+    now = utcnow()
+    for i in range(3):
+        with pytest.raises(user_service.LoginRefused) as refused:
+            await user_service.authenticate(
+                db, person.email, "wrong", client_address="10.1.1.1", settings=tight, now=now
+            )
+        assert refused.value.reason == "invalid", i
+    # From another address too: the account is protected, whoever tries.
+    with pytest.raises(user_service.LoginRefused) as refused:
+        await user_service.authenticate(
+            db, person.email, person.password, client_address="10.9.9.9", settings=tight, now=now
+        )
+    assert refused.value.reason == "throttled"
+    window = timedelta(minutes=tight.login_window_minutes)
+    assert refused.value.retry_after_seconds is not None
+    assert 0 < refused.value.retry_after_seconds <= window.total_seconds() + 1
+    # Once the window has passed the right password works again.
+    user = await user_service.authenticate(
+        db,
+        person.email,
+        person.password,
+        client_address="10.9.9.9",
+        settings=tight,
+        now=now + window + timedelta(seconds=1),
+    )
+    assert user.id == person.id
+
+    # One address guessing many accounts is stopped after its own limit.
+    other = await add_person(db, Role.ANALYST, seed.organisations["rap"])
+    for i in range(5):
+        with pytest.raises(user_service.LoginRefused):
+            await user_service.authenticate(
+                db, f"guess{i}@example.nl", "x", client_address="10.2.2.2", settings=tight, now=now
+            )
+    with pytest.raises(user_service.LoginRefused) as refused:
+        await user_service.authenticate(
+            db, other.email, other.password, client_address="10.2.2.2", settings=tight, now=now
+        )
+    assert refused.value.reason == "throttled"
