@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # Signed checkpoints of the chain heads. None = on, except with env=test.
     audit_checkpoint_enabled: bool | None = None
     audit_checkpoint_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    # Federation (docs/federation.md): partner regions are pulled on start, on every event of
+    # their stream and every ``partner_poll_seconds``. None = on, except with env=test.
+    partner_sync_enabled: bool | None = None
+    partner_poll_seconds: Annotated[float, Field(gt=0, le=3_600)] = 60.0
+    partner_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
     @field_validator("webhook_allow_hosts", mode="before")
     @classmethod
@@ -180,6 +185,12 @@ class Settings(BaseSettings):
         if self.placement_sweeper_enabled is None:
             return self.env != "test"
         return self.placement_sweeper_enabled
+
+    @property
+    def run_partner_sync(self) -> bool:
+        if self.partner_sync_enabled is None:
+            return self.env != "test"
+        return self.partner_sync_enabled
 
     @property
     def require_totp(self) -> bool:

@@ -16,6 +16,7 @@ from app.capacity.service import ScopeResolver
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import Forbidden, install_problem_handlers, render_errors_under
+from app.exchange import partner_sync
 from app.logging import configure_logging
 from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.placement import sweeper as placement_sweeper
@@ -30,6 +31,7 @@ from app.routers import (
     fhir,
     kpis,
     ops,
+    partners,
     placements,
     registry,
     report_requests,
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 placement_sweeper.running(db, settings),
                 demo_ticker.running(db, settings),
                 audit_checkpoints.running(db, settings),
+                partner_sync.running(db, settings),
             ):
                 app.state.hub = hub
                 yield
@@ -128,6 +131,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.include_router(module.router)
     app.include_router(report_requests.router)
     app.include_router(exchange.router)
+    app.include_router(partners.router)
     app.include_router(fhir.router)
     # FHIR clients get every error under /fhir as an OperationOutcome, never a problem document.
     render_errors_under("/fhir", fhir.outcome_response)

@@ -4,6 +4,7 @@ from app.audit.models import AuditChainHead, AuditCheckpoint, AuditCheckpointHea
 from app.auth.models import ApiKey, IdempotencyRecord, LoginAttempt, User, WebSession
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.db import Base
+from app.exchange.models import Partner, PartnerHold, PartnerUnit
 from app.kpi.models import InflowCount, KpiBaseline, KpiCalendar
 from app.placement.models import Placement, PlacementHold, PlacementNote, TransferEvent
 from app.realtime.models import OutboxEvent
@@ -37,6 +38,9 @@ __all__ = [
     "Municipality",
     "Organisation",
     "OutboxEvent",
+    "Partner",
+    "PartnerHold",
+    "PartnerUnit",
     "Placement",
     "PlacementHold",
     "PlacementNote",

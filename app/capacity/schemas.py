@@ -53,7 +53,7 @@ class LocationRef(Schema):
 
 
 class SubregionRef(Schema):
-    id: uuid.UUID
+    id: uuid.UUID | None = Field(description="null on a partner region's unit (its code is given)")
     code: str
     name: str
 
@@ -102,6 +102,10 @@ class AvailabilityHit(Schema):
         description="Only for a unit that does not admit at admitting_at: when it next admits "
         "(null: it admits then, or not within a year)",
     )
+    source: PartnerSource | None = Field(
+        default=None,
+        description="null: a unit of this region; set: a partner region's unit (read-only copy)",
+    )
     earlier_hold: Literal["declined", "expired"] | None = Field(
         default=None,
         description=(
@@ -111,12 +115,35 @@ class AvailabilityHit(Schema):
     )
 
 
+class PartnerSource(Schema):
+    """Where a partner region's unit comes from and how old its figures are (docs/federation.md)."""
+
+    partner_id: uuid.UUID
+    region: str = Field(description="The partner's label (its region name)")
+    reported_at: datetime | None = Field(description="When the partner's provider reported")
+    fetched_at: datetime = Field(description="When this instance last read the figures")
+    reachable: bool = Field(description="false: the partner does not answer; the figures are aged")
+    read_only: bool = True
+
+
+class PartnerState(Schema):
+    id: uuid.UUID
+    label: str
+    reachable: bool
+    last_fetch_at: datetime | None = Field(description="The last successful pull (null: never)")
+    last_error: str | None
+
+
 class AvailabilityResult(Schema):
     items: list[AvailabilityHit]
     count: int
     escalated: bool
     searched_subregions: list[str]
     generated_at: datetime
+    partners: list[PartnerState] = Field(
+        default_factory=list,
+        description="With include_partners: every partner region searched and whether it answers",
+    )
 
 
 class UnitStatusIn(Schema):

@@ -33,6 +33,7 @@ from app.config import Settings
 from app.db import Database
 from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleReport
+from app.exchange import federation
 from app.kpi import episodes
 from app.pagination import cursor_int
 from app.placement import service as placement_service
@@ -245,6 +246,7 @@ class SearchQuery:
     limit: int = 50
     include_not_accepting: bool = False
     admitting_at: datetime | None = None  # default: now
+    include_partners: bool = False
 
 
 def parse_near(near: str) -> tuple[float, float]:
@@ -345,12 +347,29 @@ async def search_availability(
         rows = await search_rows(conn, f)
     at = q.admitting_at or now
     items = admission.order_hits([_hit(row, q, scope, near, now, settings, at) for row in rows])
+    partners: list[dict[str, Any]] = []
+    if q.include_partners:  # beyond the own region: partner regions' units, after the own ones
+        found, partners = await federation.partner_hits(
+            db,
+            care_types=f.care_types,
+            target_groups=[g.value for g in q.target_groups],
+            sex=None if q.sex is None else q.sex.value,
+            features=[x.value for x in q.features],
+            near=near,
+            include_stale=q.include_stale,
+            include_not_accepting=q.include_not_accepting,
+            limit=q.limit,
+            rank=1 if scope is None else len(scope.subregion_ids),
+            now=now,
+        )
+        items += found
     return {
         "items": items,
         "count": len(items),
-        "escalated": scope is not None and scope.escalated,
+        "escalated": (scope is not None and scope.escalated) or q.include_partners,
         "searched_subregions": [] if scope is None else [str(s) for s in scope.subregion_ids],
         "generated_at": now,
+        "partners": partners,
     }
 
 
@@ -462,6 +481,7 @@ def _hit(
         "not_accepting_until": row["closed_until"] if closed else None,
         "admits_now": admits_now,
         "next_admission_at": next_admission_at,
+        "source": None,  # a unit of this region (partner units carry theirs)
         "matched_because": ranking.match_reasons(
             care_type=row["care_type"],
             wanted_target_groups=[g.value for g in q.target_groups],

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from app.enums import CareType
+from app.enums import CareType, Feature, SexPolicy, TargetGroup
 from app.schemas import Schema
 
 
@@ -40,6 +40,13 @@ class SnapshotRow(Schema):
     reported_at: datetime | None = Field(description="null: the unit never reported")
     age_minutes: int | None
     stale: bool = Field(description="Older than its care type's freshness limit, or never reported")
+    target_groups: list[TargetGroup] = Field(description="JSON only (not a CSV column)")
+    features: list[Feature] = Field(description="JSON only (not a CSV column)")
+    sex_policy: SexPolicy = Field(description="JSON only (not a CSV column)")
+    address: str = Field(description="JSON only (not a CSV column)")
+    phone: str | None = Field(description="JSON only (not a CSV column)")
+    latitude: float = Field(description="JSON only (not a CSV column)")
+    longitude: float = Field(description="JSON only (not a CSV column)")
 
 
 class CapacitySnapshot(Schema):

@@ -82,6 +82,14 @@ def snapshot_row(unit: UnitView, *, now: datetime, stale_after: timedelta) -> di
         "not_accepting_detail": None if status is None else status.detail,
         "not_accepting_until": None if status is None else status.until,
         "reported_at": unit.reported_at,
+        # JSON only (not CSV columns): what a partner region needs to match and place patients.
+        "target_groups": list(unit.target_groups),
+        "features": list(unit.features),
+        "sex_policy": unit.sex_policy,
+        "address": unit.location.address,
+        "phone": unit.location.phone,
+        "latitude": unit.location.latitude,
+        "longitude": unit.location.longitude,
         "age_minutes": None if at is None else ranking.age_minutes(at, now),
         "stale": at is None or ranking.is_stale(at, now, stale_after),
     }

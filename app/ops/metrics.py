@@ -25,3 +25,21 @@ OLDEST_REPORT_AGE = Gauge(
     ["care_type"],
     registry=REGISTRY,
 )
+PARTNER_PULLS = Counter(
+    "juisteplek_partner_pulls_total",
+    "Pulls of a partner region's capacity snapshot by outcome (ok, error)",
+    ["partner", "outcome"],
+    registry=REGISTRY,
+)
+PARTNER_REACHABLE = Gauge(
+    "juisteplek_partner_reachable",
+    "1 when the last pull of the partner region succeeded, 0 when it does not answer",
+    ["partner"],
+    registry=REGISTRY,
+)
+PARTNER_LAST_FETCH = Gauge(
+    "juisteplek_partner_last_fetch_timestamp_seconds",
+    "Unix time of the last successful pull of the partner region",
+    ["partner"],
+    registry=REGISTRY,
+)

@@ -215,7 +215,7 @@ async def place_hold(
             "consent_given event first (docs/domain.md §10)."
         )
     if p.unit_org is None:
-        raise InvalidInput(
+        raise UnknownUnit(
             f"Unit {body.unit_id} does not exist or is deactivated.",
             errors=[{"pointer": "#/unit_id", "detail": "unknown or inactive unit"}],
         )
@@ -340,6 +340,10 @@ async def place_hold(
         created_at=now,
         expires_at=expires_at,
     )
+
+
+class UnknownUnit(InvalidInput):
+    """The unit is not an active unit of this instance (it may be a partner region's)."""
 
 
 def _not_accepting(

@@ -26,7 +26,7 @@ from app.auth.principal import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.enums import CareType, Feature, Role, codes_of, mask_of
-from app.errors import Forbidden, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.pagination import cursor_int, cursor_time_id
 from app.placement import access, events, holds, ownership, task_events
 from app.placement.errors import ConcurrentChange, InvalidTransition
@@ -621,7 +621,12 @@ async def _load_with_hold(
     _next(p, action)
     if receiver_only:
         access.require_receiving_provider(ctx.principal, hold_org)
-    assert hold is not None  # every state that allows these actions has a current hold
+    if hold is None:  # a hold forwarded to a partner region is answered there
+        raise Conflict(
+            f"The place for placement {placement_id} is held at a partner region; its provider "
+            "accepts, declines and admits there, and the answer comes back here "
+            "(docs/federation.md)."
+        )
     at = events.occurred_at(occurred_at, now=now, previous=p.last_event_at, skew=_skew(settings))
     return p, hold, at
 

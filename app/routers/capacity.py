@@ -24,7 +24,15 @@ from app.capacity.schemas import (
 from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
-from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ, NearQ, json_response
+from app.routers.common import (
+    READ_PROBLEMS,
+    WRITE_PROBLEMS,
+    CursorQ,
+    IncludePartnersQ,
+    LimitQ,
+    NearQ,
+    json_response,
+)
 from app.routers.exchange import CSV_REQUEST_BODY, csv_upload
 from app.schemas import Page, UtcDateTime
 
@@ -120,6 +128,7 @@ async def search_availability(
             "listed first, the others after them with next_admission_at"
         ),
     ] = None,
+    include_partners: IncludePartnersQ = False,
 ) -> Response:
     """Free places, ranked: own subregion, neighbours in escalation order, distance, freshness;
     units admitting at ``admitting_at`` (their admission hours) before those that do not."""
@@ -138,6 +147,7 @@ async def search_availability(
             limit=limit,
             include_not_accepting=include_not_accepting,
             admitting_at=admitting_at,
+            include_partners=include_partners,
         ),
         now=utcnow(),
         settings=settings,

@@ -23,6 +23,17 @@ NearQ = Annotated[
         description="latitude,longitude in degrees, e.g. 52.1601,4.4970",
     ),
 ]
+IncludePartnersQ = Annotated[
+    bool,
+    Query(
+        description=(
+            "Escalate beyond the own region: also list the units of partner regions "
+            "(read-only copies, after the own units, each with its `source`: region, the "
+            "partner's report time, when it was fetched and whether the partner answers); "
+            "docs/federation.md"
+        )
+    ),
+]
 IfMatchH = Annotated[
     str | None,
     Header(alias="If-Match", max_length=200, description="ETag from a previous read"),

@@ -26,8 +26,10 @@ from app.db import utcnow
 from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.errors import Forbidden, domain_error_response
+from app.exchange import federation, partner_sync
 from app.placement import cases
 from app.placement import service as placement_service
+from app.placement.holds import UnknownUnit
 from app.placement.schemas import (
     CancelIn,
     DeclineIn,
@@ -44,7 +46,14 @@ from app.placement.schemas import (
     TransferEventRead,
 )
 from app.placement.states import State
-from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, NearQ, json_response
+from app.routers.common import (
+    READ_PROBLEMS,
+    WRITE_PROBLEMS,
+    CursorQ,
+    IncludePartnersQ,
+    NearQ,
+    json_response,
+)
 from app.schemas import Page, UtcDateTime
 
 _ON_BEHALF = ON_BEHALF_HEADER
@@ -242,9 +251,19 @@ async def place_hold(
     patient's sex (422 naming each misfit)."""
     # The write hot path: settings read from the app, not a SettingsDep (one dependency fewer).
     settings: Settings = request.app.state.settings
-    hold = await placement_service.place_hold(
-        write.session, ctx, placement_id, body, now=utcnow(), settings=settings
-    )
+    try:
+        hold = await placement_service.place_hold(
+            write.session, ctx, placement_id, body, now=utcnow(), settings=settings
+        )
+    except UnknownUnit:
+        # Not a unit of this region: a partner region's unit is held there (docs/federation.md).
+        await write.session.rollback()
+        unit = await federation.partner_unit(write.session, body.unit_id)
+        if unit is None:
+            raise
+        hold = await federation.forward_hold(
+            write.session, ctx, placement_id, body, unit, now=utcnow(), settings=settings
+        )
     return await write.commit(hold, status_code=201)
 
 
@@ -287,6 +306,7 @@ async def placement_availability(
         UtcDateTime | None,
         Query(description="When the patient would arrive (default now); see GET /v1/availability"),
     ] = None,
+    include_partners: IncludePartnersQ = False,
 ) -> Response:
     """Free places for this placement's patient, ranked as ``GET /v1/availability`` ranks them;
     each hit says whether an earlier hold of this placement on it was declined or expired."""
@@ -306,6 +326,7 @@ async def placement_availability(
             limit=limit,
             include_not_accepting=include_not_accepting,
             admitting_at=admitting_at,
+            include_partners=include_partners,
         ),
         now=utcnow(),
         settings=settings,
@@ -382,7 +403,9 @@ async def cancel_placement(
     result = await placement_service.cancel(
         write.session, ctx, placement_id, body, now=utcnow(), settings=settings
     )
-    return await write.commit(result)
+    response = await write.commit(result)
+    partner_sync.wake_all()  # a place held at a partner region is given back there
+    return response
 
 
 @router.post(

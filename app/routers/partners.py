@@ -1,0 +1,43 @@
+"""Partner regions (admin): other JuistePlek instances whose capacity this instance shows."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from app.db import utcnow
+from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.exchange import federation
+from app.exchange.partner_schemas import PartnerCreate, PartnerRead
+from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS
+from app.schemas import Page
+
+router = APIRouter(prefix="/v1/partners", tags=["partners"])
+
+
+@router.post("", status_code=201, response_model=PartnerRead, responses=WRITE_PROBLEMS)
+async def create_partner(body: PartnerCreate, write: WriteDep, settings: SettingsDep) -> Response:
+    """Register a partner region: its base URL and a key it issued (role `referrer` there).
+    Its capacity is pulled within seconds and followed on its stream (docs/federation.md)."""
+    created = await federation.create_partner(
+        write.session, write.principal, body, settings=settings
+    )
+    write.headers["Location"] = f"/v1/partners/{created.id}"
+    return await write.commit(created, status_code=201)
+
+
+@router.get("", response_model=Page[PartnerRead], responses=READ_PROBLEMS)
+async def list_partners(session: SessionDep, principal: PrincipalDep) -> Page[PartnerRead]:
+    """Partner regions with whether they answer and when their capacity was last fetched
+    (at most 100, so always one page)."""
+    return Page(items=await federation.list_partners(session, principal), next_cursor=None)
+
+
+@router.delete("/{partner_id}", response_model=PartnerRead, responses=WRITE_PROBLEMS)
+async def delete_partner(partner_id: uuid.UUID, write: WriteDep) -> Response:
+    """Stop following the partner; its units leave the searches at once."""
+    deleted = await federation.delete_partner(
+        write.session, write.principal, partner_id, now=utcnow()
+    )
+    return await write.commit(deleted)
