@@ -27,8 +27,8 @@ is compiled once, at start-up, from the service's own constants with SQLAlchemy'
 2. the reserve + hold insert CTE (``_RESERVE_HOLD``);
 3. the ``offer_sent`` transfer-event insert (``app.placement.events._INSERT``, with its implicit
    ``RETURNING id``); ``offer_sent`` has no KPI summary statement, as in the service;
-4. the outbox insert with ``pg_notify`` in its ``RETURNING`` (``app.realtime.outbox``), with
-   the service's payload;
+4. the outbox insert (``app.realtime.outbox``), with the service's payload (the service sends its
+   ``pg_notify`` after the commit, batched on a connection of its own; the baseline sends none);
 5. the lock of the placement's audit chain head, which also reads it and takes the row id
    (``app.audit.service._LOCK_ONE``);
 6. the audit insert with the head update (``_INSERT_WITH_HEAD``), the row built by the service's
@@ -39,11 +39,9 @@ consent, 422 inactive unit, 409 concurrent change, 409 no capacity) and rolls ba
 It does NOT do: auth or the access check (it acts as the first API key in ``api_key``, read once
 at start-up, which is the benchmark's triagist); pydantic validation; the ``occurred_at``
 skew/order checks beyond the default (``now``, or the previous event if later); idempotency;
-the state-machine table lookup. Two values differ from the service, not the statements: the
-NOTIFY goes to channel ``bench_holds_baseline`` (nobody listens: the service's dispatchers and
-listeners, running on the same database, would otherwise do work for the baseline's rows), and
-``webhooks_fanned_out_at`` is set at insert (so the service's webhook dispatcher never fans the
-baseline's rows out). PostgreSQL queues a NOTIFY at commit whether or not anyone listens.
+the state-machine table lookup; the NOTIFY after the commit. One value differs from the service,
+not the statements: ``webhooks_fanned_out_at`` is set at insert (so the service's webhook
+dispatcher never fans the baseline's rows out).
 
     BENCH_DATABASE_URL=postgresql://... uvicorn bench.holds_baseline:app --workers 2
     HOLDS_BASELINE_MODE=full BENCH_DATABASE_URL=... uvicorn bench.holds_baseline:app ...
@@ -131,7 +129,6 @@ def _created(
 # --- HOLDS_BASELINE_MODE=full: the service's writes, same statements, one transaction -----------
 
 PG_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
-NOTIFY_CHANNEL = "bench_holds_baseline"  # nobody listens; see the module docstring
 
 
 class Statement:
@@ -154,7 +151,7 @@ def _statements() -> dict[str, Statement]:
         "load_offer": Statement(holds._LOAD_OFFER),
         "reserve_hold": Statement(holds._RESERVE_HOLD),
         "event": Statement(events._INSERT, event_cols),
-        "outbox": Statement(outbox._INSERT_NOTIFY, outbox_cols),
+        "outbox": Statement(outbox._INSERT, outbox_cols),
         "lock": Statement(audit._LOCK_ONE),
         "audit": Statement(audit._INSERT_WITH_HEAD),
     }
@@ -259,7 +256,6 @@ async def hold_full(request: Request) -> Response:
                 ),
                 "created_at": created,
                 "webhooks_fanned_out_at": created,
-                "pg_notify_2": NOTIFY_CHANNEL,
             }
             await conn.fetchrow(st["outbox"].sql, *st["outbox"].args(row))
             chain = f"placement:{placement}"

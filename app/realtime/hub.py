@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import uuid
 from collections import deque
@@ -133,6 +134,34 @@ class Subscriber:
         return self.closed or (self.overflowed and not self.frames)
 
 
+# How often the frozen objects go back to the collector, so cyclic garbage of streams that ended
+# meanwhile is still freed: one full collection per period instead of one every few seconds.
+THAW_SECONDS = 600.0
+
+
+def _keep_streams_out_of_gc(
+    subscribed: int, frozen_for: int, now: float, thawed_at: float
+) -> tuple[int, float]:
+    """Move what is alive into the collector's permanent generation once new streams opened.
+
+    With thousands of open streams, each full collection walked every stream's objects and
+    stalled the fan-out for most of a second every few seconds (measured with bench/run_stream.py;
+    gone with the collector off). Objects alive now are mostly the streams', which live long;
+    they are frozen so full collections skip them. Every ``THAW_SECONDS`` they are thawed and
+    collected once, so a cycle left by an ended stream does not live on. Returns the new
+    (``frozen_for``, ``thawed_at``).
+    """
+    if now - thawed_at >= THAW_SECONDS:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        return subscribed, now
+    if subscribed != frozen_for:
+        gc.freeze()
+        return subscribed, thawed_at
+    return frozen_for, thawed_at
+
+
 class Hub:
     def __init__(
         self,
@@ -162,6 +191,7 @@ class Hub:
         self._start_lock = asyncio.Lock()
         self._heartbeat = heartbeat_seconds
         self._heartbeats: asyncio.Task[None] | None = None
+        self._subscribed = 0  # streams opened so far (the GC policy freezes after new ones)
         # Revoked keys end their streams: at once on this instance (revoke()), and on the others
         # by one query per period for all keys with an open stream, not a check per event.
         self._revalidate_seconds = revalidate_seconds
@@ -233,6 +263,7 @@ class Hub:
         await self.start()
         # A random phase per stream: streams opened together do not all ping in one instant.
         phase = random.uniform(0, self._heartbeat)  # noqa: S311 - not a secret
+        self._subscribed += 1
         next_ping = asyncio.get_running_loop().time() + phase
         sub = Subscriber(principal, topics, next_ping=next_ping, accept=accept)
         self._subscribers.add(sub)
@@ -250,8 +281,11 @@ class Hub:
         return len(ended)
 
     async def _beat(self) -> None:
-        """Wake the streams whose heartbeat is due: one round per fraction of the interval."""
+        """Wake the streams whose heartbeat is due: one round per fraction of the interval; and
+        keep the garbage collector off the open streams (``_keep_streams_out_of_gc``)."""
         loop = asyncio.get_running_loop()
+        frozen_for = 0
+        thawed_at = loop.time()
         while True:
             await asyncio.sleep(min(1.0, self._heartbeat / 4))
             now = loop.time()
@@ -259,6 +293,9 @@ class Hub:
                 if sub.next_ping <= now:
                     sub.next_ping = max(sub.next_ping + self._heartbeat, now)
                     sub.ping()
+            frozen_for, thawed_at = _keep_streams_out_of_gc(
+                self._subscribed, frozen_for, now, thawed_at
+            )
 
     async def _revalidate(self) -> None:
         assert self._revoked_keys is not None

@@ -1,4 +1,5 @@
-"""Background work of one app instance: the real-time hub and the webhook dispatcher."""
+"""Background work of one app instance: the real-time hub, the outbox NOTIFY sender and the
+webhook dispatcher."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 from app.auth.service import revoked_key_ids
 from app.config import Settings
 from app.db import Database
+from app.realtime import notifier
 from app.realtime.hub import Hub
 from app.webhooks.dispatcher import run_dispatcher
 
@@ -30,7 +32,8 @@ async def background(db: Database, settings: Settings) -> AsyncIterator[Hub]:
     if settings.dispatch_webhooks:
         dispatcher = asyncio.create_task(run_dispatcher(db, settings), name="juisteplek-webhooks")
     try:
-        yield hub
+        async with notifier.running(db):
+            yield hub
     finally:
         if dispatcher is not None:
             dispatcher.cancel()

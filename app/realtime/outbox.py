@@ -1,10 +1,7 @@
 """Publish a change to the outbox inside the caller's transaction (commits with the change).
 
-After the commit the in-process bus is told; on PostgreSQL the transaction also sends
-``pg_notify('juisteplek_outbox', ids)``, which PostgreSQL delivers to every listening app instance
-only when (and if) the commit succeeds (``app.realtime.bus``). The first row of a transaction
-queues its NOTIFY in its own INSERT statement (one round trip fewer on the hot write paths); the
-ids of any further rows go out in one NOTIFY just before the commit.
+After the commit the in-process bus is told, and on PostgreSQL the other instances hear of it by a
+NOTIFY sent after the commit (``app.realtime.bus``, ``app.realtime.notifier``).
 
 The row is written with a Core INSERT on the session's connection, not an ORM ``add`` + ``flush``:
 the unit of work cost more CPU than the statement itself on the hold path.
@@ -18,21 +15,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, Text, func, insert
-from sqlalchemy import cast as sql_cast
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.realtime.bus import NOTIFY_CHANNEL, notify_after_commit, notify_in_statement
+from app.realtime.bus import notify_after_commit
 from app.realtime.models import OutboxEvent
 
 _TABLE = cast(Table, OutboxEvent.__table__)
 _INSERT = insert(_TABLE).returning(_TABLE.c.id)
-# pg_notify in the INSERT's RETURNING list: queued in this transaction, delivered on commit only,
-# exactly like the NOTIFY the bus would otherwise send just before the commit.
-_INSERT_NOTIFY = insert(_TABLE).returning(
-    _TABLE.c.id, func.pg_notify(NOTIFY_CHANNEL, sql_cast(_TABLE.c.id, Text))
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +59,8 @@ async def publish(
         "created_at": utcnow(),
         "webhooks_fanned_out_at": None,
     }
-    notified = notify_in_statement(session, conn.dialect.name)
-    outbox_id: int = (await conn.execute(_INSERT_NOTIFY if notified else _INSERT, row)).scalar_one()
-    notify_after_commit(session, outbox_id, notified=notified)
+    outbox_id: int = (await conn.execute(_INSERT, row)).scalar_one()
+    notify_after_commit(session, outbox_id)
     return Published(id=outbox_id, event_id=event_id)
 
 

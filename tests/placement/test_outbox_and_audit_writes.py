@@ -24,6 +24,7 @@ from app.audit.service import AuditContext, AuditEntry
 from app.auth.principal import Principal
 from app.db import Database
 from app.enums import Role
+from app.realtime import notifier
 from app.realtime.bus import NOTIFY_CHANNEL, local_bus, parse_notify_payload
 from app.realtime.listener import asyncpg_dsn
 from app.realtime.outbox import publish
@@ -106,26 +107,30 @@ async def test_committed_outbox_rows_reach_the_bus_and_rolled_back_ones_do_not(
             NOTIFY_CHANNEL, lambda *args: notified.put_nowait(parse_notify_payload(args[3]))
         )
     try:
-        async with db.sessionmaker() as session:
-            await publish(session, topic="capacity", event_type="t.x", payload={"n": 0})
-            await session.rollback()
-        assert seen == []
-        async with db.sessionmaker() as session:
-            first = await publish(session, topic="capacity", event_type="t.x", payload={"n": 1})
-            second = await publish(session, topic="capacity", event_type="t.x", payload={"n": 2})
-            third = await publish(session, topic="capacity", event_type="t.x", payload={"n": 3})
-            await session.commit()
-        ids = {first.id, second.id, third.id}
-        assert seen == sorted(ids)
-        if listener is not None:
-            got: set[int] = set()
-            async with asyncio.timeout(5):
-                while got != ids:
-                    got |= set(await notified.get())
-            await asyncio.sleep(0.1)
-            while not notified.empty():
-                got |= set(notified.get_nowait())
-            assert got == ids  # the rolled-back row was never announced
+        # The NOTIFY to other instances goes out after the commit, from the notifier.
+        async with notifier.running(db):
+            async with db.sessionmaker() as session:
+                await publish(session, topic="capacity", event_type="t.x", payload={"n": 0})
+                await session.rollback()
+            assert seen == []
+            async with db.sessionmaker() as session:
+                first = await publish(session, topic="capacity", event_type="t.x", payload={"n": 1})
+                second = await publish(
+                    session, topic="capacity", event_type="t.x", payload={"n": 2}
+                )
+                third = await publish(session, topic="capacity", event_type="t.x", payload={"n": 3})
+                await session.commit()
+            ids = {first.id, second.id, third.id}
+            assert seen == sorted(ids)
+            if listener is not None:
+                got: set[int] = set()
+                async with asyncio.timeout(5):
+                    while got != ids:
+                        got |= set(await notified.get())
+                await asyncio.sleep(0.1)
+                while not notified.empty():
+                    got |= set(notified.get_nowait())
+                assert got == ids  # the rolled-back row was never announced
         async with db.engine.connect() as conn:
             rows = await conn.execute(
                 text("SELECT id, payload, webhooks_fanned_out_at FROM outbox_event")
