@@ -1244,3 +1244,60 @@ def ambulance_rides_target(
 
 
 AMBULANCE_ALL_AGES_SCOPE = "rav/all-ages"
+
+
+# --- 6.7 Wlz-crisis waiting --------------------------------------------------------------------
+
+WLZ_CRISIS_CARE_TYPE = "wlz_crisis"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingDay:
+    """Patients waiting for a Wlz-crisis place at the local midnight that starts ``day``
+    (docs/domain.md §6.7)."""
+
+    day: date
+    waiting: int
+
+
+def wlz_crisis_waiting(
+    stays: Iterable[Stay],
+    period: Period,
+    *,
+    now: datetime,
+    flt: StayFilter | None = None,
+) -> list[WaitingDay]:
+    """For each date of the period whose starting local midnight ``m`` is not after ``now``: the
+    number of distinct patients (patient keys) with a ``wlz_crisis`` placement waiting at ``m``.
+
+    Waiting at ``m``: the first ``request_created`` (by ``seq``) is before ``m``, and neither the
+    first ``offer_accepted`` (the place is promised) nor the first ``cancelled`` is before ``m``.
+    Days after ``now`` give no row; a day with nobody waiting is a row with 0. ``flt``: hospital
+    and subregion (age, definition and care type do not apply)."""
+    flt = flt or StayFilter()
+    spans: list[tuple[str, datetime, datetime | None]] = []
+    for stay in stays:
+        if stay.care_type != WLZ_CRISIS_CARE_TYPE:
+            continue
+        if flt.hospital_id is not None and stay.hospital_id != flt.hospital_id:
+            continue
+        if flt.subregion_id is not None and stay.subregion_id != flt.subregion_id:
+            continue
+        created = stay.first(REQUEST_CREATED)
+        if created is None:
+            continue
+        ends = [
+            e.occurred_at
+            for e in (stay.first(OFFER_ACCEPTED), stay.first(CANCELLED))
+            if e is not None
+        ]
+        spans.append((stay.patient_key, created.occurred_at, min(ends) if ends else None))
+    out = []
+    for n in range(day_no(period.start), day_no(period.end)):
+        d = date_of(n)
+        m = local_midnight(d)
+        if m > now:
+            break
+        keys = {k for k, start, end in spans if start < m and (end is None or end >= m)}
+        out.append(WaitingDay(d, len(keys)))
+    return out

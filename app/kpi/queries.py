@@ -1033,3 +1033,56 @@ WHERE {" AND ".join(where)}
         (str(r[0]), _uuid_str(r[1]), int(r[2]), int(r[3]), r[4], r[5], r[6])
         for r in (await conn.execute(typed, params)).all()
     ]
+
+
+# --- 6.7 Wlz-crisis waiting ----------------------------------------------------------------------
+
+
+async def wlz_crisis_waiting(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    now: datetime,
+    flt: f.StayFilter | None = None,
+) -> list[f.WaitingDay]:
+    """``formulas.wlz_crisis_waiting`` in SQL: the local midnights of the period up to ``now``
+    (a VALUES list of UTC instants) joined to the Wlz-crisis placements whose waiting span
+    (``kpi_requested_at`` until the first of ``kpi_accepted_at`` / ``kpi_cancelled_at``, kept by
+    ``app.kpi.episodes``) covers them; only placements overlapping the period are read."""
+    flt = flt or f.StayFilter()
+    dialect = conn.dialect.name
+    days = []
+    for n in range(f.day_no(period.start), f.day_no(period.end)):
+        m = f.local_midnight(f.date_of(n))
+        if m > now:
+            break
+        days.append((n, m))
+    if not days:
+        return []
+    values = ", ".join(f"({n}, {_ts_literal(dialect, m)})" for n, m in days)
+    where = [f"p.care_type = '{f.WLZ_CRISIS_CARE_TYPE}'"]
+    if flt.hospital_id is not None:
+        where.append("p.referrer_organisation_id = :hospital_id")
+    if flt.subregion_id is not None:
+        where.append("p.subregion_id = :subregion_id")
+    if flt.region_id is not None:
+        where.append("p.region_id = :region_id")
+    sql = f"""
+WITH bk(d, m) AS (VALUES {values}), w AS (
+  SELECT p.patient_key, p.kpi_requested_at AS t0, p.kpi_accepted_at AS ta,
+         p.kpi_cancelled_at AS tc
+  FROM placement p
+  WHERE {" AND ".join(where)} AND p.kpi_requested_at IS NOT NULL
+    AND p.kpi_requested_at < :m1
+    AND (p.kpi_accepted_at IS NULL OR p.kpi_accepted_at >= :m0)
+    AND (p.kpi_cancelled_at IS NULL OR p.kpi_cancelled_at >= :m0)
+)
+SELECT bk.d, COUNT(DISTINCT w.patient_key)
+FROM bk LEFT JOIN w ON w.t0 < bk.m AND (w.ta IS NULL OR w.ta >= bk.m)
+                      AND (w.tc IS NULL OR w.tc >= bk.m)
+GROUP BY bk.d
+"""
+    params = {**_stay_params(flt), "m0": days[0][1], "m1": days[-1][1]}
+    clause, used = _bind(sql, params)
+    counts = {int(r[0]): int(r[1]) for r in (await _run(conn, clause, used)).all()}
+    return [f.WaitingDay(f.date_of(n), counts.get(n, 0)) for n, _ in days]

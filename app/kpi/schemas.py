@@ -37,6 +37,7 @@ KpiName = Literal[
     "capacity",
     "ggz_crisis_within_norm",
     "admission_guarantee",
+    "wlz_crisis_waiting",
 ]
 ReportCount = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=10_000_000)]
 
@@ -273,6 +274,28 @@ class GuaranteeRead(Schema):
 class GuaranteeAnswer(AnswerBase):
     rows: list[GuaranteeRead]
     total: GuaranteeRead
+
+
+# --- Wlz-crisis waiting (docs/domain.md §6.7) ----------------------------------------------------
+
+
+class WaitingDayRead(Schema):
+    day: date = Field(description="Local date; counted at the local midnight that starts it")
+    waiting: int | None = Field(description="Patients waiting for a Wlz-crisis place")
+    suppressed: bool = False
+
+
+class WaitingTotalRead(Schema):
+    days: int = Field(description="Days counted (the period up to now)")
+    patient_days: int | None = Field(description="Sum of the daily counts")
+    mean: float | None = Field(description="Mean patients waiting per day")
+    peak: int | None = Field(description="Most patients waiting at one midnight")
+    suppressed: bool = False
+
+
+class WaitingAnswer(AnswerBase):
+    rows: list[WaitingDayRead]
+    total: WaitingTotalRead
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------

@@ -56,6 +56,9 @@ from app.kpi.schemas import (
     LeadTimeRead,
     PeriodRead,
     TargetRead,
+    WaitingAnswer,
+    WaitingDayRead,
+    WaitingTotalRead,
     WrongBedAnswer,
     WrongBedRead,
 )
@@ -990,6 +993,57 @@ async def _ambulance_targets(
     if suppress and _small(measured):
         t = replace(t, measured=None, on_track=None)
     return [_target_read(t, base.source)]
+
+
+# --- Wlz-crisis waiting (docs/domain.md §6.7) ----------------------------------------------------
+
+GROUPS["wlz_crisis_waiting"] = frozenset()  # always one row per day
+
+
+async def wlz_crisis_waiting(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> WaitingAnswer:
+    """Patients waiting for a Wlz-crisis place at each local midnight (docs/domain.md §6.7)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q, principal)
+        days = await queries.wlz_crisis_waiting(conn, q.period, now=now, flt=ctx.flt)
+    reads = [
+        WaitingDayRead(day=d.day, waiting=None, suppressed=True)
+        if suppress and _small(d.waiting)
+        else WaitingDayRead(day=d.day, waiting=d.waiting)
+        for d in days
+    ]
+    counts = [d.waiting for d in days]
+    peak = max(counts, default=0)
+    total = WaitingTotalRead(
+        days=len(counts),
+        patient_days=sum(counts),
+        mean=sum(counts) / len(counts) if counts else None,
+        peak=peak,
+    )
+    if suppress and _small(peak):
+        total = WaitingTotalRead(
+            days=len(counts), patient_days=None, mean=None, peak=None, suppressed=True
+        )
+    return WaitingAnswer(
+        kpi="wlz_crisis_waiting",
+        period=_period_read(q.period),
+        group_by=None,
+        filters=_filters(q),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        notes=[
+            *_notes(suppress),
+            "Distinct patients with a wlz_crisis placement requested before the local midnight "
+            "that starts the day and neither placed (offer accepted) nor cancelled before it; "
+            "days after now have no row.",
+        ],
+        computed_at=now,
+    )
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------

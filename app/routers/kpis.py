@@ -28,6 +28,7 @@ from app.kpi.schemas import (
     InflowReportIn,
     InflowReportResult,
     LeadTimeAnswer,
+    WaitingAnswer,
     WrongBedAnswer,
 )
 from app.routers.common import WRITE_PROBLEMS
@@ -266,6 +267,25 @@ async def admission_guarantee(
         care_type=care_type,
     )
     return _answer(await kpi_service.admission_guarantee(db, principal, q, now=utcnow()), accept)
+
+
+# --- Wlz-crisis waiting (docs/domain.md §6.7) ----------------------------------------------------
+
+
+@router.get("/kpis/wlz-crisis-waiting", response_model=WaitingAnswer, responses=KPI_RESPONSES)
+async def wlz_crisis_waiting(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+) -> Response:
+    """Patients waiting for a Wlz-crisis place at each local midnight of the period, up to now
+    (docs/domain.md §6.7)."""
+    q = _query("wlz_crisis_waiting", from_, to, hospital=hospital, subregion=subregion)
+    return _answer(await kpi_service.wlz_crisis_waiting(db, principal, q, now=utcnow()), accept)
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------
