@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -214,6 +214,8 @@ class Stay:
     origin_setting: str
     urgency_level: int
     events: tuple[Event, ...] = field(default_factory=tuple)
+    patient_group: str | None = None  # docs/domain.md §6.8; None: not given
+    advance_care_planning: str | None = None  # "recorded" / "not_recorded"; None: unknown
 
     def ordered(self) -> list[Event]:
         return sorted(self.events, key=lambda e: e.seq)
@@ -237,6 +239,8 @@ def _group_value(stay: Stay, group_by: str | None, age: int) -> str | None:
         return stay.care_type
     if group_by == "source":
         return stay.origin_setting
+    if group_by == "patient_group":
+        return stay.patient_group or UNKNOWN
     return None
 
 
@@ -1301,3 +1305,58 @@ def wlz_crisis_waiting(
         keys = {k for k, start, end in spans if start < m and (end is None or end >= m)}
         out.append(WaitingDay(d, len(keys)))
     return out
+
+
+# --- 6.8 advance care planning of referrals aged 65+ ----------------------------------------------
+
+ACP_AGE_MIN = 65
+ACP_RECORDED = "recorded"
+ACP_NOT_RECORDED = "not_recorded"
+
+
+@dataclass(slots=True)
+class AcpRow:
+    """Referrals of patients aged 65+ (age at the request) made in the group, by whether advance
+    care planning is recorded (docs/domain.md §6.8). share = recorded / referrals (an unknown
+    answer counts as not recorded); share_known = recorded / (recorded + not_recorded)."""
+
+    group: str | None
+    referrals: int = 0
+    recorded: int = 0
+    not_recorded: int = 0
+    unknown: int = 0
+
+    @property
+    def share(self) -> float | None:
+        return self.recorded / self.referrals if self.referrals else None
+
+    @property
+    def share_known(self) -> float | None:
+        known = self.recorded + self.not_recorded
+        return self.recorded / known if known else None
+
+
+def advance_care_planning(
+    stays: Iterable[Stay],
+    period: Period,
+    *,
+    flt: StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[AcpRow]:
+    """Over the placements requested in the period (``_cohort``) whose patient is at least 65 at
+    the request (or ``flt.age_min`` when that is higher): how many have advance care planning
+    recorded, not recorded, or unknown (not given)."""
+    flt = flt or StayFilter()
+    floor = max(ACP_AGE_MIN, flt.age_min or 0)
+    flt = replace(flt, age_min=floor)
+    rows: dict[str | None, AcpRow] = {}
+    for label, stay, _ in _cohort(stays, period, flt, group_by):
+        target = rows.setdefault(label, AcpRow(label))
+        target.referrals += 1
+        if stay.advance_care_planning == ACP_RECORDED:
+            target.recorded += 1
+        elif stay.advance_care_planning == ACP_NOT_RECORDED:
+            target.not_recorded += 1
+        else:
+            target.unknown += 1
+    return sorted(rows.values(), key=lambda r: r.group or "")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -415,6 +416,7 @@ def _cohort_sql(
         ),
         "care_type": "p.care_type",
         "source": "p.origin_setting",
+        "patient_group": f"COALESCE(p.patient_group, '{f.UNKNOWN}')",
     }[group_by]
     age_where = (
         f"{_year_of_day(dialect, _day(dialect, start))} - p.birth_year >= :age_min"
@@ -1086,3 +1088,46 @@ GROUP BY bk.d
     clause, used = _bind(sql, params)
     counts = {int(r[0]): int(r[1]) for r in (await _run(conn, clause, used)).all()}
     return [f.WaitingDay(f.date_of(n), counts.get(n, 0)) for n, _ in days]
+
+
+# --- 6.8 advance care planning of referrals aged 65+ ----------------------------------------------
+
+
+async def advance_care_planning(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    flt: f.StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[f.AcpRow]:
+    """``formulas.advance_care_planning`` in SQL: the lead-time cohort (age at the request at
+    least 65, or the filter's higher floor), counted by the referral's advance-care-planning
+    answer."""
+    flt = flt or f.StayFilter()
+    flt = replace(flt, age_min=max(f.ACP_AGE_MIN, flt.age_min or 0))
+    dialect = conn.dialect.name
+    cohort = _cohort_sql(dialect, period, flt, group_by).replace(
+        "p.kpi_expired_holds AS expired,",
+        "p.kpi_expired_holds AS expired, p.advance_care_planning AS acp,",
+    )
+    sql = (
+        "WITH "
+        + cohort
+        + """
+SELECT label, acp, COUNT(*) FROM c GROUP BY label, acp
+"""
+    )
+    clause, params = _bind(sql, _cohort_params(period, flt))
+    rows: dict[str | None, f.AcpRow] = {}
+    for r in (await _run(conn, clause, params)).all():
+        label = _label(group_by, r[0])
+        row = rows.setdefault(label, f.AcpRow(label))
+        count = int(r[2])
+        row.referrals += count
+        if r[1] == f.ACP_RECORDED:
+            row.recorded += count
+        elif r[1] == f.ACP_NOT_RECORDED:
+            row.not_recorded += count
+        else:
+            row.unknown += count
+    return sorted(rows.values(), key=lambda r: r.group or "")

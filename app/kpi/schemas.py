@@ -28,7 +28,9 @@ ContactType = Literal[
     "acute_home_visit",
 ]
 Definition = Literal["broad", "narrow"]
-GroupBy = Literal["month", "week", "hospital", "subregion", "age_band", "care_type", "source"]
+GroupBy = Literal[
+    "month", "week", "hospital", "subregion", "age_band", "care_type", "source", "patient_group"
+]
 KpiName = Literal[
     "wrong_bed_days",
     "inflow",
@@ -38,6 +40,7 @@ KpiName = Literal[
     "ggz_crisis_within_norm",
     "admission_guarantee",
     "wlz_crisis_waiting",
+    "advance_care_planning",
 ]
 ReportCount = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=10_000_000)]
 
@@ -296,6 +299,25 @@ class WaitingTotalRead(Schema):
 class WaitingAnswer(AnswerBase):
     rows: list[WaitingDayRead]
     total: WaitingTotalRead
+
+
+# --- advance care planning (docs/domain.md §6.8) --------------------------------------------------
+
+
+class AcpRead(Schema):
+    group: str | None
+    referrals: int | None = Field(description="Referrals of patients aged 65+ in the group")
+    recorded: int | None = Field(description="Advance care planning recorded")
+    not_recorded: int | None = Field(description="Advance care planning not recorded")
+    unknown: int | None = Field(description="Not given on the referral")
+    share: float | None = Field(description="recorded / referrals (unknown counts as not)")
+    share_known: float | None = Field(description="recorded / (recorded + not_recorded)")
+    suppressed: bool = False
+
+
+class AcpAnswer(AnswerBase):
+    rows: list[AcpRead]
+    total: AcpRead
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------

@@ -33,6 +33,8 @@ from app.kpi import queries
 from app.kpi.models import InflowCount, KpiBaseline
 from app.kpi.schemas import (
     SUPPRESSION_NOTE,
+    AcpAnswer,
+    AcpRead,
     BackTestRead,
     BaselineIn,
     BaselineRead,
@@ -79,6 +81,7 @@ GROUPS: dict[str, frozenset[str]] = {
     "inflow": frozenset({"month", "week", "subregion", "age_band", "source"}),
     "lead_times": frozenset(
         {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
+        | {"patient_group"}  # docs/domain.md §6.8: bottlenecks by patient group
     ),
     "escalations": frozenset(
         {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
@@ -1041,6 +1044,63 @@ async def wlz_crisis_waiting(
             "Distinct patients with a wlz_crisis placement requested before the local midnight "
             "that starts the day and neither placed (offer accepted) nor cancelled before it; "
             "days after now have no row.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- advance care planning of referrals aged 65+ (docs/domain.md §6.8) ---------------------------
+
+GROUPS["advance_care_planning"] = frozenset(
+    {"month", "week", "hospital", "subregion", "age_band", "care_type", "source", "patient_group"}
+)
+
+
+def _acp_read(r: f.AcpRow, label: str | None, suppress: bool) -> AcpRead:
+    read = AcpRead(
+        group=label,
+        referrals=r.referrals,
+        recorded=r.recorded,
+        not_recorded=r.not_recorded,
+        unknown=r.unknown,
+        share=r.share,
+        share_known=r.share_known,
+    )
+    if suppress and _small(r.referrals):
+        return AcpRead.model_validate(_blank(read, ("group",)))
+    return read
+
+
+async def advance_care_planning(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> AcpAnswer:
+    """Share of referrals of patients aged 65+ with advance care planning recorded
+    (docs/domain.md §6.8)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q, principal)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.advance_care_planning(conn, q.period, flt=ctx.flt, group_by=g),
+            q.group_by,
+        )
+    reads = [_acp_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total = _acp_read(totals[0] if totals else f.AcpRow(None), None, suppress)
+    return AcpAnswer(
+        kpi="advance_care_planning",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q, definition=q.definition),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        notes=[
+            *_notes(suppress),
+            "Referrals (first request_created in the period) of patients aged 65 or over at the "
+            "request (age_min raises the floor); share = recorded / referrals, a referral "
+            "without the answer counting as not recorded; share_known leaves those out.",
         ],
         computed_at=now,
     )

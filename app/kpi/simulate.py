@@ -387,6 +387,29 @@ def _pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:
     return rng.choices([w for w, _ in weighted], [n for _, n in weighted])[0]
 
 
+def _referral_fields(care: str, identifier: str) -> dict[str, Any]:
+    """Patient group and advance-care-planning answer of a simulated referral (docs/domain.md
+    §6.8), from their own generator seeded by the patient identifier, so the rest of the
+    simulation draws the same numbers as without them."""
+    aux = random.Random(identifier)  # noqa: S311 - simulated data, not secrets
+    group: str | None
+    if care == "ggz_crisis":
+        group = "psychiatric"
+    elif care == "elv_palliative":
+        group = "palliative"
+    else:
+        group = aux.choices(["frail_elderly", "dementia", "other", None], weights=[50, 25, 15, 10])[
+            0
+        ]
+    acp = aux.choices(["recorded", "not_recorded", None], weights=[45, 35, 20])[0]
+    out: dict[str, Any] = {}
+    if group is not None:
+        out["patient_group"] = group
+    if acp is not None:
+        out["advance_care_planning"] = acp
+    return out
+
+
 async def _arrive(
     rng: random.Random,
     world: _World,
@@ -437,6 +460,7 @@ async def _arrive(
     }
     if origin in ("hospital_ward", "ggz_clinic"):
         body["medically_ready_at"] = now - timedelta(hours=rng.uniform(0, 48))
+    body |= _referral_fields(care, body["patient_identifier"])
     ctx = AuditContext(principal=SIMULATOR, access_point="simulator", purpose="simulation")
     created = await call(
         "create",

@@ -15,6 +15,7 @@ from app.deps import DbDep, PrincipalDep, SettingsDep, WriteDep
 from app.enums import CareType
 from app.kpi import service as kpi_service
 from app.kpi.schemas import (
+    AcpAnswer,
     BaselineIn,
     BaselineRead,
     CapacityAnswer,
@@ -286,6 +287,41 @@ async def wlz_crisis_waiting(
     (docs/domain.md §6.7)."""
     q = _query("wlz_crisis_waiting", from_, to, hospital=hospital, subregion=subregion)
     return _answer(await kpi_service.wlz_crisis_waiting(db, principal, q, now=utcnow()), accept)
+
+
+# --- advance care planning (docs/domain.md §6.8) --------------------------------------------------
+
+
+@router.get("/kpis/advance-care-planning", response_model=AcpAnswer, responses=KPI_RESPONSES)
+async def advance_care_planning(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    age_min: Annotated[
+        int | None, Query(ge=65, le=120, description="A higher age floor than 65")
+    ] = None,
+    definition: DefinitionQ = "broad",
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """Share of referrals of patients aged 65+ with advance care planning recorded, by
+    ``group_by`` (also ``patient_group``) (docs/domain.md §6.8)."""
+    q = _query(
+        "advance_care_planning",
+        from_,
+        to,
+        group_by=group_by,
+        age_min=age_min,
+        definition=definition,
+        hospital=hospital,
+        subregion=subregion,
+        care_type=care_type,
+    )
+    return _answer(await kpi_service.advance_care_planning(db, principal, q, now=utcnow()), accept)
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------
