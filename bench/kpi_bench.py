@@ -518,6 +518,7 @@ KPI_INPUT = {
     "wlz_crisis_waiting (daily)": "stays",
     "advance_care_planning (65+, by month)": "stays",
     "lead_times (by patient group)": "stays",
+    "between_the_cracks (by month)": "stays",
 }
 
 
@@ -572,6 +573,10 @@ def kpis(
             lambda d: [
                 r.summary() for r in f.lead_times(d["stays"], PERIOD, group_by="patient_group")
             ],
+        ),
+        "between_the_cracks (by month)": (
+            lambda c: q.between_the_cracks(c, PERIOD, now=NOW, group_by="month"),
+            lambda d: f.between_the_cracks(d["stays"], PERIOD, now=NOW, group_by="month"),
         ),
     }
 

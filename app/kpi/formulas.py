@@ -1360,3 +1360,82 @@ def advance_care_planning(
         else:
             target.unknown += 1
     return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+# --- 6.9 between the cracks --------------------------------------------------------------------
+
+# How long a request for each care type may wait for a place (request -> offer accepted) before it
+# counts as "between the cracks" (docs/domain.md §6.9): the region's norm per care type, in hours.
+CARE_TYPE_NORM_HOURS: dict[str, int] = {
+    "elv_low": 48,
+    "elv_high": 24,
+    "elv_palliative": 24,
+    "grz": 72,
+    "wlz_crisis": 24,
+    "ggz_crisis": 24,
+    "district_nursing_acute": 4,
+    "district_nursing": 72,
+    "local_other": 72,
+    "respite": 24,
+    "observation": 24,
+}
+DEFAULT_NORM_HOURS = 72  # a care type missing from the table
+REREFERRAL_WINDOW_US = 30 * 24 * 3_600_000_000  # 30 days in microseconds
+
+
+def norm_us(care_type: str) -> int:
+    return CARE_TYPE_NORM_HOURS.get(care_type, DEFAULT_NORM_HOURS) * 3_600_000_000
+
+
+@dataclass(slots=True)
+class CracksRow:
+    """Requests made in the group that fell between the cracks (docs/domain.md §6.9).
+
+    ``over_norm``: placed (first ``offer_accepted``) later than the care type's norm after the
+    first ``request_created``, or, not placed and not cancelled, older than the norm at ``now``;
+    ``cancelled_without_place``: cancelled without an acceptance; ``re_referrals``: the same
+    patient (patient key) had another request made in the 30 days before this one (any care
+    type; strictly earlier)."""
+
+    group: str | None
+    requests: int = 0
+    over_norm: int = 0
+    cancelled_without_place: int = 0
+    re_referrals: int = 0
+
+
+def between_the_cracks(
+    stays: Iterable[Stay],
+    period: Period,
+    *,
+    now: datetime,
+    flt: StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[CracksRow]:
+    """Over the placements requested in the period (``_cohort``). An earlier request counts for
+    a re-referral whatever its care type or the filters, as long as it is in the data given (the
+    SQL: the caller's region)."""
+    stays = list(stays)
+    requested: dict[str, list[datetime]] = {}
+    for stay in stays:
+        created = stay.first(REQUEST_CREATED)
+        if created is not None:
+            requested.setdefault(stay.patient_key, []).append(created.occurred_at)
+    rows: dict[str | None, CracksRow] = {}
+    for label, stay, created in _cohort(stays, period, flt or StayFilter(), group_by):
+        target = rows.setdefault(label, CracksRow(label))
+        target.requests += 1
+        t0 = created.occurred_at
+        accepted = stay.first(OFFER_ACCEPTED)
+        norm = norm_us(stay.care_type)
+        if accepted is not None:
+            if duration_us(accepted.occurred_at, t0) > norm:
+                target.over_norm += 1
+        elif stay.first(CANCELLED) is not None:
+            target.cancelled_without_place += 1
+        elif duration_us(now, t0) > norm:
+            target.over_norm += 1
+        earlier = requested[stay.patient_key]
+        if any(t < t0 and duration_us(t0, t) <= REREFERRAL_WINDOW_US for t in earlier):
+            target.re_referrals += 1
+    return sorted(rows.values(), key=lambda r: r.group or "")

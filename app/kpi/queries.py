@@ -1131,3 +1131,64 @@ SELECT label, acp, COUNT(*) FROM c GROUP BY label, acp
         else:
             row.unknown += count
     return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+# --- 6.9 between the cracks ----------------------------------------------------------------------
+
+
+async def between_the_cracks(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    now: datetime,
+    flt: f.StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[f.CracksRow]:
+    """``formulas.between_the_cracks`` in SQL: the lead-time cohort, each request's wait against
+    its care type's norm (``formulas.CARE_TYPE_NORM_HOURS`` as a CASE), and an earlier request
+    of the same patient key within 30 days (an index lookup on ``patient_key``, in the caller's
+    region)."""
+    flt = flt or f.StayFilter()
+    dialect = conn.dialect.name
+    cases = " ".join(f"WHEN '{k}' THEN {f.norm_us(k)}" for k in sorted(f.CARE_TYPE_NORM_HOURS))
+    norm = f"CASE c.ct {cases} ELSE {f.DEFAULT_NORM_HOURS * 3_600_000_000} END"
+    cohort = _cohort_sql(dialect, period, flt, group_by).replace(
+        "p.kpi_expired_holds AS expired,",
+        "p.kpi_expired_holds AS expired, p.patient_key AS pk, p.care_type AS ct,",
+    )
+    created = _us(dialect, "c.created_at")
+    region = "AND p2.region_id = :region_id" if flt.region_id is not None else ""
+    sql = (
+        "WITH "
+        + cohort
+        + f""", k AS (
+  SELECT c.label,
+    CASE WHEN c.accepted_at IS NOT NULL THEN
+           CASE WHEN {_us(dialect, "c.accepted_at")} - {created} > {norm} THEN 1 ELSE 0 END
+         WHEN c.cancelled_at IS NOT NULL THEN 0
+         WHEN :now_us - {created} > {norm} THEN 1 ELSE 0 END AS over_,
+    CASE WHEN c.accepted_at IS NULL AND c.cancelled_at IS NOT NULL THEN 1 ELSE 0 END AS canc,
+    CASE WHEN EXISTS (
+      SELECT 1 FROM placement p2
+      WHERE p2.patient_key = c.pk AND p2.kpi_requested_at IS NOT NULL
+        AND p2.kpi_requested_at < c.created_at
+        AND {_us(dialect, "p2.kpi_requested_at")} >= {created} - {f.REREFERRAL_WINDOW_US} {region}
+    ) THEN 1 ELSE 0 END AS rr
+  FROM c
+)
+SELECT label, COUNT(*), SUM(over_), SUM(canc), SUM(rr) FROM k GROUP BY label
+"""
+    )
+    params = {**_cohort_params(period, flt), "now_us": f.duration_us(now, _EPOCH_1970)}
+    clause, used = _bind(sql, params)
+    out = [
+        f.CracksRow(
+            _label(group_by, r[0]),
+            requests=int(r[1]),
+            over_norm=int(r[2]),
+            cancelled_without_place=int(r[3]),
+            re_referrals=int(r[4]),
+        )
+        for r in (await _run(conn, clause, used)).all()
+    ]
+    return sorted(out, key=lambda r: r.group or "")

@@ -41,6 +41,7 @@ KpiName = Literal[
     "admission_guarantee",
     "wlz_crisis_waiting",
     "advance_care_planning",
+    "between_the_cracks",
 ]
 ReportCount = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=10_000_000)]
 
@@ -318,6 +319,28 @@ class AcpRead(Schema):
 class AcpAnswer(AnswerBase):
     rows: list[AcpRead]
     total: AcpRead
+
+
+# --- between the cracks (docs/domain.md §6.9) -----------------------------------------------------
+
+
+class CracksRead(Schema):
+    group: str | None
+    requests: int | None = Field(description="Requests made in the period in the group")
+    over_norm: int | None = Field(
+        description="Placed later than the care type's norm, or still waiting past it"
+    )
+    cancelled_without_place: int | None = Field(description="Cancelled without an acceptance")
+    re_referrals: int | None = Field(
+        description="The same patient had another request in the 30 days before"
+    )
+    suppressed: bool = False
+
+
+class CracksAnswer(AnswerBase):
+    rows: list[CracksRead]
+    total: CracksRead
+    norms_hours: dict[str, int] = Field(description="The norm per care type, in hours")
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------

@@ -40,6 +40,8 @@ from app.kpi.schemas import (
     BaselineRead,
     CapacityAnswer,
     CapacityRead,
+    CracksAnswer,
+    CracksRead,
     CurrentCapacityRead,
     DemandForecastAnswer,
     DemandSeriesRead,
@@ -1101,6 +1103,61 @@ async def advance_care_planning(
             "Referrals (first request_created in the period) of patients aged 65 or over at the "
             "request (age_min raises the floor); share = recorded / referrals, a referral "
             "without the answer counting as not recorded; share_known leaves those out.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- between the cracks (docs/domain.md §6.9) -----------------------------------------------------
+
+GROUPS["between_the_cracks"] = GROUPS["advance_care_planning"]
+
+
+def _cracks_read(r: f.CracksRow, label: str | None, suppress: bool) -> CracksRead:
+    read = CracksRead(
+        group=label,
+        requests=r.requests,
+        over_norm=r.over_norm,
+        cancelled_without_place=r.cancelled_without_place,
+        re_referrals=r.re_referrals,
+    )
+    if suppress and _small(r.requests):
+        return CracksRead.model_validate(_blank(read, ("group",)))
+    return read
+
+
+async def between_the_cracks(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> CracksAnswer:
+    """Requests that fell between the cracks: over their care type's norm, cancelled without a
+    place, re-referred within 30 days (docs/domain.md §6.9)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q, principal)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.between_the_cracks(conn, q.period, now=now, flt=ctx.flt, group_by=g),
+            q.group_by,
+        )
+    reads = [_cracks_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total = _cracks_read(totals[0] if totals else f.CracksRow(None), None, suppress)
+    return CracksAnswer(
+        kpi="between_the_cracks",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q, definition=q.definition),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        norms_hours=dict(f.CARE_TYPE_NORM_HOURS),
+        notes=[
+            *_notes(suppress),
+            "Requests made in the period (first request_created). over_norm: placed (first "
+            "offer_accepted) later than the care type's norm (norms_hours), or neither placed "
+            "nor cancelled and older than the norm now; re_referrals: the same patient key had "
+            "another request in the region in the 30 days before.",
         ],
         computed_at=now,
     )

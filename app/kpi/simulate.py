@@ -387,6 +387,12 @@ def _pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:
     return rng.choices([w for w, _ in weighted], [n for _, n in weighted])[0]
 
 
+def _patient_no(n: int) -> int:
+    """Every 25th referral is a patient referred again (the one three referrals before), so
+    the demo has re-referrals within 30 days (docs/domain.md §6.9); no random draw."""
+    return n - 3 if n % 25 == 24 else n
+
+
 def _referral_fields(care: str, identifier: str) -> dict[str, Any]:
     """Patient group and advance-care-planning answer of a simulated referral (docs/domain.md
     §6.8), from their own generator seeded by the patient identifier, so the rest of the
@@ -445,10 +451,11 @@ async def _arrive(
     urgency = rng.choice(["U2", "U3", "U3", "U4"]) if care == "ggz_crisis" else "U4"
     if care == "district_nursing_acute":
         urgency = "U3"
+    patient = _patient_no(summary.placements + sum(summary.refused.values()))
     body: dict[str, Any] = {
         "referrer_organisation_id": referrer,
         "origin_setting": origin,
-        "patient_identifier": f"sim-{seed}-{summary.placements + sum(summary.refused.values())}",
+        "patient_identifier": f"sim-{seed}-{patient}",
         "birth_year": f.local_date(now).year - age,
         "sex": rng.choice(["female", "female", "male"]),
         "target_group": "psychiatric" if care == "ggz_crisis" else "somatic",

@@ -19,6 +19,7 @@ from app.kpi.schemas import (
     BaselineIn,
     BaselineRead,
     CapacityAnswer,
+    CracksAnswer,
     Definition,
     DemandForecastAnswer,
     EscalationAnswer,
@@ -322,6 +323,39 @@ async def advance_care_planning(
         care_type=care_type,
     )
     return _answer(await kpi_service.advance_care_planning(db, principal, q, now=utcnow()), accept)
+
+
+# --- between the cracks (docs/domain.md §6.9) -----------------------------------------------------
+
+
+@router.get("/kpis/between-the-cracks", response_model=CracksAnswer, responses=KPI_RESPONSES)
+async def between_the_cracks(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    age_min: AgeMinQ = None,
+    definition: DefinitionQ = "broad",
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """Requests over their care type's norm, cancelled without a place, or re-referred within
+    30 days, by ``group_by`` (also ``patient_group``) (docs/domain.md §6.9)."""
+    q = _query(
+        "between_the_cracks",
+        from_,
+        to,
+        group_by=group_by,
+        age_min=age_min,
+        definition=definition,
+        hospital=hospital,
+        subregion=subregion,
+        care_type=care_type,
+    )
+    return _answer(await kpi_service.between_the_cracks(db, principal, q, now=utcnow()), accept)
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------

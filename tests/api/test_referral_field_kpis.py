@@ -130,3 +130,65 @@ async def test_advance_care_planning_share_and_patient_groups(
         ),
         403,
     )
+
+
+async def test_between_the_cracks(client: httpx.AsyncClient, seed: Seed) -> None:
+    def ago(hours: float) -> dict[str, str]:
+        at = utcnow() - timedelta(hours=hours)
+        return {
+            "occurred_at": at.isoformat(),
+            "consent_given_at": (at - timedelta(minutes=1)).isoformat(),
+        }
+
+    await _refer(client, seed, 1940, patient_group="dementia", **ago(30))  # open past 24 h
+    await _refer(client, seed, 1940, patient_identifier="mrn-cracks-1", **ago(2))  # within
+    gone = await _refer(client, seed, 1940, **ago(3))
+    r = await client.post(
+        f"/v1/placements/{gone['id']}/cancel",
+        json={"reason": "recovered"},
+        headers=auth(seed.keys["referrer"]),
+    )
+    assert r.status_code == 200, r.text
+    await _refer(client, seed, 1940, patient_identifier="mrn-cracks-1", **ago(1))  # again
+
+    r = await client.get(
+        "/v1/kpis/between-the-cracks", params=PERIOD, headers=auth(seed.keys["triagist"])
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["kpi"] == "between_the_cracks"
+    assert body["norms_hours"]["elv_high"] == 24
+    total = body["total"]
+    assert (total["requests"], total["over_norm"]) == (4, 1)
+    assert (total["cancelled_without_place"], total["re_referrals"]) == (1, 1)
+
+    by_group = await client.get(
+        "/v1/kpis/between-the-cracks",
+        params={**PERIOD, "group_by": "patient_group"},
+        headers={**auth(seed.keys["admin"]), "Accept": "text/csv"},
+    )
+    assert by_group.status_code == 200
+    lines = list(csv.DictReader(io.StringIO(by_group.text)))
+    assert [(x["line"], x["group"], x["requests"], x["over_norm"]) for x in lines] == [
+        ("row", "dementia", "1", "1"),
+        ("row", "unknown", "3", "0"),
+        ("total", "", "4", "1"),
+    ]
+    analyst = (
+        await client.get(
+            "/v1/kpis/between-the-cracks", params=PERIOD, headers=auth(seed.keys["analyst"])
+        )
+    ).json()
+    assert (analyst["total"]["suppressed"], analyst["total"]["over_norm"]) == (True, None)
+    bad = await client.get(
+        "/v1/kpis/between-the-cracks",
+        params={**PERIOD, "group_by": "nothing"},
+        headers=auth(seed.keys["triagist"]),
+    )
+    assert "query:group_by" in pointers(assert_problem(bad, 422))
+    assert_problem(
+        await client.get(
+            "/v1/kpis/between-the-cracks", params=PERIOD, headers=auth(seed.keys["provider"])
+        ),
+        403,
+    )

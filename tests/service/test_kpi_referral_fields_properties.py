@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -23,6 +23,7 @@ from tests.service.test_kpi_sql_properties import (
     LoopThread,
     _clear,
     _insert_stays,
+    instants,
     kdb,
     periods,
     stay_filters,
@@ -130,3 +131,90 @@ def test_advance_care_planning_reference_by_example() -> None:
         ("frail_elderly", 1, 0),
         ("unknown", 1, 0),
     ]
+
+
+@st.composite
+def repeat_stays(draw: st.DrawFn) -> list[f.Stay]:
+    """Random logs of few patients (re-referrals), most care types, with patient groups."""
+    return [
+        dataclasses.replace(
+            s,
+            patient_key=f"pk{draw(st.integers(0, 2))}",
+            care_type=draw(
+                st.sampled_from(["elv_high", "grz", "district_nursing_acute", "wlz_crisis"])
+            ),
+            patient_group=draw(st.sampled_from([None, "dementia", "palliative"])),
+        )
+        for s in draw(stays())
+    ]
+
+
+@pytest.mark.slow
+@PROPS
+@given(
+    data=repeat_stays(),
+    period=periods(),
+    now=instants,
+    flt=stay_filters(),
+    group_by=st.sampled_from(GROUPS),
+    incremental=st.booleans(),
+)
+def test_between_the_cracks_agrees_with_the_reference(
+    kdb: tuple[LoopThread, Database],
+    data: list[f.Stay],
+    period: f.Period,
+    now: datetime,
+    flt: f.StayFilter,
+    group_by: str | None,
+    incremental: bool,
+) -> None:
+    runner, db = kdb
+    runner.run(_insert(db, data, incremental))
+
+    async def compute() -> list[f.CracksRow]:
+        async with db.read() as conn:
+            return await q.between_the_cracks(conn, period, now=now, flt=flt, group_by=group_by)
+
+    got = runner.run(compute())
+    assert got == f.between_the_cracks(data, period, now=now, flt=flt, group_by=group_by)
+    for row in got:
+        assert row.over_norm + row.cancelled_without_place <= row.requests
+        assert row.re_referrals <= row.requests
+
+
+def test_between_the_cracks_reference_by_example() -> None:
+    """Over the norm placed or still open, cancelled without a place, and a second request of
+    the same patient within 30 days (not after 31)."""
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    hour = timedelta(hours=1)
+
+    def stay(n: int, key: str, care: str, start: timedelta, *tail: tuple[str, timedelta]) -> f.Stay:
+        log = [("request_created", start), *tail]
+        return f.Stay(
+            id=str(uuid.UUID(int=n)),
+            patient_key=key,
+            birth_year=1940,
+            care_type=care,
+            hospital_id=None,
+            subregion_id=None,
+            origin_setting="home",
+            urgency_level=3,
+            events=tuple(
+                f.Event(seq=i, type=k, occurred_at=t0 + d, recorded_at=t0 + d)
+                for i, (k, d) in enumerate(log, start=1)
+            ),
+        )
+
+    day = 24 * hour
+    logs = [
+        stay(1, "a", "elv_high", timedelta(), ("offer_accepted", day)),  # exactly the norm
+        stay(2, "b", "elv_high", timedelta(), ("offer_accepted", day + hour)),  # over
+        stay(3, "c", "district_nursing_acute", timedelta()),  # open: 4 h norm, over at now
+        stay(4, "d", "grz", timedelta(), ("cancelled", hour)),  # cancelled without a place
+        stay(5, "a", "grz", 20 * day),  # a's second request within 30 days
+        stay(6, "b", "grz", 31 * day),  # b's second request after 31 days: not counted
+    ]
+    period = f.Period(date(2026, 3, 1), date(2026, 5, 1))
+    (total,) = f.between_the_cracks(logs, period, now=t0 + 5 * hour)
+    assert (total.requests, total.over_norm, total.cancelled_without_place) == (6, 2, 1)
+    assert total.re_referrals == 1

@@ -43,6 +43,7 @@ async def test_simulated_referrals_carry_patient_group_and_acp(
         period = f.Period(f.local_date(END) - timedelta(days=3), f.local_date(END) + timedelta(1))
         acp = await q.advance_care_planning(conn, period)
         lead = await q.lead_times(conn, period, group_by="patient_group")
+        cracks = await q.between_the_cracks(conn, period, now=END, group_by="care_type")
     assert counts.get("recorded", 0) > 0
     assert counts.get("not_recorded", 0) > 0
     assert {"frail_elderly", "dementia"} <= groups
@@ -50,3 +51,5 @@ async def test_simulated_referrals_carry_patient_group_and_acp(
     assert acp[0].recorded > 0
     assert acp[0].referrals >= acp[0].recorded + acp[0].not_recorded
     assert len({r.group for r in lead}) >= 3
+    assert sum(r.re_referrals for r in cracks) > 0
+    assert sum(r.requests for r in cracks) == sum(r.requests for r in lead)
