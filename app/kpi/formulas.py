@@ -52,7 +52,9 @@ HOLD_EXPIRED = "hold_expired"
 ESCALATED = "escalated"
 FINAL_EVENTS = frozenset({TRANSFERRED, CANCELLED})
 
-GroupBy = Literal["month", "week", "hospital", "subregion", "age_band", "care_type", "source"]
+GroupBy = Literal[
+    "month", "week", "hospital", "subregion", "age_band", "care_type", "source", "patient_group"
+]
 TIME_GROUPS = frozenset({"month", "week"})
 
 # --- calendar ----------------------------------------------------------------------------------

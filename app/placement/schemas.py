@@ -306,9 +306,11 @@ class PlacementRead(Schema):
     sex: Sex
     target_group: TargetGroup
     care_type: CareType
-    patient_group: PatientGroup | None = Field(description="null: not given (unknown)")
+    patient_group: PatientGroup | None = Field(
+        default=None, description="null: not given (unknown)"
+    )
     advance_care_planning: AdvanceCarePlanning | None = Field(
-        description="null: not given (unknown)"
+        default=None, description="null: not given (unknown)"
     )
     features: list[Feature]
     room_sex: SexPolicy | None
