@@ -222,7 +222,18 @@ def build(events_wanted: int, seed: int) -> dict[str, list[tuple[Any, ...]]]:
                         )
                     )
         day += timedelta(days=1)
+    # shortage moments (docs/domain.md §6.10), as many as transfer events, from their own
+    # generator so the data above stays the same
+    srng = random.Random(seed + 1)
+    shortages = []
+    for _ in range(events_wanted):
+        at = DATA_START + timedelta(seconds=srng.random() * span)
+        kind = "hold_refused" if srng.random() < 0.3 else "search_empty"
+        care = srng.choices([c for c, _ in CARE], [w for _, w in CARE])[0]
+        sub = srng.choice([*subs, None])
+        shortages.append((_uid(srng), kind, region, sub, care, at, f.local_day(at)))
     return {
+        "shortage_event": shortages,
         "region": [(region, "west", "ROAZ West")],
         "subregion": [(s, region, f"sub{i}", f"Subregion {i}") for i, s in enumerate(subs)],
         "organisation": orgs,
@@ -397,6 +408,19 @@ async def load(url: str, data: dict[str, list[tuple[Any, ...]]]) -> None:
             columns=["id", "unit_id", "free", "reported_at", "recorded_at", "source"],
         )
         await conn.copy_records_to_table(
+            "shortage_event",
+            records=data["shortage_event"],
+            columns=[
+                "id",
+                "kind",
+                "region_id",
+                "subregion_id",
+                "care_type",
+                "occurred_at",
+                "day_no",
+            ],
+        )
+        await conn.copy_records_to_table(
             "inflow_count",
             records=[(*i, 1, NOW, NOW) for i in data["inflow_count"]],
             columns=[
@@ -497,9 +521,23 @@ async def reference_data(url: str) -> tuple[dict[str, Any], dict[str, float]]:
             f.InflowLine(r[0], str(r[1]), None if r[2] is None else str(r[2]), *r[3:]) for r in irow
         ]
         loads["inflow"] = time.perf_counter() - t
+        t = time.perf_counter()
+        srow = await conn.fetch(
+            "SELECT kind, care_type, subregion_id, occurred_at FROM shortage_event"
+        )
+        shortages = [
+            f.Shortage(r[0], r[1], None if r[2] is None else str(r[2]), r[3]) for r in srow
+        ]
+        loads["shortage"] = time.perf_counter() - t
     finally:
         await conn.close()
-    data = {"stays": stays, "units": units, "reports": reports, "lines": lines}
+    data = {
+        "stays": stays,
+        "units": units,
+        "reports": reports,
+        "lines": lines,
+        "shortages": shortages,
+    }
     return data | {"events": len(erow)}, loads
 
 
@@ -519,6 +557,7 @@ KPI_INPUT = {
     "advance_care_planning (65+, by month)": "stays",
     "lead_times (by patient group)": "stays",
     "between_the_cracks (by month)": "stays",
+    "shortage (per day, care type, subregion)": "shortage",
 }
 
 
@@ -577,6 +616,10 @@ def kpis(
         "between_the_cracks (by month)": (
             lambda c: q.between_the_cracks(c, PERIOD, now=NOW, group_by="month"),
             lambda d: f.between_the_cracks(d["stays"], PERIOD, now=NOW, group_by="month"),
+        ),
+        "shortage (per day, care type, subregion)": (
+            lambda c: q.shortage(c, PERIOD),
+            lambda d: f.shortage(d["shortages"], PERIOD),
         ),
     }
 

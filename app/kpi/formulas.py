@@ -1441,3 +1441,57 @@ def between_the_cracks(
         if any(t < t0 and duration_us(t0, t) <= REREFERRAL_WINDOW_US for t in earlier):
             target.re_referrals += 1
     return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+# --- 6.10 shortage ------------------------------------------------------------------------------
+
+HOLD_REFUSED = "hold_refused"
+SEARCH_EMPTY = "search_empty"
+
+
+@dataclass(frozen=True, slots=True)
+class Shortage:
+    """One ``shortage_event`` row: a hold refused for no capacity or a search without result."""
+
+    kind: str
+    care_type: str
+    subregion_id: str | None
+    occurred_at: datetime
+
+
+@dataclass(slots=True)
+class ShortageRow:
+    """Shortage moments of one local date, care type and subregion (docs/domain.md §6.10)."""
+
+    day: date
+    care_type: str
+    subregion: str  # id, or ``unknown``
+    holds_refused: int = 0
+    searches_empty: int = 0
+
+
+def shortage(
+    events: Iterable[Shortage],
+    period: Period,
+    *,
+    subregion_id: str | None = None,
+    care_type: str | None = None,
+) -> list[ShortageRow]:
+    """Holds refused for no capacity and searches with no result per local date of the period,
+    care type and subregion (those with at least one), ordered by date, care type, subregion."""
+    rows: dict[tuple[date, str, str], ShortageRow] = {}
+    for e in events:
+        d = local_date(e.occurred_at)
+        if not period.contains(d):
+            continue
+        if subregion_id is not None and e.subregion_id != subregion_id:
+            continue
+        if care_type is not None and e.care_type != care_type:
+            continue
+        sub = e.subregion_id or UNKNOWN
+        row = rows.setdefault((d, e.care_type, sub), ShortageRow(d, e.care_type, sub))
+        if e.kind == HOLD_REFUSED:
+            row.holds_refused += 1
+        else:
+            row.searches_empty += 1
+    return [rows[k] for k in sorted(rows)]

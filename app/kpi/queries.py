@@ -1192,3 +1192,107 @@ SELECT label, COUNT(*), SUM(over_), SUM(canc), SUM(rr) FROM k GROUP BY label
         for r in (await _run(conn, clause, used)).all()
     ]
     return sorted(out, key=lambda r: r.group or "")
+
+
+# --- 6.10 shortage -------------------------------------------------------------------------------
+
+
+async def shortage(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    region_id: str | None = None,
+    subregion_id: str | None = None,
+    care_type: str | None = None,
+) -> list[f.ShortageRow]:
+    """``formulas.shortage`` in SQL: ``shortage_event`` by its local day number (kept with each
+    row, indexed), care type and subregion."""
+    where = ["s.day_no >= :d0", "s.day_no < :d1"]
+    if region_id is not None:
+        where.append("s.region_id = :region_id")
+    if subregion_id is not None:
+        where.append("s.subregion_id = :subregion_id")
+    if care_type is not None:
+        where.append("s.care_type = :care_type")
+    sql = f"""
+SELECT s.day_no, s.care_type, s.subregion_id,
+       SUM(CASE WHEN s.kind = '{f.HOLD_REFUSED}' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN s.kind = '{f.SEARCH_EMPTY}' THEN 1 ELSE 0 END)
+FROM shortage_event s
+WHERE {" AND ".join(where)}
+GROUP BY s.day_no, s.care_type, s.subregion_id
+"""
+    params = {
+        "d0": f.day_no(period.start),
+        "d1": f.day_no(period.end),
+        "region_id": _uuid(region_id),
+        "subregion_id": _uuid(subregion_id),
+        "care_type": care_type,
+    }
+    clause, used = _bind(sql, params)
+    out = [
+        f.ShortageRow(
+            f.date_of(int(r[0])),
+            str(r[1]),
+            _label("subregion", r[2]) or f.UNKNOWN,
+            holds_refused=int(r[3]),
+            searches_empty=int(r[4]),
+        )
+        for r in (await _run(conn, clause, used)).all()
+    ]
+    return sorted(out, key=lambda r: (r.day, r.care_type, r.subregion))
+
+
+async def record_shortage(
+    conn: AsyncConnection, rows: Sequence[tuple[str, str | None, str | None, str, datetime]]
+) -> None:
+    """Append shortage moments ``(kind, region_id, subregion_id, care_type, at)``: one insert."""
+    from app.kpi.models import ShortageEvent
+
+    await conn.execute(
+        insert(ShortageEvent),
+        [
+            {
+                "id": uuid.uuid4(),
+                "kind": kind,
+                "region_id": _uuid(region),
+                "subregion_id": _uuid(sub),
+                "care_type": care,
+                "occurred_at": at,
+                "day_no": f.local_day(at),
+            }
+            for kind, region, sub, care, at in rows
+        ],
+    )
+
+
+_HOLD_REFUSED_SQL = """
+INSERT INTO shortage_event (id, kind, region_id, subregion_id, care_type, occurred_at, day_no)
+SELECT :id, :kind, p.region_id, p.subregion_id, p.care_type, :at, :day
+FROM placement p WHERE p.id = :placement_id
+"""
+
+
+async def record_hold_refused(
+    conn: AsyncConnection, placement_id: uuid.UUID, at: datetime, *, kind: str = f.HOLD_REFUSED
+) -> None:
+    """Append the shortage moment of a hold refused for no capacity (or, ``kind`` search_empty, a
+    search for the placement without result), with the placement's care type and subregion: one
+    ``INSERT ... SELECT``."""
+    clause = text(_HOLD_REFUSED_SQL).bindparams(
+        bindparam("kind", type_=String()),
+        bindparam("id", type_=Uuid()),
+        bindparam("at", type_=UTCDateTime()),
+        bindparam("day", type_=Integer()),
+        bindparam("placement_id", type_=Uuid()),
+    )
+    await conn.execute(
+        clause,
+        {
+            "kind": kind,
+            "id": uuid.uuid4(),
+            "at": at,
+            "day": f.local_day(at),
+            "placement_id": placement_id,
+        },
+    )

@@ -42,6 +42,7 @@ KpiName = Literal[
     "wlz_crisis_waiting",
     "advance_care_planning",
     "between_the_cracks",
+    "shortage",
 ]
 ReportCount = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=10_000_000)]
 
@@ -341,6 +342,27 @@ class CracksAnswer(AnswerBase):
     rows: list[CracksRead]
     total: CracksRead
     norms_hours: dict[str, int] = Field(description="The norm per care type, in hours")
+
+
+# --- shortage (docs/domain.md §6.10) --------------------------------------------------------------
+
+
+class ShortageRead(Schema):
+    day: date = Field(description="Local date")
+    care_type: str
+    subregion: str = Field(description="Subregion code (unknown: none)")
+    holds_refused: int = Field(description="Holds refused because the unit had no place left")
+    searches_empty: int = Field(description="Searches for this care type that found no unit")
+
+
+class ShortageTotalRead(Schema):
+    holds_refused: int
+    searches_empty: int
+
+
+class ShortageAnswer(AnswerBase):
+    rows: list[ShortageRead]
+    total: ShortageTotalRead
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------

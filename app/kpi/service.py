@@ -59,6 +59,9 @@ from app.kpi.schemas import (
     LeadTimeAnswer,
     LeadTimeRead,
     PeriodRead,
+    ShortageAnswer,
+    ShortageRead,
+    ShortageTotalRead,
     TargetRead,
     WaitingAnswer,
     WaitingDayRead,
@@ -1158,6 +1161,58 @@ async def between_the_cracks(
             "offer_accepted) later than the care type's norm (norms_hours), or neither placed "
             "nor cancelled and older than the norm now; re_referrals: the same patient key had "
             "another request in the region in the 30 days before.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- shortage (docs/domain.md §6.10) --------------------------------------------------------------
+
+GROUPS["shortage"] = frozenset()  # always per day, care type and subregion
+
+
+async def shortage(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> ShortageAnswer:
+    """Holds refused for no capacity and searches without result per local date, care type and
+    subregion (docs/domain.md §6.10). Counts of moments, not of patients: not suppressed."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    validate(q)
+    async with db.read() as conn:
+        sub = await _subregion_id(conn, q.subregion)
+        codes = await _subregion_codes(conn)
+        rows = await queries.shortage(
+            conn,
+            q.period,
+            region_id=scope_region(principal),
+            subregion_id=sub,
+            care_type=None if q.care_type is None else q.care_type.value,
+        )
+    reads = [
+        ShortageRead(
+            day=r.day,
+            care_type=r.care_type,
+            subregion=codes.get(r.subregion, r.subregion),
+            holds_refused=r.holds_refused,
+            searches_empty=r.searches_empty,
+        )
+        for r in rows
+    ]
+    return ShortageAnswer(
+        kpi="shortage",
+        period=_period_read(q.period),
+        group_by=None,
+        filters=_filters(q),
+        suppressed_cells=0,
+        rows=reads,
+        total=ShortageTotalRead(
+            holds_refused=sum(r.holds_refused for r in rows),
+            searches_empty=sum(r.searches_empty for r in rows),
+        ),
+        notes=[
+            "Moments of shortage, recorded as they happen: a hold refused because the unit had "
+            "no place left, and a search that found no unit (one per care type searched, in "
+            "the searched subregion). Only days, care types and subregions with one are listed.",
         ],
         computed_at=now,
     )

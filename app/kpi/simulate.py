@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditContext
 from app.auth.principal import Principal
@@ -39,6 +40,7 @@ from app.db import Database
 from app.enums import Role
 from app.errors import DomainError
 from app.kpi import formulas as f
+from app.kpi import queries
 from app.kpi import service as kpi_service
 from app.kpi.schemas import InflowLineIn, InflowReportIn
 from app.placement import service as placement_service
@@ -529,7 +531,15 @@ async def _offer(
                 case.unit = unit_id
                 push(now + timedelta(minutes=rng.uniform(5, 25)), "answer", case.id)
                 return
+    # no place found anywhere: a shortage moment, as an empty search records it (§6.10)
+    await call("shortage", _search_empty, case.id, now)
     push(now + timedelta(hours=rng.uniform(3, 8)), "offer", case.id)
+
+
+async def _search_empty(session: AsyncSession, placement_id: uuid.UUID, now: datetime) -> None:
+    await queries.record_hold_refused(
+        await session.connection(), placement_id, now, kind=f.SEARCH_EMPTY
+    )
 
 
 async def _inflow(

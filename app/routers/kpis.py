@@ -30,6 +30,7 @@ from app.kpi.schemas import (
     InflowReportIn,
     InflowReportResult,
     LeadTimeAnswer,
+    ShortageAnswer,
     WaitingAnswer,
     WrongBedAnswer,
 )
@@ -356,6 +357,25 @@ async def between_the_cracks(
         care_type=care_type,
     )
     return _answer(await kpi_service.between_the_cracks(db, principal, q, now=utcnow()), accept)
+
+
+# --- shortage (docs/domain.md §6.10) --------------------------------------------------------------
+
+
+@router.get("/kpis/shortage", response_model=ShortageAnswer, responses=KPI_RESPONSES)
+async def shortage(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """Holds refused for no capacity and searches with no result, per local date, care type and
+    subregion (docs/domain.md §6.10)."""
+    q = _query("shortage", from_, to, subregion=subregion, care_type=care_type)
+    return _answer(await kpi_service.shortage(db, principal, q, now=utcnow()), accept)
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------
