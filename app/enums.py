@@ -35,6 +35,24 @@ class TargetGroup(StrEnum):
     PSYCHIATRIC = "psychiatric"  # GGZ
 
 
+class PatientGroup(StrEnum):
+    """The patient group of a referral, for bottlenecks by group (docs/domain.md §6.8)."""
+
+    FRAIL_ELDERLY = "frail_elderly"  # kwetsbare ouderen
+    DEMENTIA = "dementia"  # dementie
+    PSYCHIATRIC = "psychiatric"  # psychiatrische problematiek
+    PALLIATIVE = "palliative"  # palliatieve zorg
+    OTHER = "other"
+
+
+class AdvanceCarePlanning(StrEnum):
+    """Whether advance care planning (proactieve zorgplanning) is recorded for the patient
+    (docs/domain.md §6.8); absent on the referral = unknown."""
+
+    RECORDED = "recorded"
+    NOT_RECORDED = "not_recorded"
+
+
 class Feature(StrEnum):
     ISOLATION = "isolation"
     OXYGEN = "oxygen"

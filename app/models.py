@@ -5,7 +5,7 @@ from app.auth.models import ApiKey, IdempotencyRecord, LoginAttempt, User, WebSe
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.db import Base
 from app.exchange.models import Partner, PartnerHold, PartnerUnit
-from app.kpi.models import InflowCount, KpiBaseline, KpiCalendar
+from app.kpi.models import InflowCount, KpiBaseline, KpiCalendar, ShortageEvent
 from app.placement.models import Placement, PlacementHold, PlacementNote, TransferEvent
 from app.realtime.models import OutboxEvent
 from app.registry.models import (
@@ -47,6 +47,7 @@ __all__ = [
     "Region",
     "ReportRequest",
     "ReportRequestUnit",
+    "ShortageEvent",
     "Subregion",
     "SubregionNeighbour",
     "TransferEvent",

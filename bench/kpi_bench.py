@@ -55,6 +55,8 @@ CARE = [
 ]
 # Tables the summary rebuild writes (VACUUM ANALYZE after the bulk load, before timing).
 REBUILT_TABLES = ("placement", "kpi_placement_decline", "kpi_ready_interval", "kpi_capacity_day")
+PATIENT_GROUPS = ["frail_elderly", "dementia", "psychiatric", "palliative", "other", None]
+ACP_ANSWERS = ["recorded", "recorded", "not_recorded", "not_recorded", None]
 DECLINES = ["no_place_after_all", "care_too_complex", "target_group_mismatch", "staff_shortage"]
 
 
@@ -183,6 +185,9 @@ def build(events_wanted: int, seed: int) -> dict[str, list[tuple[Any, ...]]]:
                 len(log_),
                 state,
                 last_at,
+                # referral fields (docs/domain.md §6.8), from n so the random stream is unchanged
+                PATIENT_GROUPS[n % len(PATIENT_GROUPS)],
+                ACP_ANSWERS[(n * 7) % len(ACP_ANSWERS)],
             )
         )
         for seq, (kind, at, rec, why, level) in enumerate(log_, start=1):
@@ -217,7 +222,18 @@ def build(events_wanted: int, seed: int) -> dict[str, list[tuple[Any, ...]]]:
                         )
                     )
         day += timedelta(days=1)
+    # shortage moments (docs/domain.md §6.10), as many as transfer events, from their own
+    # generator so the data above stays the same
+    srng = random.Random(seed + 1)
+    shortages = []
+    for _ in range(events_wanted):
+        at = DATA_START + timedelta(seconds=srng.random() * span)
+        kind = "hold_refused" if srng.random() < 0.3 else "search_empty"
+        care = srng.choices([c for c, _ in CARE], [w for _, w in CARE])[0]
+        sub = srng.choice([*subs, None])
+        shortages.append((_uid(srng), kind, region, sub, care, at, f.local_day(at)))
     return {
+        "shortage_event": shortages,
         "region": [(region, "west", "ROAZ West")],
         "subregion": [(s, region, f"sub{i}", f"Subregion {i}") for i, s in enumerate(subs)],
         "organisation": orgs,
@@ -324,6 +340,8 @@ async def load(url: str, data: dict[str, list[tuple[Any, ...]]]) -> None:
                     "subregion",
                     t0,
                     t0,
+                    group,
+                    acp,
                 )
                 for (
                     pid,
@@ -339,6 +357,8 @@ async def load(url: str, data: dict[str, list[tuple[Any, ...]]]) -> None:
                     seq,
                     state,
                     last_at,
+                    group,
+                    acp,
                 ) in data["placement"]
             ],
             columns=[
@@ -363,6 +383,8 @@ async def load(url: str, data: dict[str, list[tuple[Any, ...]]]) -> None:
                 "escalation_level",
                 "created_at",
                 "updated_at",
+                "patient_group",
+                "advance_care_planning",
             ],
         )
         await conn.copy_records_to_table(
@@ -384,6 +406,19 @@ async def load(url: str, data: dict[str, list[tuple[Any, ...]]]) -> None:
             "capacity_report",
             records=[(*r, r[3], "bench") for r in data["capacity_report"]],
             columns=["id", "unit_id", "free", "reported_at", "recorded_at", "source"],
+        )
+        await conn.copy_records_to_table(
+            "shortage_event",
+            records=data["shortage_event"],
+            columns=[
+                "id",
+                "kind",
+                "region_id",
+                "subregion_id",
+                "care_type",
+                "occurred_at",
+                "day_no",
+            ],
         )
         await conn.copy_records_to_table(
             "inflow_count",
@@ -432,7 +467,8 @@ async def reference_data(url: str) -> tuple[dict[str, Any], dict[str, float]]:
         t = time.perf_counter()
         prow = await conn.fetch(
             "SELECT id, patient_key, birth_year, care_type, referrer_organisation_id, "
-            "subregion_id, origin_setting, urgency_level FROM placement"
+            "subregion_id, origin_setting, urgency_level, patient_group, advance_care_planning "
+            "FROM placement"
         )
         erow = await conn.fetch(
             "SELECT placement_id, seq, event_type, occurred_at, recorded_at, reason, level "
@@ -461,6 +497,8 @@ async def reference_data(url: str) -> tuple[dict[str, Any], dict[str, float]]:
                 origin_setting=r[6],
                 urgency_level=r[7],
                 events=tuple(by_placement.get(r[0], ())),
+                patient_group=r[8],
+                advance_care_planning=r[9],
             )
             for r in prow
         ]
@@ -483,9 +521,23 @@ async def reference_data(url: str) -> tuple[dict[str, Any], dict[str, float]]:
             f.InflowLine(r[0], str(r[1]), None if r[2] is None else str(r[2]), *r[3:]) for r in irow
         ]
         loads["inflow"] = time.perf_counter() - t
+        t = time.perf_counter()
+        srow = await conn.fetch(
+            "SELECT kind, care_type, subregion_id, occurred_at FROM shortage_event"
+        )
+        shortages = [
+            f.Shortage(r[0], r[1], None if r[2] is None else str(r[2]), r[3]) for r in srow
+        ]
+        loads["shortage"] = time.perf_counter() - t
     finally:
         await conn.close()
-    data = {"stays": stays, "units": units, "reports": reports, "lines": lines}
+    data = {
+        "stays": stays,
+        "units": units,
+        "reports": reports,
+        "lines": lines,
+        "shortages": shortages,
+    }
     return data | {"events": len(erow)}, loads
 
 
@@ -501,6 +553,11 @@ KPI_INPUT = {
     "capacity (by care type, daily census)": "capacity",
     "ggz_crisis_within_norm (by month)": "stays",
     "admission_guarantee (by month)": "stays",
+    "wlz_crisis_waiting (daily)": "stays",
+    "advance_care_planning (65+, by month)": "stays",
+    "lead_times (by patient group)": "stays",
+    "between_the_cracks (by month)": "stays",
+    "shortage (per day, care type, subregion)": "shortage",
 }
 
 
@@ -542,6 +599,28 @@ def kpis(
             lambda c: q.admission_guarantee(c, PERIOD, now=NOW, group_by="month"),
             lambda d: f.admission_guarantee(d["stays"], PERIOD, now=NOW, group_by="month"),
         ),
+        "wlz_crisis_waiting (daily)": (
+            lambda c: q.wlz_crisis_waiting(c, PERIOD, now=NOW),
+            lambda d: f.wlz_crisis_waiting(d["stays"], PERIOD, now=NOW),
+        ),
+        "advance_care_planning (65+, by month)": (
+            lambda c: q.advance_care_planning(c, PERIOD, group_by="month"),
+            lambda d: f.advance_care_planning(d["stays"], PERIOD, group_by="month"),
+        ),
+        "lead_times (by patient group)": (
+            lambda c: q.lead_times(c, PERIOD, group_by="patient_group"),
+            lambda d: [
+                r.summary() for r in f.lead_times(d["stays"], PERIOD, group_by="patient_group")
+            ],
+        ),
+        "between_the_cracks (by month)": (
+            lambda c: q.between_the_cracks(c, PERIOD, now=NOW, group_by="month"),
+            lambda d: f.between_the_cracks(d["stays"], PERIOD, now=NOW, group_by="month"),
+        ),
+        "shortage (per day, care type, subregion)": (
+            lambda c: q.shortage(c, PERIOD),
+            lambda d: f.shortage(d["shortages"], PERIOD),
+        ),
     }
 
 
@@ -571,6 +650,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         log("reference load: " + ", ".join(f"{k} {v:.2f} s" for k, v in loads.items()))
         results = []
         for name, (sql, python) in kpis(db).items():
+            if args.only and not any(part in name for part in args.only):
+                continue
             times = []
             answer = None
             for _ in range(3):
@@ -675,9 +756,17 @@ def main() -> None:
     parser.add_argument("--pgroot", default="/tmp/jppg-kpibench")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--write-results", action="store_true")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="Time only the KPIs whose name contains this text (repeatable)",
+    )
     args = parser.parse_args()
+    if args.only and args.write_results:
+        parser.error("--write-results rewrites the whole KPI table: run every KPI for it")
     summary = asyncio.run(run(args))
-    path = write_json("kpis", summary)
+    path = write_json("kpis-partial" if args.only else "kpis", summary)
     text = markdown(summary)
     sys.stdout.write(text)
     sys.stdout.write(json.dumps(summary["results"], indent=1) + "\n")

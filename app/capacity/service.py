@@ -35,6 +35,7 @@ from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleReport
 from app.exchange import federation
 from app.kpi import episodes
+from app.kpi import queries as kpi_queries
 from app.pagination import cursor_int
 from app.placement import service as placement_service
 from app.placement.models import PlacementHold
@@ -363,6 +364,13 @@ async def search_availability(
             now=now,
         )
         items += found
+    if not items:  # a shortage moment (docs/domain.md §6.10): one insert, only when it happens
+        home = None if scope is None or not scope.subregion_ids else str(scope.subregion_ids[0])
+        region = None if principal.region_id is None else str(principal.region_id)
+        async with db.engine.begin() as conn:
+            await kpi_queries.record_shortage(
+                conn, [("search_empty", region, home, c, now) for c in f.care_types]
+            )
     return {
         "items": items,
         "count": len(items),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -52,7 +52,9 @@ HOLD_EXPIRED = "hold_expired"
 ESCALATED = "escalated"
 FINAL_EVENTS = frozenset({TRANSFERRED, CANCELLED})
 
-GroupBy = Literal["month", "week", "hospital", "subregion", "age_band", "care_type", "source"]
+GroupBy = Literal[
+    "month", "week", "hospital", "subregion", "age_band", "care_type", "source", "patient_group"
+]
 TIME_GROUPS = frozenset({"month", "week"})
 
 # --- calendar ----------------------------------------------------------------------------------
@@ -214,6 +216,8 @@ class Stay:
     origin_setting: str
     urgency_level: int
     events: tuple[Event, ...] = field(default_factory=tuple)
+    patient_group: str | None = None  # docs/domain.md §6.8; None: not given
+    advance_care_planning: str | None = None  # "recorded" / "not_recorded"; None: unknown
 
     def ordered(self) -> list[Event]:
         return sorted(self.events, key=lambda e: e.seq)
@@ -237,6 +241,8 @@ def _group_value(stay: Stay, group_by: str | None, age: int) -> str | None:
         return stay.care_type
     if group_by == "source":
         return stay.origin_setting
+    if group_by == "patient_group":
+        return stay.patient_group or UNKNOWN
     return None
 
 
@@ -1244,3 +1250,248 @@ def ambulance_rides_target(
 
 
 AMBULANCE_ALL_AGES_SCOPE = "rav/all-ages"
+
+
+# --- 6.7 Wlz-crisis waiting --------------------------------------------------------------------
+
+WLZ_CRISIS_CARE_TYPE = "wlz_crisis"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingDay:
+    """Patients waiting for a Wlz-crisis place at the local midnight that starts ``day``
+    (docs/domain.md §6.7)."""
+
+    day: date
+    waiting: int
+
+
+def wlz_crisis_waiting(
+    stays: Iterable[Stay],
+    period: Period,
+    *,
+    now: datetime,
+    flt: StayFilter | None = None,
+) -> list[WaitingDay]:
+    """For each date of the period whose starting local midnight ``m`` is not after ``now``: the
+    number of distinct patients (patient keys) with a ``wlz_crisis`` placement waiting at ``m``.
+
+    Waiting at ``m``: the first ``request_created`` (by ``seq``) is before ``m``, and neither the
+    first ``offer_accepted`` (the place is promised) nor the first ``cancelled`` is before ``m``.
+    Days after ``now`` give no row; a day with nobody waiting is a row with 0. ``flt``: hospital
+    and subregion (age, definition and care type do not apply)."""
+    flt = flt or StayFilter()
+    spans: list[tuple[str, datetime, datetime | None]] = []
+    for stay in stays:
+        if stay.care_type != WLZ_CRISIS_CARE_TYPE:
+            continue
+        if flt.hospital_id is not None and stay.hospital_id != flt.hospital_id:
+            continue
+        if flt.subregion_id is not None and stay.subregion_id != flt.subregion_id:
+            continue
+        created = stay.first(REQUEST_CREATED)
+        if created is None:
+            continue
+        ends = [
+            e.occurred_at
+            for e in (stay.first(OFFER_ACCEPTED), stay.first(CANCELLED))
+            if e is not None
+        ]
+        spans.append((stay.patient_key, created.occurred_at, min(ends) if ends else None))
+    out = []
+    for n in range(day_no(period.start), day_no(period.end)):
+        d = date_of(n)
+        m = local_midnight(d)
+        if m > now:
+            break
+        keys = {k for k, start, end in spans if start < m and (end is None or end >= m)}
+        out.append(WaitingDay(d, len(keys)))
+    return out
+
+
+# --- 6.8 advance care planning of referrals aged 65+ ----------------------------------------------
+
+ACP_AGE_MIN = 65
+ACP_RECORDED = "recorded"
+ACP_NOT_RECORDED = "not_recorded"
+
+
+@dataclass(slots=True)
+class AcpRow:
+    """Referrals of patients aged 65+ (age at the request) made in the group, by whether advance
+    care planning is recorded (docs/domain.md §6.8). share = recorded / referrals (an unknown
+    answer counts as not recorded); share_known = recorded / (recorded + not_recorded)."""
+
+    group: str | None
+    referrals: int = 0
+    recorded: int = 0
+    not_recorded: int = 0
+    unknown: int = 0
+
+    @property
+    def share(self) -> float | None:
+        return self.recorded / self.referrals if self.referrals else None
+
+    @property
+    def share_known(self) -> float | None:
+        known = self.recorded + self.not_recorded
+        return self.recorded / known if known else None
+
+
+def advance_care_planning(
+    stays: Iterable[Stay],
+    period: Period,
+    *,
+    flt: StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[AcpRow]:
+    """Over the placements requested in the period (``_cohort``) whose patient is at least 65 at
+    the request (or ``flt.age_min`` when that is higher): how many have advance care planning
+    recorded, not recorded, or unknown (not given)."""
+    flt = flt or StayFilter()
+    floor = max(ACP_AGE_MIN, flt.age_min or 0)
+    flt = replace(flt, age_min=floor)
+    rows: dict[str | None, AcpRow] = {}
+    for label, stay, _ in _cohort(stays, period, flt, group_by):
+        target = rows.setdefault(label, AcpRow(label))
+        target.referrals += 1
+        if stay.advance_care_planning == ACP_RECORDED:
+            target.recorded += 1
+        elif stay.advance_care_planning == ACP_NOT_RECORDED:
+            target.not_recorded += 1
+        else:
+            target.unknown += 1
+    return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+# --- 6.9 between the cracks --------------------------------------------------------------------
+
+# How long a request for each care type may wait for a place (request -> offer accepted) before it
+# counts as "between the cracks" (docs/domain.md §6.9): the region's norm per care type, in hours.
+CARE_TYPE_NORM_HOURS: dict[str, int] = {
+    "elv_low": 48,
+    "elv_high": 24,
+    "elv_palliative": 24,
+    "grz": 72,
+    "wlz_crisis": 24,
+    "ggz_crisis": 24,
+    "district_nursing_acute": 4,
+    "district_nursing": 72,
+    "local_other": 72,
+    "respite": 24,
+    "observation": 24,
+}
+DEFAULT_NORM_HOURS = 72  # a care type missing from the table
+REREFERRAL_WINDOW_US = 30 * 24 * 3_600_000_000  # 30 days in microseconds
+
+
+def norm_us(care_type: str) -> int:
+    return CARE_TYPE_NORM_HOURS.get(care_type, DEFAULT_NORM_HOURS) * 3_600_000_000
+
+
+@dataclass(slots=True)
+class CracksRow:
+    """Requests made in the group that fell between the cracks (docs/domain.md §6.9).
+
+    ``over_norm``: placed (first ``offer_accepted``) later than the care type's norm after the
+    first ``request_created``, or, not placed and not cancelled, older than the norm at ``now``;
+    ``cancelled_without_place``: cancelled without an acceptance; ``re_referrals``: the same
+    patient (patient key) had another request made in the 30 days before this one (any care
+    type; strictly earlier)."""
+
+    group: str | None
+    requests: int = 0
+    over_norm: int = 0
+    cancelled_without_place: int = 0
+    re_referrals: int = 0
+
+
+def between_the_cracks(
+    stays: Iterable[Stay],
+    period: Period,
+    *,
+    now: datetime,
+    flt: StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[CracksRow]:
+    """Over the placements requested in the period (``_cohort``). An earlier request counts for
+    a re-referral whatever its care type or the filters, as long as it is in the data given (the
+    SQL: the caller's region)."""
+    stays = list(stays)
+    requested: dict[str, list[datetime]] = {}
+    for stay in stays:
+        created = stay.first(REQUEST_CREATED)
+        if created is not None:
+            requested.setdefault(stay.patient_key, []).append(created.occurred_at)
+    rows: dict[str | None, CracksRow] = {}
+    for label, stay, created in _cohort(stays, period, flt or StayFilter(), group_by):
+        target = rows.setdefault(label, CracksRow(label))
+        target.requests += 1
+        t0 = created.occurred_at
+        accepted = stay.first(OFFER_ACCEPTED)
+        norm = norm_us(stay.care_type)
+        if accepted is not None:
+            if duration_us(accepted.occurred_at, t0) > norm:
+                target.over_norm += 1
+        elif stay.first(CANCELLED) is not None:
+            target.cancelled_without_place += 1
+        elif duration_us(now, t0) > norm:
+            target.over_norm += 1
+        earlier = requested[stay.patient_key]
+        if any(t < t0 and duration_us(t0, t) <= REREFERRAL_WINDOW_US for t in earlier):
+            target.re_referrals += 1
+    return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+# --- 6.10 shortage ------------------------------------------------------------------------------
+
+HOLD_REFUSED = "hold_refused"
+SEARCH_EMPTY = "search_empty"
+
+
+@dataclass(frozen=True, slots=True)
+class Shortage:
+    """One ``shortage_event`` row: a hold refused for no capacity or a search without result."""
+
+    kind: str
+    care_type: str
+    subregion_id: str | None
+    occurred_at: datetime
+
+
+@dataclass(slots=True)
+class ShortageRow:
+    """Shortage moments of one local date, care type and subregion (docs/domain.md §6.10)."""
+
+    day: date
+    care_type: str
+    subregion: str  # id, or ``unknown``
+    holds_refused: int = 0
+    searches_empty: int = 0
+
+
+def shortage(
+    events: Iterable[Shortage],
+    period: Period,
+    *,
+    subregion_id: str | None = None,
+    care_type: str | None = None,
+) -> list[ShortageRow]:
+    """Holds refused for no capacity and searches with no result per local date of the period,
+    care type and subregion (those with at least one), ordered by date, care type, subregion."""
+    rows: dict[tuple[date, str, str], ShortageRow] = {}
+    for e in events:
+        d = local_date(e.occurred_at)
+        if not period.contains(d):
+            continue
+        if subregion_id is not None and e.subregion_id != subregion_id:
+            continue
+        if care_type is not None and e.care_type != care_type:
+            continue
+        sub = e.subregion_id or UNKNOWN
+        row = rows.setdefault((d, e.care_type, sub), ShortageRow(d, e.care_type, sub))
+        if e.kind == HOLD_REFUSED:
+            row.holds_refused += 1
+        else:
+            row.searches_empty += 1
+    return [rows[k] for k in sorted(rows)]

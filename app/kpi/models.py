@@ -152,3 +152,24 @@ class KpiReadyInterval(Base):
     end_day: Mapped[int | None] = mapped_column(Integer)
     end_kind: Mapped[str | None] = mapped_column(String(20))
     backdated: Mapped[int] = mapped_column(SmallInteger)
+
+
+class ShortageEvent(Base):
+    """A moment of shortage (docs/domain.md §6.10), append-only: a hold refused because the unit
+    had no place left (``hold_refused``), or a search that found no unit (``search_empty``, one
+    row per care type searched). Written in the refused or empty request itself, one insert, only
+    when it happens; ``day_no`` is the local date (``formulas.local_day``)."""
+
+    __tablename__ = "shortage_event"
+    __table_args__ = (
+        CheckConstraint("kind IN ('hold_refused', 'search_empty')", name="kind_known"),
+        Index("ix_shortage_event_day", "day_no"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20))
+    region_id: Mapped[uuid.UUID | None] = mapped_column()
+    subregion_id: Mapped[uuid.UUID | None] = mapped_column()
+    care_type: Mapped[str] = mapped_column(String(30))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    day_no: Mapped[int] = mapped_column(Integer)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -415,6 +416,7 @@ def _cohort_sql(
         ),
         "care_type": "p.care_type",
         "source": "p.origin_setting",
+        "patient_group": f"COALESCE(p.patient_group, '{f.UNKNOWN}')",
     }[group_by]
     age_where = (
         f"{_year_of_day(dialect, _day(dialect, start))} - p.birth_year >= :age_min"
@@ -1033,3 +1035,264 @@ WHERE {" AND ".join(where)}
         (str(r[0]), _uuid_str(r[1]), int(r[2]), int(r[3]), r[4], r[5], r[6])
         for r in (await conn.execute(typed, params)).all()
     ]
+
+
+# --- 6.7 Wlz-crisis waiting ----------------------------------------------------------------------
+
+
+async def wlz_crisis_waiting(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    now: datetime,
+    flt: f.StayFilter | None = None,
+) -> list[f.WaitingDay]:
+    """``formulas.wlz_crisis_waiting`` in SQL: the local midnights of the period up to ``now``
+    (a VALUES list of UTC instants) joined to the Wlz-crisis placements whose waiting span
+    (``kpi_requested_at`` until the first of ``kpi_accepted_at`` / ``kpi_cancelled_at``, kept by
+    ``app.kpi.episodes``) covers them; only placements overlapping the period are read."""
+    flt = flt or f.StayFilter()
+    dialect = conn.dialect.name
+    days = []
+    for n in range(f.day_no(period.start), f.day_no(period.end)):
+        m = f.local_midnight(f.date_of(n))
+        if m > now:
+            break
+        days.append((n, m))
+    if not days:
+        return []
+    values = ", ".join(f"({n}, {_ts_literal(dialect, m)})" for n, m in days)
+    where = [f"p.care_type = '{f.WLZ_CRISIS_CARE_TYPE}'"]
+    if flt.hospital_id is not None:
+        where.append("p.referrer_organisation_id = :hospital_id")
+    if flt.subregion_id is not None:
+        where.append("p.subregion_id = :subregion_id")
+    if flt.region_id is not None:
+        where.append("p.region_id = :region_id")
+    sql = f"""
+WITH bk(d, m) AS (VALUES {values}), w AS (
+  SELECT p.patient_key, p.kpi_requested_at AS t0, p.kpi_accepted_at AS ta,
+         p.kpi_cancelled_at AS tc
+  FROM placement p
+  WHERE {" AND ".join(where)} AND p.kpi_requested_at IS NOT NULL
+    AND p.kpi_requested_at < :m1
+    AND (p.kpi_accepted_at IS NULL OR p.kpi_accepted_at >= :m0)
+    AND (p.kpi_cancelled_at IS NULL OR p.kpi_cancelled_at >= :m0)
+)
+SELECT bk.d, COUNT(DISTINCT w.patient_key)
+FROM bk LEFT JOIN w ON w.t0 < bk.m AND (w.ta IS NULL OR w.ta >= bk.m)
+                      AND (w.tc IS NULL OR w.tc >= bk.m)
+GROUP BY bk.d
+"""
+    params = {**_stay_params(flt), "m0": days[0][1], "m1": days[-1][1]}
+    clause, used = _bind(sql, params)
+    counts = {int(r[0]): int(r[1]) for r in (await _run(conn, clause, used)).all()}
+    return [f.WaitingDay(f.date_of(n), counts.get(n, 0)) for n, _ in days]
+
+
+# --- 6.8 advance care planning of referrals aged 65+ ----------------------------------------------
+
+
+async def advance_care_planning(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    flt: f.StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[f.AcpRow]:
+    """``formulas.advance_care_planning`` in SQL: the lead-time cohort (age at the request at
+    least 65, or the filter's higher floor), counted by the referral's advance-care-planning
+    answer."""
+    flt = flt or f.StayFilter()
+    flt = replace(flt, age_min=max(f.ACP_AGE_MIN, flt.age_min or 0))
+    dialect = conn.dialect.name
+    cohort = _cohort_sql(dialect, period, flt, group_by).replace(
+        "p.kpi_expired_holds AS expired,",
+        "p.kpi_expired_holds AS expired, p.advance_care_planning AS acp,",
+    )
+    sql = (
+        "WITH "
+        + cohort
+        + """
+SELECT label, acp, COUNT(*) FROM c GROUP BY label, acp
+"""
+    )
+    clause, params = _bind(sql, _cohort_params(period, flt))
+    rows: dict[str | None, f.AcpRow] = {}
+    for r in (await _run(conn, clause, params)).all():
+        label = _label(group_by, r[0])
+        row = rows.setdefault(label, f.AcpRow(label))
+        count = int(r[2])
+        row.referrals += count
+        if r[1] == f.ACP_RECORDED:
+            row.recorded += count
+        elif r[1] == f.ACP_NOT_RECORDED:
+            row.not_recorded += count
+        else:
+            row.unknown += count
+    return sorted(rows.values(), key=lambda r: r.group or "")
+
+
+# --- 6.9 between the cracks ----------------------------------------------------------------------
+
+
+async def between_the_cracks(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    now: datetime,
+    flt: f.StayFilter | None = None,
+    group_by: str | None = None,
+) -> list[f.CracksRow]:
+    """``formulas.between_the_cracks`` in SQL: the lead-time cohort, each request's wait against
+    its care type's norm (``formulas.CARE_TYPE_NORM_HOURS`` as a CASE), and an earlier request
+    of the same patient key within 30 days (an index lookup on ``patient_key``, in the caller's
+    region)."""
+    flt = flt or f.StayFilter()
+    dialect = conn.dialect.name
+    cases = " ".join(f"WHEN '{k}' THEN {f.norm_us(k)}" for k in sorted(f.CARE_TYPE_NORM_HOURS))
+    norm = f"CASE c.ct {cases} ELSE {f.DEFAULT_NORM_HOURS * 3_600_000_000} END"
+    cohort = _cohort_sql(dialect, period, flt, group_by).replace(
+        "p.kpi_expired_holds AS expired,",
+        "p.kpi_expired_holds AS expired, p.patient_key AS pk, p.care_type AS ct,",
+    )
+    created = _us(dialect, "c.created_at")
+    region = "AND p2.region_id = :region_id" if flt.region_id is not None else ""
+    sql = (
+        "WITH "
+        + cohort
+        + f""", k AS (
+  SELECT c.label,
+    CASE WHEN c.accepted_at IS NOT NULL THEN
+           CASE WHEN {_us(dialect, "c.accepted_at")} - {created} > {norm} THEN 1 ELSE 0 END
+         WHEN c.cancelled_at IS NOT NULL THEN 0
+         WHEN :now_us - {created} > {norm} THEN 1 ELSE 0 END AS over_,
+    CASE WHEN c.accepted_at IS NULL AND c.cancelled_at IS NOT NULL THEN 1 ELSE 0 END AS canc,
+    CASE WHEN EXISTS (
+      SELECT 1 FROM placement p2
+      WHERE p2.patient_key = c.pk AND p2.kpi_requested_at IS NOT NULL
+        AND p2.kpi_requested_at < c.created_at
+        AND {_us(dialect, "p2.kpi_requested_at")} >= {created} - {f.REREFERRAL_WINDOW_US} {region}
+    ) THEN 1 ELSE 0 END AS rr
+  FROM c
+)
+SELECT label, COUNT(*), SUM(over_), SUM(canc), SUM(rr) FROM k GROUP BY label
+"""
+    )
+    params = {**_cohort_params(period, flt), "now_us": f.duration_us(now, _EPOCH_1970)}
+    clause, used = _bind(sql, params)
+    out = [
+        f.CracksRow(
+            _label(group_by, r[0]),
+            requests=int(r[1]),
+            over_norm=int(r[2]),
+            cancelled_without_place=int(r[3]),
+            re_referrals=int(r[4]),
+        )
+        for r in (await _run(conn, clause, used)).all()
+    ]
+    return sorted(out, key=lambda r: r.group or "")
+
+
+# --- 6.10 shortage -------------------------------------------------------------------------------
+
+
+async def shortage(
+    conn: AsyncConnection,
+    period: f.Period,
+    *,
+    region_id: str | None = None,
+    subregion_id: str | None = None,
+    care_type: str | None = None,
+) -> list[f.ShortageRow]:
+    """``formulas.shortage`` in SQL: ``shortage_event`` by its local day number (kept with each
+    row, indexed), care type and subregion."""
+    where = ["s.day_no >= :d0", "s.day_no < :d1"]
+    if region_id is not None:
+        where.append("s.region_id = :region_id")
+    if subregion_id is not None:
+        where.append("s.subregion_id = :subregion_id")
+    if care_type is not None:
+        where.append("s.care_type = :care_type")
+    sql = f"""
+SELECT s.day_no, s.care_type, s.subregion_id,
+       SUM(CASE WHEN s.kind = '{f.HOLD_REFUSED}' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN s.kind = '{f.SEARCH_EMPTY}' THEN 1 ELSE 0 END)
+FROM shortage_event s
+WHERE {" AND ".join(where)}
+GROUP BY s.day_no, s.care_type, s.subregion_id
+"""
+    params = {
+        "d0": f.day_no(period.start),
+        "d1": f.day_no(period.end),
+        "region_id": _uuid(region_id),
+        "subregion_id": _uuid(subregion_id),
+        "care_type": care_type,
+    }
+    clause, used = _bind(sql, params)
+    out = [
+        f.ShortageRow(
+            f.date_of(int(r[0])),
+            str(r[1]),
+            _label("subregion", r[2]) or f.UNKNOWN,
+            holds_refused=int(r[3]),
+            searches_empty=int(r[4]),
+        )
+        for r in (await _run(conn, clause, used)).all()
+    ]
+    return sorted(out, key=lambda r: (r.day, r.care_type, r.subregion))
+
+
+async def record_shortage(
+    conn: AsyncConnection, rows: Sequence[tuple[str, str | None, str | None, str, datetime]]
+) -> None:
+    """Append shortage moments ``(kind, region_id, subregion_id, care_type, at)``: one insert."""
+    from app.kpi.models import ShortageEvent
+
+    await conn.execute(
+        insert(ShortageEvent),
+        [
+            {
+                "id": uuid.uuid4(),
+                "kind": kind,
+                "region_id": _uuid(region),
+                "subregion_id": _uuid(sub),
+                "care_type": care,
+                "occurred_at": at,
+                "day_no": f.local_day(at),
+            }
+            for kind, region, sub, care, at in rows
+        ],
+    )
+
+
+_HOLD_REFUSED_SQL = """
+INSERT INTO shortage_event (id, kind, region_id, subregion_id, care_type, occurred_at, day_no)
+SELECT :id, :kind, p.region_id, p.subregion_id, p.care_type, :at, :day
+FROM placement p WHERE p.id = :placement_id
+"""
+
+
+async def record_hold_refused(
+    conn: AsyncConnection, placement_id: uuid.UUID, at: datetime, *, kind: str = f.HOLD_REFUSED
+) -> None:
+    """Append the shortage moment of a hold refused for no capacity (or, ``kind`` search_empty, a
+    search for the placement without result), with the placement's care type and subregion: one
+    ``INSERT ... SELECT``."""
+    clause = text(_HOLD_REFUSED_SQL).bindparams(
+        bindparam("kind", type_=String()),
+        bindparam("id", type_=Uuid()),
+        bindparam("at", type_=UTCDateTime()),
+        bindparam("day", type_=Integer()),
+        bindparam("placement_id", type_=Uuid()),
+    )
+    await conn.execute(
+        clause,
+        {
+            "kind": kind,
+            "id": uuid.uuid4(),
+            "at": at,
+            "day": f.local_day(at),
+            "placement_id": placement_id,
+        },
+    )

@@ -28,7 +28,9 @@ ContactType = Literal[
     "acute_home_visit",
 ]
 Definition = Literal["broad", "narrow"]
-GroupBy = Literal["month", "week", "hospital", "subregion", "age_band", "care_type", "source"]
+GroupBy = Literal[
+    "month", "week", "hospital", "subregion", "age_band", "care_type", "source", "patient_group"
+]
 KpiName = Literal[
     "wrong_bed_days",
     "inflow",
@@ -37,6 +39,10 @@ KpiName = Literal[
     "capacity",
     "ggz_crisis_within_norm",
     "admission_guarantee",
+    "wlz_crisis_waiting",
+    "advance_care_planning",
+    "between_the_cracks",
+    "shortage",
 ]
 ReportCount = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=10_000_000)]
 
@@ -273,6 +279,90 @@ class GuaranteeRead(Schema):
 class GuaranteeAnswer(AnswerBase):
     rows: list[GuaranteeRead]
     total: GuaranteeRead
+
+
+# --- Wlz-crisis waiting (docs/domain.md §6.7) ----------------------------------------------------
+
+
+class WaitingDayRead(Schema):
+    day: date = Field(description="Local date; counted at the local midnight that starts it")
+    waiting: int | None = Field(description="Patients waiting for a Wlz-crisis place")
+    suppressed: bool = False
+
+
+class WaitingTotalRead(Schema):
+    days: int = Field(description="Days counted (the period up to now)")
+    patient_days: int | None = Field(description="Sum of the daily counts")
+    mean: float | None = Field(description="Mean patients waiting per day")
+    peak: int | None = Field(description="Most patients waiting at one midnight")
+    suppressed: bool = False
+
+
+class WaitingAnswer(AnswerBase):
+    rows: list[WaitingDayRead]
+    total: WaitingTotalRead
+
+
+# --- advance care planning (docs/domain.md §6.8) --------------------------------------------------
+
+
+class AcpRead(Schema):
+    group: str | None
+    referrals: int | None = Field(description="Referrals of patients aged 65+ in the group")
+    recorded: int | None = Field(description="Advance care planning recorded")
+    not_recorded: int | None = Field(description="Advance care planning not recorded")
+    unknown: int | None = Field(description="Not given on the referral")
+    share: float | None = Field(description="recorded / referrals (unknown counts as not)")
+    share_known: float | None = Field(description="recorded / (recorded + not_recorded)")
+    suppressed: bool = False
+
+
+class AcpAnswer(AnswerBase):
+    rows: list[AcpRead]
+    total: AcpRead
+
+
+# --- between the cracks (docs/domain.md §6.9) -----------------------------------------------------
+
+
+class CracksRead(Schema):
+    group: str | None
+    requests: int | None = Field(description="Requests made in the period in the group")
+    over_norm: int | None = Field(
+        description="Placed later than the care type's norm, or still waiting past it"
+    )
+    cancelled_without_place: int | None = Field(description="Cancelled without an acceptance")
+    re_referrals: int | None = Field(
+        description="The same patient had another request in the 30 days before"
+    )
+    suppressed: bool = False
+
+
+class CracksAnswer(AnswerBase):
+    rows: list[CracksRead]
+    total: CracksRead
+    norms_hours: dict[str, int] = Field(description="The norm per care type, in hours")
+
+
+# --- shortage (docs/domain.md §6.10) --------------------------------------------------------------
+
+
+class ShortageRead(Schema):
+    day: date = Field(description="Local date")
+    care_type: str
+    subregion: str = Field(description="Subregion code (unknown: none)")
+    holds_refused: int = Field(description="Holds refused because the unit had no place left")
+    searches_empty: int = Field(description="Searches for this care type that found no unit")
+
+
+class ShortageTotalRead(Schema):
+    holds_refused: int
+    searches_empty: int
+
+
+class ShortageAnswer(AnswerBase):
+    rows: list[ShortageRead]
+    total: ShortageTotalRead
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------

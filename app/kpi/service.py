@@ -33,11 +33,15 @@ from app.kpi import queries
 from app.kpi.models import InflowCount, KpiBaseline
 from app.kpi.schemas import (
     SUPPRESSION_NOTE,
+    AcpAnswer,
+    AcpRead,
     BackTestRead,
     BaselineIn,
     BaselineRead,
     CapacityAnswer,
     CapacityRead,
+    CracksAnswer,
+    CracksRead,
     CurrentCapacityRead,
     DemandForecastAnswer,
     DemandSeriesRead,
@@ -55,7 +59,13 @@ from app.kpi.schemas import (
     LeadTimeAnswer,
     LeadTimeRead,
     PeriodRead,
+    ShortageAnswer,
+    ShortageRead,
+    ShortageTotalRead,
     TargetRead,
+    WaitingAnswer,
+    WaitingDayRead,
+    WaitingTotalRead,
     WrongBedAnswer,
     WrongBedRead,
 )
@@ -76,6 +86,7 @@ GROUPS: dict[str, frozenset[str]] = {
     "inflow": frozenset({"month", "week", "subregion", "age_band", "source"}),
     "lead_times": frozenset(
         {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
+        | {"patient_group"}  # docs/domain.md §6.8: bottlenecks by patient group
     ),
     "escalations": frozenset(
         {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
@@ -990,6 +1001,221 @@ async def _ambulance_targets(
     if suppress and _small(measured):
         t = replace(t, measured=None, on_track=None)
     return [_target_read(t, base.source)]
+
+
+# --- Wlz-crisis waiting (docs/domain.md §6.7) ----------------------------------------------------
+
+GROUPS["wlz_crisis_waiting"] = frozenset()  # always one row per day
+
+
+async def wlz_crisis_waiting(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> WaitingAnswer:
+    """Patients waiting for a Wlz-crisis place at each local midnight (docs/domain.md §6.7)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q, principal)
+        days = await queries.wlz_crisis_waiting(conn, q.period, now=now, flt=ctx.flt)
+    reads = [
+        WaitingDayRead(day=d.day, waiting=None, suppressed=True)
+        if suppress and _small(d.waiting)
+        else WaitingDayRead(day=d.day, waiting=d.waiting)
+        for d in days
+    ]
+    counts = [d.waiting for d in days]
+    peak = max(counts, default=0)
+    total = WaitingTotalRead(
+        days=len(counts),
+        patient_days=sum(counts),
+        mean=sum(counts) / len(counts) if counts else None,
+        peak=peak,
+    )
+    if suppress and _small(peak):
+        total = WaitingTotalRead(
+            days=len(counts), patient_days=None, mean=None, peak=None, suppressed=True
+        )
+    return WaitingAnswer(
+        kpi="wlz_crisis_waiting",
+        period=_period_read(q.period),
+        group_by=None,
+        filters=_filters(q),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        notes=[
+            *_notes(suppress),
+            "Distinct patients with a wlz_crisis placement requested before the local midnight "
+            "that starts the day and neither placed (offer accepted) nor cancelled before it; "
+            "days after now have no row.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- advance care planning of referrals aged 65+ (docs/domain.md §6.8) ---------------------------
+
+GROUPS["advance_care_planning"] = frozenset(
+    {"month", "week", "hospital", "subregion", "age_band", "care_type", "source", "patient_group"}
+)
+
+
+def _acp_read(r: f.AcpRow, label: str | None, suppress: bool) -> AcpRead:
+    read = AcpRead(
+        group=label,
+        referrals=r.referrals,
+        recorded=r.recorded,
+        not_recorded=r.not_recorded,
+        unknown=r.unknown,
+        share=r.share,
+        share_known=r.share_known,
+    )
+    if suppress and _small(r.referrals):
+        return AcpRead.model_validate(_blank(read, ("group",)))
+    return read
+
+
+async def advance_care_planning(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> AcpAnswer:
+    """Share of referrals of patients aged 65+ with advance care planning recorded
+    (docs/domain.md §6.8)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q, principal)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.advance_care_planning(conn, q.period, flt=ctx.flt, group_by=g),
+            q.group_by,
+        )
+    reads = [_acp_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total = _acp_read(totals[0] if totals else f.AcpRow(None), None, suppress)
+    return AcpAnswer(
+        kpi="advance_care_planning",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q, definition=q.definition),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        notes=[
+            *_notes(suppress),
+            "Referrals (first request_created in the period) of patients aged 65 or over at the "
+            "request (age_min raises the floor); share = recorded / referrals, a referral "
+            "without the answer counting as not recorded; share_known leaves those out.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- between the cracks (docs/domain.md §6.9) -----------------------------------------------------
+
+GROUPS["between_the_cracks"] = GROUPS["advance_care_planning"]
+
+
+def _cracks_read(r: f.CracksRow, label: str | None, suppress: bool) -> CracksRead:
+    read = CracksRead(
+        group=label,
+        requests=r.requests,
+        over_norm=r.over_norm,
+        cancelled_without_place=r.cancelled_without_place,
+        re_referrals=r.re_referrals,
+    )
+    if suppress and _small(r.requests):
+        return CracksRead.model_validate(_blank(read, ("group",)))
+    return read
+
+
+async def between_the_cracks(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> CracksAnswer:
+    """Requests that fell between the cracks: over their care type's norm, cancelled without a
+    place, re-referred within 30 days (docs/domain.md §6.9)."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    suppress = _suppress(principal)
+    validate(q)
+    await _calendar(db, q.period)
+    async with db.read() as conn:
+        ctx = await _prepare(db, conn, q, principal)
+        rows, totals = await _rows_and_totals(
+            lambda g: queries.between_the_cracks(conn, q.period, now=now, flt=ctx.flt, group_by=g),
+            q.group_by,
+        )
+    reads = [_cracks_read(r, _relabel(q.group_by, r.group, ctx.codes), suppress) for r in rows]
+    total = _cracks_read(totals[0] if totals else f.CracksRow(None), None, suppress)
+    return CracksAnswer(
+        kpi="between_the_cracks",
+        period=_period_read(q.period),
+        group_by=q.group_by,
+        filters=_filters(q, definition=q.definition),
+        suppressed_cells=sum(r.suppressed for r in reads) + total.suppressed,
+        rows=reads,
+        total=total,
+        norms_hours=dict(f.CARE_TYPE_NORM_HOURS),
+        notes=[
+            *_notes(suppress),
+            "Requests made in the period (first request_created). over_norm: placed (first "
+            "offer_accepted) later than the care type's norm (norms_hours), or neither placed "
+            "nor cancelled and older than the norm now; re_referrals: the same patient key had "
+            "another request in the region in the 30 days before.",
+        ],
+        computed_at=now,
+    )
+
+
+# --- shortage (docs/domain.md §6.10) --------------------------------------------------------------
+
+GROUPS["shortage"] = frozenset()  # always per day, care type and subregion
+
+
+async def shortage(
+    db: Database, principal: Principal, q: KpiQuery, *, now: datetime
+) -> ShortageAnswer:
+    """Holds refused for no capacity and searches without result per local date, care type and
+    subregion (docs/domain.md §6.10). Counts of moments, not of patients: not suppressed."""
+    principal.require(Role.ANALYST, Role.TRIAGIST)
+    validate(q)
+    async with db.read() as conn:
+        sub = await _subregion_id(conn, q.subregion)
+        codes = await _subregion_codes(conn)
+        rows = await queries.shortage(
+            conn,
+            q.period,
+            region_id=scope_region(principal),
+            subregion_id=sub,
+            care_type=None if q.care_type is None else q.care_type.value,
+        )
+    reads = [
+        ShortageRead(
+            day=r.day,
+            care_type=r.care_type,
+            subregion=codes.get(r.subregion, r.subregion),
+            holds_refused=r.holds_refused,
+            searches_empty=r.searches_empty,
+        )
+        for r in rows
+    ]
+    return ShortageAnswer(
+        kpi="shortage",
+        period=_period_read(q.period),
+        group_by=None,
+        filters=_filters(q),
+        suppressed_cells=0,
+        rows=reads,
+        total=ShortageTotalRead(
+            holds_refused=sum(r.holds_refused for r in rows),
+            searches_empty=sum(r.searches_empty for r in rows),
+        ),
+        notes=[
+            "Moments of shortage, recorded as they happen: a hold refused because the unit had "
+            "no place left, and a search that found no unit (one per care type searched, in "
+            "the searched subregion). Only days, care types and subregions with one are listed.",
+        ],
+        computed_at=now,
+    )
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------

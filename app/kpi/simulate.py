@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditContext
 from app.auth.principal import Principal
@@ -39,6 +40,7 @@ from app.db import Database
 from app.enums import Role
 from app.errors import DomainError
 from app.kpi import formulas as f
+from app.kpi import queries
 from app.kpi import service as kpi_service
 from app.kpi.schemas import InflowLineIn, InflowReportIn
 from app.placement import service as placement_service
@@ -387,6 +389,35 @@ def _pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:
     return rng.choices([w for w, _ in weighted], [n for _, n in weighted])[0]
 
 
+def _patient_no(n: int) -> int:
+    """Every 25th referral is a patient referred again (the one three referrals before), so
+    the demo has re-referrals within 30 days (docs/domain.md §6.9); no random draw."""
+    return n - 3 if n % 25 == 24 else n
+
+
+def _referral_fields(care: str, identifier: str) -> dict[str, Any]:
+    """Patient group and advance-care-planning answer of a simulated referral (docs/domain.md
+    §6.8), from their own generator seeded by the patient identifier, so the rest of the
+    simulation draws the same numbers as without them."""
+    aux = random.Random(identifier)  # noqa: S311 - simulated data, not secrets
+    group: str | None
+    if care == "ggz_crisis":
+        group = "psychiatric"
+    elif care == "elv_palliative":
+        group = "palliative"
+    else:
+        group = aux.choices(["frail_elderly", "dementia", "other", None], weights=[50, 25, 15, 10])[
+            0
+        ]
+    acp = aux.choices(["recorded", "not_recorded", None], weights=[45, 35, 20])[0]
+    out: dict[str, Any] = {}
+    if group is not None:
+        out["patient_group"] = group
+    if acp is not None:
+        out["advance_care_planning"] = acp
+    return out
+
+
 async def _arrive(
     rng: random.Random,
     world: _World,
@@ -422,10 +453,11 @@ async def _arrive(
     urgency = rng.choice(["U2", "U3", "U3", "U4"]) if care == "ggz_crisis" else "U4"
     if care == "district_nursing_acute":
         urgency = "U3"
+    patient = _patient_no(summary.placements + sum(summary.refused.values()))
     body: dict[str, Any] = {
         "referrer_organisation_id": referrer,
         "origin_setting": origin,
-        "patient_identifier": f"sim-{seed}-{summary.placements + sum(summary.refused.values())}",
+        "patient_identifier": f"sim-{seed}-{patient}",
         "birth_year": f.local_date(now).year - age,
         "sex": rng.choice(["female", "female", "male"]),
         "target_group": "psychiatric" if care == "ggz_crisis" else "somatic",
@@ -437,6 +469,7 @@ async def _arrive(
     }
     if origin in ("hospital_ward", "ggz_clinic"):
         body["medically_ready_at"] = now - timedelta(hours=rng.uniform(0, 48))
+    body |= _referral_fields(care, body["patient_identifier"])
     ctx = AuditContext(principal=SIMULATOR, access_point="simulator", purpose="simulation")
     created = await call(
         "create",
@@ -498,7 +531,15 @@ async def _offer(
                 case.unit = unit_id
                 push(now + timedelta(minutes=rng.uniform(5, 25)), "answer", case.id)
                 return
+    # no place found anywhere: a shortage moment, as an empty search records it (§6.10)
+    await call("shortage", _search_empty, case.id, now)
     push(now + timedelta(hours=rng.uniform(3, 8)), "offer", case.id)
+
+
+async def _search_empty(session: AsyncSession, placement_id: uuid.UUID, now: datetime) -> None:
+    await queries.record_hold_refused(
+        await session.connection(), placement_id, now, kind=f.SEARCH_EMPTY
+    )
 
 
 async def _inflow(

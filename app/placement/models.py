@@ -57,6 +57,9 @@ class Placement(Base):
     sex: Mapped[str] = mapped_column(String(10))
     target_group: Mapped[str] = mapped_column(String(30))
     care_type: Mapped[str] = mapped_column(String(30), index=True)
+    # Optional referral fields for the KPIs of docs/domain.md §6.8 (null: not given, unknown).
+    patient_group: Mapped[str | None] = mapped_column(String(20))
+    advance_care_planning: Mapped[str | None] = mapped_column(String(20))
     feature_mask: Mapped[int] = mapped_column(Integer, default=0)
     room_sex: Mapped[str | None] = mapped_column(String(10))
     care_needs: Mapped[str | None] = mapped_column(String(500))

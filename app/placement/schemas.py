@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from app.enums import CareType, Feature, Sex, SexPolicy, TargetGroup
+from app.enums import (
+    AdvanceCarePlanning,
+    CareType,
+    Feature,
+    PatientGroup,
+    Sex,
+    SexPolicy,
+    TargetGroup,
+)
 from app.placement.states import Action, EventType, State
 from app.schemas import Schema, ShortText, Text, UtcDateTime
 
@@ -115,6 +123,13 @@ class PlacementCreate(Schema):
     sex: Sex
     target_group: TargetGroup
     care_type: CareType = Field(description="Desired care type")
+    patient_group: PatientGroup | None = Field(
+        default=None, description="Patient group, for bottlenecks by group (absent: unknown)"
+    )
+    advance_care_planning: AdvanceCarePlanning | None = Field(
+        default=None,
+        description="Whether advance care planning is recorded for the patient (absent: unknown)",
+    )
     features: Annotated[list[Feature], Field(default_factory=list, max_length=len(Feature))]
     room_sex: SexPolicy | None = None
     care_needs: ShortText | None = Field(
@@ -291,6 +306,12 @@ class PlacementRead(Schema):
     sex: Sex
     target_group: TargetGroup
     care_type: CareType
+    patient_group: PatientGroup | None = Field(
+        default=None, description="null: not given (unknown)"
+    )
+    advance_care_planning: AdvanceCarePlanning | None = Field(
+        default=None, description="null: not given (unknown)"
+    )
     features: list[Feature]
     room_sex: SexPolicy | None
     care_needs: str | None

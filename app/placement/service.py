@@ -145,6 +145,8 @@ def placement_read(
         sex=p.sex,
         target_group=p.target_group,
         care_type=p.care_type,
+        patient_group=p.patient_group,
+        advance_care_planning=p.advance_care_planning,
         features=codes_of(p.feature_mask, Feature),
         room_sex=p.room_sex,
         care_needs=p.care_needs,
@@ -347,6 +349,10 @@ async def create_placement(
         sex=body.sex.value,
         target_group=body.target_group.value,
         care_type=body.care_type.value,
+        patient_group=None if body.patient_group is None else body.patient_group.value,
+        advance_care_planning=(
+            None if body.advance_care_planning is None else body.advance_care_planning.value
+        ),
         feature_mask=mask_of(body.features, Feature),
         room_sex=None if body.room_sex is None else body.room_sex.value,
         care_needs=body.care_needs,

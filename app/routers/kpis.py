@@ -15,9 +15,11 @@ from app.deps import DbDep, PrincipalDep, SettingsDep, WriteDep
 from app.enums import CareType
 from app.kpi import service as kpi_service
 from app.kpi.schemas import (
+    AcpAnswer,
     BaselineIn,
     BaselineRead,
     CapacityAnswer,
+    CracksAnswer,
     Definition,
     DemandForecastAnswer,
     EscalationAnswer,
@@ -28,6 +30,8 @@ from app.kpi.schemas import (
     InflowReportIn,
     InflowReportResult,
     LeadTimeAnswer,
+    ShortageAnswer,
+    WaitingAnswer,
     WrongBedAnswer,
 )
 from app.routers.common import WRITE_PROBLEMS
@@ -266,6 +270,112 @@ async def admission_guarantee(
         care_type=care_type,
     )
     return _answer(await kpi_service.admission_guarantee(db, principal, q, now=utcnow()), accept)
+
+
+# --- Wlz-crisis waiting (docs/domain.md §6.7) ----------------------------------------------------
+
+
+@router.get("/kpis/wlz-crisis-waiting", response_model=WaitingAnswer, responses=KPI_RESPONSES)
+async def wlz_crisis_waiting(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+) -> Response:
+    """Patients waiting for a Wlz-crisis place at each local midnight of the period, up to now
+    (docs/domain.md §6.7)."""
+    q = _query("wlz_crisis_waiting", from_, to, hospital=hospital, subregion=subregion)
+    return _answer(await kpi_service.wlz_crisis_waiting(db, principal, q, now=utcnow()), accept)
+
+
+# --- advance care planning (docs/domain.md §6.8) --------------------------------------------------
+
+
+@router.get("/kpis/advance-care-planning", response_model=AcpAnswer, responses=KPI_RESPONSES)
+async def advance_care_planning(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    age_min: Annotated[
+        int | None, Query(ge=65, le=120, description="A higher age floor than 65")
+    ] = None,
+    definition: DefinitionQ = "broad",
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """Share of referrals of patients aged 65+ with advance care planning recorded, by
+    ``group_by`` (also ``patient_group``) (docs/domain.md §6.8)."""
+    q = _query(
+        "advance_care_planning",
+        from_,
+        to,
+        group_by=group_by,
+        age_min=age_min,
+        definition=definition,
+        hospital=hospital,
+        subregion=subregion,
+        care_type=care_type,
+    )
+    return _answer(await kpi_service.advance_care_planning(db, principal, q, now=utcnow()), accept)
+
+
+# --- between the cracks (docs/domain.md §6.9) -----------------------------------------------------
+
+
+@router.get("/kpis/between-the-cracks", response_model=CracksAnswer, responses=KPI_RESPONSES)
+async def between_the_cracks(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    group_by: GroupQ = None,
+    age_min: AgeMinQ = None,
+    definition: DefinitionQ = "broad",
+    hospital: HospitalQ = None,
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """Requests over their care type's norm, cancelled without a place, or re-referred within
+    30 days, by ``group_by`` (also ``patient_group``) (docs/domain.md §6.9)."""
+    q = _query(
+        "between_the_cracks",
+        from_,
+        to,
+        group_by=group_by,
+        age_min=age_min,
+        definition=definition,
+        hospital=hospital,
+        subregion=subregion,
+        care_type=care_type,
+    )
+    return _answer(await kpi_service.between_the_cracks(db, principal, q, now=utcnow()), accept)
+
+
+# --- shortage (docs/domain.md §6.10) --------------------------------------------------------------
+
+
+@router.get("/kpis/shortage", response_model=ShortageAnswer, responses=KPI_RESPONSES)
+async def shortage(
+    db: DbDep,
+    principal: PrincipalDep,
+    from_: FromQ,
+    to: ToQ,
+    accept: AcceptH = None,
+    subregion: SubregionQ = None,
+    care_type: CareTypeQ = None,
+) -> Response:
+    """Holds refused for no capacity and searches with no result, per local date, care type and
+    subregion (docs/domain.md §6.10)."""
+    q = _query("shortage", from_, to, subregion=subregion, care_type=care_type)
+    return _answer(await kpi_service.shortage(db, principal, q, now=utcnow()), accept)
 
 
 # --- demand forecast (docs/domain.md §6.6) --------------------------------------------------------

@@ -27,8 +27,10 @@ from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, Wr
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.errors import Forbidden, domain_error_response
 from app.exchange import federation, partner_sync
+from app.kpi import queries as kpi_queries
 from app.placement import cases
 from app.placement import service as placement_service
+from app.placement.errors import NoCapacity
 from app.placement.holds import UnknownUnit
 from app.placement.schemas import (
     CancelIn,
@@ -255,6 +257,12 @@ async def place_hold(
         hold = await placement_service.place_hold(
             write.session, ctx, placement_id, body, now=utcnow(), settings=settings
         )
+    except NoCapacity:
+        # A shortage moment (docs/domain.md §6.10): recorded apart, after the refused write.
+        await write.session.rollback()
+        async with request.app.state.db.engine.begin() as conn:
+            await kpi_queries.record_hold_refused(conn, placement_id, utcnow())
+        raise
     except UnknownUnit:
         # Not a unit of this region: a partner region's unit is held there (docs/federation.md).
         await write.session.rollback()
