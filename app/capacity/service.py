@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import structlog
 from sqlalchemy import RowMapping, Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +46,8 @@ from app.realtime.outbox import publish, publish_many
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
 from app.registry.service import resolve_subregion, unit_with_location
 from app.schemas import encode_cursor
+
+log = structlog.get_logger("juisteplek.capacity")
 
 ReportSource = str  # "api", "bulk", "csv", "web"
 
@@ -367,10 +370,13 @@ async def search_availability(
     if not items:  # a shortage moment (docs/domain.md §6.10): one insert, only when it happens
         home = None if scope is None or not scope.subregion_ids else str(scope.subregion_ids[0])
         region = None if principal.region_id is None else str(principal.region_id)
-        async with db.engine.begin() as conn:
-            await kpi_queries.record_shortage(
-                conn, [("search_empty", region, home, c, now) for c in f.care_types]
-            )
+        try:
+            async with db.engine.begin() as conn:
+                await kpi_queries.record_shortage(
+                    conn, [("search_empty", region, home, c, now) for c in f.care_types]
+                )
+        except Exception:  # a KPI count must never fail the search itself
+            log.warning("shortage_not_recorded", exc_info=True)
     return {
         "items": items,
         "count": len(items),

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
+import structlog
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BeforeValidator
@@ -157,6 +158,8 @@ async def on_forbidden(request: Request, exc: Exception) -> Response:
     return domain_error_response(request, exc)
 
 
+log = structlog.get_logger("juisteplek.placements")
+
 router = APIRouter(prefix="/v1", tags=["placement"], route_class=AuditedRoute)
 
 PlacementId = Annotated[uuid.UUID, "placement id"]
@@ -260,8 +263,11 @@ async def place_hold(
     except NoCapacity:
         # A shortage moment (docs/domain.md §6.10): recorded apart, after the refused write.
         await write.session.rollback()
-        async with request.app.state.db.engine.begin() as conn:
-            await kpi_queries.record_hold_refused(conn, placement_id, utcnow())
+        try:
+            async with request.app.state.db.engine.begin() as conn:
+                await kpi_queries.record_hold_refused(conn, placement_id, utcnow())
+        except Exception:  # a KPI count must never turn the caller's 409 into another error
+            log.warning("shortage_not_recorded", placement_id=str(placement_id), exc_info=True)
         raise
     except UnknownUnit:
         # Not a unit of this region: a partner region's unit is held there (docs/federation.md).
