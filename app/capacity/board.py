@@ -27,9 +27,19 @@ from app.capacity.freshness import (
     summarise,
 )
 from app.capacity.service import ScopeResolver, parse_near
+from app.capacity.status import is_closed
 from app.config import Settings
 from app.db import Database
-from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
+from app.enums import (
+    CareType,
+    Feature,
+    NotAcceptingReason,
+    Role,
+    Sex,
+    TargetGroup,
+    codes_of,
+    mask_of,
+)
 from app.errors import InvalidInput
 from app.placement.suitability import ROOM_POLICIES
 
@@ -86,6 +96,12 @@ class BoardUnit:
     subregion_name: str
     escalation_rank: int
     distance_km: float | None
+    # Closed to admissions for a while (``PUT /v1/units/{id}/status``): shown, after the open
+    # units, with its reason and expected end.
+    accepting: bool = True
+    not_accepting_reason: NotAcceptingReason | None = None
+    not_accepting_detail: str | None = None
+    not_accepting_until: datetime | None = None
 
     @property
     def known(self) -> bool:
@@ -93,8 +109,8 @@ class BoardUnit:
 
     @property
     def bookable(self) -> int:
-        """Places that can be held now: the known available count, 0 when unknown."""
-        return self.available or 0
+        """Places that can be held now: the known available count, 0 when unknown or closed."""
+        return (self.available or 0) if self.accepting else 0
 
 
 @dataclass(frozen=True)
@@ -236,6 +252,7 @@ def _board_unit(
     ttls: dict[str, timedelta],
 ) -> BoardUnit:
     held = r["held"] or 0
+    closed = is_closed(r["closed_reason"], r["closed_until"], now)
     return BoardUnit(
         unit_id=r["unit_id"],
         unit_name=r["unit_name"],
@@ -276,6 +293,10 @@ def _board_unit(
                 1,
             )
         ),
+        accepting=not closed,
+        not_accepting_reason=NotAcceptingReason(r["closed_reason"]) if closed else None,
+        not_accepting_detail=r["closed_detail"] if closed else None,
+        not_accepting_until=r["closed_until"] if closed else None,
     )
 
 
@@ -290,7 +311,8 @@ async def board_units(
     unit_id: uuid.UUID | None = None,
 ) -> BoardUnits:
     """The units of the principal's region (admin: all) that match the filters: those with
-    places first, then the full ones, then those whose count is unknown; within each group own
+    places first, then the full ones, then those whose count is unknown, then those closed to
+    admissions; within each group own
     subregion first, neighbours in escalation order, nearest, freshest. ``unit_id``: only that
     unit (the live refresh of one row), still under the same filters."""
     _require(principal)
@@ -324,13 +346,17 @@ async def board_units(
                 place.latitude, place.longitude, r["latitude"], r["longitude"]
             )
         )
-        key = board_order(
-            level=level if known else Freshness.NONE,
-            available=available,
-            escalation_rank=rank,
-            distance2=distance2,
-            reported_at=r["reported_at"],
-            unit_id=r["unit_id"],
+        closed = is_closed(r["closed_reason"], r["closed_until"], now)
+        key = (
+            closed,
+            *board_order(
+                level=level if known else Freshness.NONE,
+                available=available,
+                escalation_rank=rank,
+                distance2=distance2,
+                reported_at=r["reported_at"],
+                unit_id=r["unit_id"],
+            ),
         )
         keyed.append((key, r, level, known, rank))
     keyed.sort(key=lambda entry: entry[0])

@@ -24,7 +24,7 @@ from app.config import Settings
 from app.db import Database
 from app.enums import CareType, Feature, codes_of
 from app.errors import Forbidden, InvalidInput, NotFound
-from app.placement import access
+from app.placement import access, ownership
 from app.placement.models import Placement, PlacementHold, TransferEvent
 from app.placement.queue_rules import (
     ENDED_STATES,
@@ -34,15 +34,16 @@ from app.placement.queue_rules import (
     seconds_left,
     waiting_since,
 )
-from app.placement.schemas import HoldRead, PlacementRead, TransferEventRead
+from app.placement.schemas import HoldRead, OwnerRead, PlacementRead, TransferEventRead
 from app.placement.service import (
     _visible,
     event_read,
     hold_read,
+    owner_read,
     patient_key,
     placement_read,
 )
-from app.placement.states import State
+from app.placement.states import FINAL, State
 from app.registry.models import Location, Organisation, Subregion, Unit
 from app.schemas import decode_cursor, encode_cursor
 
@@ -79,6 +80,8 @@ class QueueItem:
     hold_expires_at: datetime | None
     hold_seconds_left: int | None
     ended_at: datetime | None
+    owner: OwnerRead | None = None
+    unowned_overdue: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ def _item(row: Any, now: datetime) -> QueueItem:
     state = State(p.state)
     ended = p.transferred_at if state is State.TRANSFERRED else p.cancelled_at
     active_hold = row.hold_status == "active"
+    owner = owner_read(p)
     return QueueItem(
         id=p.id,
         state=state,
@@ -177,6 +181,14 @@ def _item(row: Any, now: datetime) -> QueueItem:
             else None
         ),
         ended_at=ended,
+        owner=owner,
+        unowned_overdue=ownership.unowned_overdue(
+            has_owner=owner is not None,
+            is_open=state not in FINAL,
+            created_at=p.created_at,
+            urgency_level=p.urgency_level,
+            now=now,
+        ),
     )
 
 

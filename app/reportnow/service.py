@@ -283,6 +283,20 @@ async def list_requests(
     return [await _read(session, r, principal, now=now) for r in found], nxt
 
 
+async def open_requests(
+    session: AsyncSession, principal: Principal, *, now: datetime, limit: int = 20
+) -> list[ReportRequestRead]:
+    """The requests still being followed, newest first: some targeted unit has not answered and
+    the deadline is ahead or passed less than ``BANNER_AFTER_DEADLINE`` ago (the board's list;
+    visibility as ``list_requests``, among the newest ``limit``)."""
+    found, _ = await list_requests(session, principal, cursor=None, limit=limit, now=now)
+    return [
+        r
+        for r in found
+        if r.progress.answered < r.progress.targeted and r.deadline_at > now - BANNER_AFTER_DEADLINE
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Banner:
     """An open request for the units page: the organisation's units that still owe a report."""

@@ -108,6 +108,10 @@ LABELS: dict[str, str] = {
     "no_indication": N_("no indication"),
     "patient_refused": N_("patient refused"),
     "staff_shortage": N_("staff shortage"),
+    # reasons a unit takes no admissions (staff_shortage and other above)
+    "outbreak": N_("outbreak"),
+    "renovation": N_("renovation"),
+    "full": N_("full"),
     "died": N_("died"),
     "recovered": N_("recovered"),
     "home_without_care": N_("home without care"),

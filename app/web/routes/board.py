@@ -15,10 +15,12 @@ from typing import Annotated, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Request
+from pydantic import ValidationError
 from sse_starlette.sse import EventSourceResponse
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from app.auth import users as user_service
+from app.auth.principal import Principal
 from app.capacity import board as board_service
 from app.capacity.board import BoardQuery
 from app.config import Settings
@@ -28,8 +30,10 @@ from app.errors import InvalidInput
 from app.realtime import service as realtime_service
 from app.realtime.hub import Hub
 from app.realtime.pages import page_stream
+from app.reportnow import service as report_service
+from app.reportnow.schemas import ReportRequestCreate
 from app.web.deps import SESSION_COOKIE, TriagistUser, WebUser
-from app.web.templating import render
+from app.web.templating import render, translator
 
 router = APIRouter(include_in_schema=False)
 
@@ -80,8 +84,13 @@ def _context(request: Request) -> tuple[Database, Settings]:
     return request.app.state.db, request.app.state.settings
 
 
-@router.get("/ui/board")
-async def board_page(request: Request, person: TriagistUser) -> Response:
+async def _board(
+    request: Request,
+    person: Principal,
+    *,
+    report_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     db, settings = _context(request)
     q = board_query(request)
     now = utcnow()
@@ -89,6 +98,8 @@ async def board_page(request: Request, person: TriagistUser) -> Response:
     units = await board_service.board_units(
         db, person, q, now=now, settings=settings, scopes=request.app.state.scope_resolver
     )
+    async with db.sessionmaker() as session:
+        requests = await report_service.open_requests(session, person, now=now)
     return render(
         request,
         "board/page.html",
@@ -102,7 +113,47 @@ async def board_page(request: Request, person: TriagistUser) -> Response:
             "target_groups": list(TargetGroup),
             "features": list(Feature),
             "sexes": [Sex.MALE, Sex.FEMALE],
+            "report_requests": requests,
+            "report_error": report_error,
+            "asked": request.query_params.get("asked") == "1",
         },
+        status_code=status_code,
+    )
+
+
+@router.get("/ui/board")
+async def board_page(request: Request, person: TriagistUser) -> Response:
+    return await _board(request, person)
+
+
+@router.post("/ui/board/report-requests")
+async def ask_to_report(request: Request, person: TriagistUser) -> Response:
+    """Ask the providers of the board's care types (and a subregion) to report within N minutes:
+    the service of ``POST /v1/report-requests``. The board's filters stay in the query string."""
+    tr = translator(request)
+    form = await request.form()
+    db, _ = _context(request)
+    subregion = str(form.get("subregion") or "").strip()
+    try:
+        body = ReportRequestCreate.model_validate(
+            {
+                "care_types": [str(c) for c in form.getlist("care_type") if c],
+                "subregions": [subregion] if subregion else [],
+                "within_minutes": str(form.get("within_minutes") or "").strip() or None,
+                "message": str(form.get("message") or "").strip()[:500] or None,
+            }
+        )
+        async with db.sessionmaker() as session:
+            await report_service.create(session, person, body, now=utcnow())
+            await session.commit()
+    except ValidationError:
+        message = tr("Give the minutes (1 to 10,080) and known care types.")
+        return await _board(request, person, report_error=message, status_code=422)
+    except InvalidInput as exc:
+        return await _board(request, person, report_error=exc.detail, status_code=422)
+    qs = filter_qs(request)
+    return RedirectResponse(
+        f"/ui/board?{qs + '&' if qs else ''}asked=1#report-now", status_code=303
     )
 
 

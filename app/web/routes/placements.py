@@ -26,6 +26,7 @@ from app.db import Database, utcnow
 from app.deps import SessionDep
 from app.enums import CareType, Feature, Role, Sex, TargetGroup
 from app.errors import DomainError, InvalidInput
+from app.placement import cases as placement_cases
 from app.placement import service as placement_service
 from app.placement import views
 from app.placement.schemas import (
@@ -35,6 +36,7 @@ from app.placement.schemas import (
     HoldCreate,
     OccurredIn,
     OriginSetting,
+    OwnerIn,
     PlacementCreate,
 )
 from app.placement.states import State
@@ -479,5 +481,17 @@ async def consent(
         await placement_service.record_event(
             session, c, pid, EventIn(type="consent_given"), now=utcnow(), settings=settings
         )
+
+    return await _act(request, ctx, placement_id, run)
+
+
+@router.post("/ui/placements/{placement_id}/owner")
+async def take_case(
+    request: Request, placement_id: uuid.UUID, person: WebUser, ctx: WebAudit
+) -> Response:
+    """Take the case (``PUT /v1/placements/{id}/owner`` with ``{"action": "take"}``)."""
+
+    async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
+        await placement_cases.change_owner(session, c, pid, OwnerIn(action="take"), now=utcnow())
 
     return await _act(request, ctx, placement_id, run)

@@ -8,6 +8,7 @@ the organisation's units can be accepted or declined with a reason.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,9 +19,11 @@ from app.audit.service import AuditContext
 from app.auth import users as user_service
 from app.auth.principal import Principal
 from app.capacity import service as capacity_service
-from app.capacity.schemas import CapacityReportIn, UnitStateRead
+from app.capacity import status as status_service
+from app.capacity.schemas import CapacityReportIn, UnitStateRead, UnitStatusCurrent, UnitStatusIn
 from app.config import Settings
 from app.db import Database, utcnow
+from app.enums import NotAcceptingReason
 from app.errors import DomainError, Forbidden, InvalidInput
 from app.placement import service as placement_service
 from app.placement.schemas import DeclineIn, OccurredIn, PlacementRead
@@ -28,6 +31,7 @@ from app.placement.states import State
 from app.reportnow import service as report_service
 from app.reportnow.service import Banner
 from app.web.deps import AuditedPageRoute, ProviderUser
+from app.web.pagekit import TZ
 from app.web.templating import render, translator
 
 router = APIRouter(include_in_schema=False)
@@ -65,6 +69,16 @@ async def _states(
     return states, names
 
 
+async def _statuses(
+    request: Request, states: list[UnitStateRead]
+) -> dict[uuid.UUID, UnitStatusCurrent]:
+    """Whether each unit takes admissions now (``GET /v1/units/{id}/status``)."""
+    db: Database = request.app.state.db
+    now = utcnow()
+    async with db.sessionmaker() as session:
+        return {s.unit_id: await status_service.get_status(session, s.unit_id, now) for s in states}
+
+
 async def _report_requests(request: Request, organisation_id: uuid.UUID) -> list[Banner]:
     db: Database = request.app.state.db
     async with db.sessionmaker() as session:
@@ -99,10 +113,12 @@ async def _page(
     values: dict[uuid.UUID, dict[str, str]] | None = None,
     notice: str | None = None,
     saved: str | None = None,
+    status_errors: dict[uuid.UUID, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     organisation_id = _organisation(person)
     states, names = await _states(request, person, organisation_id)
+    statuses = await _statuses(request, states)
     unit_names = {s.unit_id: s.name for s in states}
     return render(
         request,
@@ -117,6 +133,9 @@ async def _page(
             "values": values or {},
             "notice": notice,
             "saved_unit": saved,
+            "statuses": statuses,
+            "status_errors": status_errors or {},
+            "closing_reasons": list(NotAcceptingReason),
         },
         status_code=status_code,
     )
@@ -125,11 +144,15 @@ async def _page(
 @router.get("/ui/units")
 async def units_page(request: Request, person: ProviderUser) -> Response:
     tr = translator(request)
-    notices = {"accepted": tr("Offer accepted."), "declined": tr("Offer declined.")}
+    notices = {
+        "accepted": tr("Offer accepted."),
+        "declined": tr("Offer declined."),
+        "closed": tr("The unit is closed to admissions."),
+        "reopened": tr("The unit takes admissions again."),
+    }
     saved = request.query_params.get("saved")
-    return await _page(
-        request, person, notice=notices.get(request.query_params.get("offer") or ""), saved=saved
-    )
+    shown = request.query_params.get("offer") or request.query_params.get("status") or ""
+    return await _page(request, person, notice=notices.get(shown), saved=saved)
 
 
 def _parse(form: dict[str, Any]) -> tuple[dict[str, int | None], dict[str, str], dict[str, str]]:
@@ -194,6 +217,47 @@ async def report(request: Request, unit_id: uuid.UUID, person: ProviderUser) -> 
     return RedirectResponse(f"/ui/units?saved={unit_id}#unit-{unit_id}", status_code=303)
 
 
+def _local_datetime(text: str) -> datetime | None:
+    """A ``datetime-local`` field (the region's time) as an aware datetime; empty = None."""
+    text = text.strip()
+    if not text:
+        return None
+    naive = datetime.fromisoformat(text)  # ValueError: not a date and time
+    return naive.replace(tzinfo=TZ) if naive.tzinfo is None else naive
+
+
+@router.post("/ui/units/{unit_id}/status")
+async def change_status(request: Request, unit_id: uuid.UUID, person: ProviderUser) -> Response:
+    """Close a unit to admissions (reason, detail, optional until) or reopen it: the service of
+    ``PUT /v1/units/{id}/status``; another organisation's unit is refused (403)."""
+    tr = translator(request)
+    form = await request.form()
+    accepting = str(form.get("accepting") or "") == "true"
+    db: Database = request.app.state.db
+    try:
+        until = None if accepting else _local_datetime(str(form.get("until") or ""))
+        body = UnitStatusIn.model_validate(
+            {"accepting": True}
+            if accepting
+            else {
+                "accepting": False,
+                "reason": str(form.get("reason") or "") or None,
+                "detail": str(form.get("detail") or "").strip()[:500] or None,
+                "until": until,
+            }
+        )
+        async with db.sessionmaker() as session:
+            await status_service.set_status(session, person, unit_id, body, now=utcnow())
+            await session.commit()
+    except ValueError:  # pydantic's ValidationError included
+        message = tr("Choose a reason, and a date and time in the future (if any).")
+        return await _page(request, person, status_errors={unit_id: message}, status_code=422)
+    except InvalidInput as exc:
+        return await _page(request, person, status_errors={unit_id: exc.detail}, status_code=422)
+    shown = "reopened" if accepting else "closed"
+    return RedirectResponse(f"/ui/units?status={shown}#unit-{unit_id}", status_code=303)
+
+
 def _field_errors(tr: Any, exc: InvalidInput | ValidationError) -> dict[str, str]:
     if isinstance(exc, ValidationError):
         return {
@@ -233,6 +297,9 @@ async def _card(
         "fragments/unit_card.html",
         {
             "unit": unit,
+            "statuses": await _statuses(request, [unit]),
+            "status_errors": {},
+            "closing_reasons": list(NotAcceptingReason),
             "reporters": names,
             "unit_errors": errors or {},
             "unit_values": values or {},
