@@ -47,9 +47,10 @@ openapi-check: setup
 	diff -u openapi/openapi.json $(VENV)/openapi.fresh.json || \
 	  (echo "openapi/openapi.json is out of date: run 'make openapi'" >&2; exit 1)
 
-# Two workers: the suite is CPU-bound and its databases, servers and ports are per worker.
+# Four workers on two cores: many tests wait on servers, browsers and the database, and each
+# worker has its own databases, servers and ports.
 pytest: setup
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 4 --dist loadfile --durations=20
 
 # The pure domain modules (triage rules, state machine, KPI formulas, ranking, region file) are
 # covered by their unit tests alone, every line and branch. They need no database: no PostgreSQL

@@ -169,7 +169,8 @@ async def board_summary(
             UnitFigures(
                 care_type=r["care_type"],
                 subregion_id=r["subregion_id"],
-                free=r["free"],
+                # A unit closed to admissions has no place to offer, whatever it reported free.
+                free=0 if is_closed(r["closed_reason"], r["closed_until"], now) else r["free"],
                 held=r["held"] or 0,
                 reported_at=r["reported_at"],
             )

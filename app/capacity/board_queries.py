@@ -103,6 +103,8 @@ async def summary_rows(conn: AsyncConnection, region_id: uuid.UUID | None) -> Se
             UnitCapacity.free,
             UnitCapacity.held,
             UnitCapacity.reported_at,
+            UnitCapacity.closed_reason,
+            UnitCapacity.closed_until,
         )
         .select_from(Unit)
         .join(Location, Location.id == Unit.location_id)

@@ -375,8 +375,8 @@ async def search_availability(
                 await kpi_queries.record_shortage(
                     conn, [("search_empty", region, home, c, now) for c in f.care_types]
                 )
-        except Exception:  # a KPI count must never fail the search itself
-            log.warning("shortage_not_recorded", exc_info=True)
+        except Exception as exc:  # a KPI count must never fail the search itself
+            log.warning("shortage_not_recorded", error=repr(exc)[:200])
     return {
         "items": items,
         "count": len(items),

@@ -45,9 +45,10 @@ class PgNotifier:
                     for payload in notify_payloads(ids):
                         await conn.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": payload})
                     await conn.commit()
-            except Exception:
-                # The other instances' outbox poll picks these rows up within a second or so.
-                log.warning("outbox_notify_failed", ids=len(ids), exc_info=True)
+            except Exception as exc:
+                # The other instances' outbox poll picks these rows up within a second or so; a
+                # database that is away is expected now and then, so no traceback.
+                log.warning("outbox_notify_failed", ids=len(ids), error=repr(exc)[:200])
 
 
 @contextlib.asynccontextmanager

@@ -266,8 +266,10 @@ async def place_hold(
         try:
             async with request.app.state.db.engine.begin() as conn:
                 await kpi_queries.record_hold_refused(conn, placement_id, utcnow())
-        except Exception:  # a KPI count must never turn the caller's 409 into another error
-            log.warning("shortage_not_recorded", placement_id=str(placement_id), exc_info=True)
+        except Exception as exc:  # a KPI count must never turn the caller's 409 into another error
+            log.warning(
+                "shortage_not_recorded", placement_id=str(placement_id), error=repr(exc)[:200]
+            )
         raise
     except UnknownUnit:
         # Not a unit of this region: a partner region's unit is held there (docs/federation.md).

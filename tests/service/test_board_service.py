@@ -12,12 +12,13 @@ from app.auth.principal import Principal
 from app.auth.service import KeyResolver
 from app.capacity import board
 from app.capacity import service as capacity_service
+from app.capacity import status as unit_status
 from app.capacity.board import BoardQuery
 from app.capacity.freshness import Freshness
-from app.capacity.schemas import CapacityReportIn
+from app.capacity.schemas import CapacityReportIn, UnitStatusIn
 from app.config import Settings
 from app.db import Database, utcnow
-from app.enums import CareType, Feature, Sex
+from app.enums import CareType, Feature, NotAcceptingReason, Sex
 from app.errors import Forbidden, InvalidInput
 from tests.factories import ADMIN, Seed, add_unit
 
@@ -163,3 +164,26 @@ async def test_board_refusals(db: Database, settings: Settings, seed: Seed) -> N
         )
     assert exc.value.errors is not None
     assert exc.value.errors[0]["pointer"] == "query:near"
+
+
+async def test_summary_does_not_count_the_places_of_a_unit_closed_to_admissions(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    triagist = await principal(db, seed, "triagist")
+    before = await board.board_summary(db, triagist, now=utcnow(), settings=settings)
+    cell = before.summary.cell("grz", seed.subregions["leiden"])
+    assert cell is not None
+    assert cell.available == 4
+    async with db.sessionmaker() as session:
+        await unit_status.set_status(
+            session,
+            ADMIN,
+            seed.units["leiden-grz"],
+            UnitStatusIn(accepting=False, reason=NotAcceptingReason.OUTBREAK),
+            now=utcnow(),
+        )
+        await session.commit()
+    after = await board.board_summary(db, triagist, now=utcnow(), settings=settings)
+    cell = after.summary.cell("grz", seed.subregions["leiden"])
+    assert cell is not None
+    assert cell.available == 0

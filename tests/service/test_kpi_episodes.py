@@ -153,7 +153,7 @@ async def test_service_writes_keep_the_kpi_summaries_equal_to_a_rebuild(
         )
     )
     result = await sweeper.sweep(db, now=utcnow() + timedelta(minutes=31))
-    assert result.model_dump() == {"expired_holds": 1, "escalated": 1}
+    assert result.model_dump() == {"expired_holds": 1, "escalated": 1, "unowned_overdue": 0}
 
     # C: requested without triage, ready, moved to another hospital (a hospital-to-hospital
     # transfer ends the interval), ready there, then cancelled (died: ends the second interval

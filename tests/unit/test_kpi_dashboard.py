@@ -237,10 +237,11 @@ def test_the_inflow_chart_has_a_series_and_a_target_line_per_source() -> None:
     )
     chart = dash.chart(answer, view)
     assert chart["labels"] == ["2026-W44", "2026-W45"]
-    seh, hap, rav, baseline, goal = chart["series"]
+    seh, hap, rav, vvt, baseline, goal = chart["series"]
     assert (seh["scope"], seh["data"]) == ("seh", [40.0, None])
     assert (hap["scope"], hap["data"]) == ("hap", [None, None])
     assert (rav["scope"], rav["data"]) == ("rav", [None, 12.0])
+    assert (vvt["scope"], vvt["data"]) == ("vvt_acute", [None, None])
     # W44 of November 2026 is 1-1 Nov (one day in the period), W45 the seven days after it
     assert goal["data"] == [10.0, 70.0]
     assert baseline["data"] == [10.0, 70.0]
