@@ -34,7 +34,8 @@ from app.routers.common import (
     json_response,
 )
 from app.routers.exchange import CSV_REQUEST_BODY, csv_upload
-from app.schemas import Page, UtcDateTime
+from app.routers.placements import IsoDateTimeQ
+from app.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["capacity"])
 
@@ -87,8 +88,8 @@ async def capacity_history(
     _: PrincipalDep,
     cursor: CursorQ = None,
     limit: LimitQ = 100,
-    since: Annotated[UtcDateTime | None, Query(alias="from")] = None,
-    until: Annotated[UtcDateTime | None, Query(alias="to")] = None,
+    since: Annotated[IsoDateTimeQ | None, Query(alias="from")] = None,
+    until: Annotated[IsoDateTimeQ | None, Query(alias="to")] = None,
 ) -> Page[CapacityReportRead]:
     """The unit's reports, newest first: its occupancy time series."""
     items, nxt = await capacity_service.capacity_history(
@@ -122,7 +123,7 @@ async def search_availability(
         ),
     ] = False,
     admitting_at: Annotated[
-        UtcDateTime | None,
+        IsoDateTimeQ | None,
         Query(
             description="When the patient would arrive (default now): units admitting then are "
             "listed first, the others after them with next_admission_at"

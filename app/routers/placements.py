@@ -319,7 +319,7 @@ async def placement_availability(
         Query(description="Also list units closed to admissions, marked, after the open ones"),
     ] = False,
     admitting_at: Annotated[
-        UtcDateTime | None,
+        IsoDateTimeQ | None,
         Query(description="When the patient would arrive (default now); see GET /v1/availability"),
     ] = None,
     include_partners: IncludePartnersQ = False,
