@@ -463,3 +463,20 @@ def test_an_input_written_into_a_rule_that_cannot_change_it_is_not_asked() -> No
 
     assert evaluate(ruleset, {}).open_questions == ("b",)
     assert evaluate(ruleset, {"a": True}).open_questions == ("b",)
+
+
+def test_a_rule_set_too_large_to_check_is_refused_naming_the_limit() -> None:
+    ruleset = load_ruleset_text(ruleset_text())
+
+    with pytest.raises(RuleSetError, match="too large to check"):
+        check_ruleset(ruleset, max_work=1)
+
+
+def test_a_rule_set_with_too_many_questions_is_refused() -> None:
+    many = "".join(
+        f"  - {{id: q{i}, type: boolean, text_nl: V{i}, text_en: Q{i}}}\n" for i in range(41)
+    )
+
+    problem = refusal(ruleset_text(questions=QUESTIONS + many))
+
+    assert "at most 40 questions" in problem.message
