@@ -100,6 +100,7 @@ def _hit(
         "not_accepting_until": r["closed_until"] if closed else None,
         "admits_now": admits_now,
         "next_admission_at": next_admission_at,
+        "source": None,  # a unit of this region (the service adds partner units only when asked)
         "matched_because": ranking.match_reasons(
             care_type=r["care_type"],
             wanted_target_groups=tgs,
@@ -148,6 +149,7 @@ async def availability(request: Request) -> Response:
         "escalated": scope is not None and scope.escalated,
         "searched_subregions": [] if scope is None else [str(s) for s in scope.subregion_ids],
         "generated_at": now,
+        "partners": [],
     }
     data = orjson.dumps(body, default=str, option=orjson.OPT_UTC_Z)
     return Response(data, media_type="application/json")

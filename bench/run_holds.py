@@ -345,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     attempts = min(3, args.attempts or (1 if smoke else 2))
     n_service = args.service_placements or (2_000 if smoke else 25_000 * attempts)
     full = args.baseline_mode == "full"
-    per_attempt = 40_000 if full else 80_000
-    n_baseline = args.baseline_placements or (12_000 if smoke else per_attempt * attempts)
+    # The baseline does ~4,500 holds a second here: seed enough that it never runs out.
+    per_attempt = 120_000 if full else 200_000
+    n_baseline = args.baseline_placements or (30_000 if smoke else per_attempt * attempts)
     started = time.monotonic()
 
     runner.ensure_wrk()
