@@ -8,12 +8,12 @@ import uuid
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
-from app.placement.models import Placement
+from app.placement.models import Placement, TransferEvent
 from tests.factories import Seed, add_person
 from tests.web.test_board_and_placement_pages import audit, log_in, post
 
@@ -108,3 +108,35 @@ async def test_owner_shown_flagged_and_taken_in_one_click(
     await log_in(client, db, settings, outsider)
     refused = await post(client, f"/ui/placements/{owned}/owner", {"action": "take"})
     assert refused.status_code == 403
+
+
+async def test_the_cancel_form_records_its_reason_code_and_trimmed_text(
+    client: httpx.AsyncClient, db: Database, settings: Settings, seed: Seed
+) -> None:
+    desk = await add_person(db, Role.REFERRER, seed.organisations["hospital"], name="Dirk Desk")
+    await log_in(client, db, settings, desk)
+    pid = await refer(client)
+    # "other" without a text is refused by the same rule as the API's, nothing changes.
+    refused = await post(client, f"/ui/placements/{pid}/cancel", {"reason": "other"})
+    assert refused.status_code in (200, 303, 422)
+    async with db.sessionmaker() as session:
+        assert (await session.get(Placement, pid)).state != "cancelled"  # type: ignore[union-attr]
+    done = await post(
+        client,
+        f"/ui/placements/{pid}/cancel",
+        {"reason": "other", "reason_text": "  moved abroad  "},
+    )
+    assert done.status_code == 303, done.text
+    async with db.sessionmaker() as session:
+        placement = await session.get(Placement, pid)
+        event = await session.scalar(
+            select(TransferEvent).where(
+                TransferEvent.placement_id == pid, TransferEvent.event_type == "cancelled"
+            )
+        )
+    assert placement is not None
+    assert placement.state == "cancelled"
+    assert event is not None
+    assert event.reason == "other"
+    assert "moved abroad" in event.payload
+    assert "  moved abroad" not in event.payload

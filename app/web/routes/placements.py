@@ -421,6 +421,12 @@ async def accept(
     return await _act(request, ctx, placement_id, run)
 
 
+def _reason_fields(form: FormData) -> dict[str, str | None]:
+    """A decline or cancel form's reason code and free text, as the API's body takes them."""
+    text = str(form.get("reason_text") or "").strip()[:500]
+    return {"reason": str(form.get("reason") or ""), "reason_text": text or None}
+
+
 @router.post("/ui/placements/{placement_id}/decline")
 async def decline(
     request: Request, placement_id: uuid.UUID, person: WebUser, ctx: WebAudit
@@ -428,12 +434,7 @@ async def decline(
     _, settings = _db(request)
 
     async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
-        body = DeclineIn.model_validate(
-            {
-                "reason": str(form.get("reason") or ""),
-                "reason_text": str(form.get("reason_text") or "").strip()[:500] or None,
-            }
-        )
+        body = DeclineIn.model_validate(_reason_fields(form))
         await placement_service.decline(session, c, pid, body, now=utcnow(), settings=settings)
 
     return await _act(request, ctx, placement_id, run)
@@ -460,12 +461,7 @@ async def cancel(
     _, settings = _db(request)
 
     async def run(session: SessionDep, c: AuditContext, pid: uuid.UUID, form: FormData) -> None:
-        body = CancelIn.model_validate(
-            {
-                "reason": str(form.get("reason") or ""),
-                "reason_text": str(form.get("reason_text") or "").strip()[:500] or None,
-            }
-        )
+        body = CancelIn.model_validate(_reason_fields(form))
         await placement_service.cancel(session, c, pid, body, now=utcnow(), settings=settings)
 
     return await _act(request, ctx, placement_id, run)
