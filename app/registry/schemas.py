@@ -107,6 +107,10 @@ class LocationRead(Schema):
     updated_at: datetime
 
 
+# The unit's label column holds 200 characters: longer text is refused here, not cut off there.
+UnitLabel = Annotated[ShortText, Field(max_length=200)]
+
+
 class UnitCreate(Schema):
     location_id: uuid.UUID
     name: Name
@@ -115,7 +119,7 @@ class UnitCreate(Schema):
     sex_policy: SexPolicy = SexPolicy.ANY
     features: list[Feature] = Field(default_factory=list, max_length=len(Feature))
     staffed_capacity: Capacity = Field(description="Staffed places (beds; intake slots per day)")
-    label: ShortText | None = Field(default=None, description="Free text; required for local_other")
+    label: UnitLabel | None = Field(default=None, description="Free text; required for local_other")
 
     @model_validator(mode="after")
     def _label_for_local_other(self) -> UnitCreate:
@@ -130,7 +134,7 @@ class UnitUpdate(Schema):
     sex_policy: SexPolicy | None = None
     features: list[Feature] | None = None
     staffed_capacity: Capacity | None = None
-    label: ShortText | None = None
+    label: UnitLabel | None = None
     active: bool | None = None
 
 

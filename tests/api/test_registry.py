@@ -89,6 +89,18 @@ async def test_unit_create_read_and_label_rule(client: httpx.AsyncClient, seed: 
     assert got.json() == unit
     local = {**body, "care_type": "local_other"}
     assert_problem(await client.post("/v1/units", json=local, headers=key), 422)
+    # The label fits its column: 200 characters are kept whole, 201 are refused by name.
+    full = await client.post("/v1/units", json={**local, "label": "x" * 200}, headers=key)
+    assert full.status_code == 201, full.text
+    assert full.json()["label"] == "x" * 200
+    long = await client.post("/v1/units", json={**local, "label": "x" * 201}, headers=key)
+    assert "label" in assert_problem(long, 422)["detail"]
+    patched = await client.patch(
+        f"/v1/units/{unit['id']}",
+        json={"label": "y" * 201},
+        headers={**key, "If-Match": got.headers["etag"]},
+    )
+    assert "label" in assert_problem(patched, 422)["detail"]
 
 
 async def test_list_pagination_is_stable_and_complete(
