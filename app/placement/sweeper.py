@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.auth.idempotency import purge_idempotency_records
+from app.auth.idempotency import purge_expired_auth_records
 from app.capacity import status as unit_status
 from app.config import Settings
 from app.db import Database, utcnow
@@ -34,7 +34,7 @@ from app.triage.urgency import escalation_window
 
 log = structlog.get_logger("juisteplek.sweeper")
 BATCH = 200
-IDEMPOTENCY_PURGE_EVERY = timedelta(minutes=10)
+AUTH_PURGE_EVERY = timedelta(minutes=10)
 
 
 async def expire_hold(
@@ -217,8 +217,9 @@ async def sweep(db: Database, *, now: datetime, public_url: str | None = None) -
 async def run_forever(db: Database, settings: Settings) -> None:
     """The lifespan task: sweep every ``placement_sweep_seconds``; errors are logged, not fatal.
 
-    The same loop purges idempotency records past their retention, at most every
-    ``IDEMPOTENCY_PURGE_EVERY``.
+    The same loop purges short-lived authentication records (idempotency records, ended web
+    sessions, old login attempts) past their retention, at most every
+    ``AUTH_PURGE_EVERY``.
     """
     retention = timedelta(hours=settings.idempotency_retention_hours)
     last_purge: datetime | None = None
@@ -236,16 +237,18 @@ async def run_forever(db: Database, settings: Settings) -> None:
             raise
         except Exception:
             log.exception("placement_sweep_failed")
-        if last_purge is None or now - last_purge >= IDEMPOTENCY_PURGE_EVERY:
+        if last_purge is None or now - last_purge >= AUTH_PURGE_EVERY:
             try:
-                purged = await purge_idempotency_records(db, now=now, retention=retention)
+                purged = await purge_expired_auth_records(
+                    db, now=now, idempotency_retention=retention
+                )
                 last_purge = now
-                if purged:
-                    log.info("idempotency_records_purged", purged=purged)
+                if purged.any:
+                    log.info("auth_records_purged", **purged.model_dump())
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("idempotency_purge_failed")
+                log.exception("auth_purge_failed")
         await asyncio.sleep(settings.placement_sweep_seconds)
 
 

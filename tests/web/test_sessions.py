@@ -8,7 +8,13 @@ import pytest
 from sqlalchemy import select, update
 
 from app.auth import users as user_service
-from app.auth.models import User, WebSession
+from app.auth.idempotency import (
+    LOGIN_ATTEMPT_RETENTION,
+    SESSION_GRACE,
+    PurgedCounts,
+    purge_expired_auth_records,
+)
+from app.auth.models import LoginAttempt, User, WebSession
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
@@ -146,3 +152,46 @@ async def test_login_is_throttled_per_email_and_per_client_address(
             db, other.email, other.password, client_address="10.2.2.2", settings=tight, now=now
         )
     assert refused.value.reason == "throttled"
+
+
+async def test_ended_sessions_and_old_login_attempts_are_purged(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    person = await add_person(db, Role.TRIAGIST, seed.organisations["rap"])
+    user = await _user(db, person.email)
+    start = utcnow()
+    live = await user_service.start_session(
+        db, user, client_address=None, settings=settings, second_factor_done=True, now=start
+    )
+    ended = await user_service.start_session(
+        db, user, client_address=None, settings=settings, second_factor_done=True, now=start
+    )
+    await user_service.end_session(db, ended)
+    with pytest.raises(user_service.LoginRefused):
+        await user_service.authenticate(
+            db, person.email, "wrong", client_address="10.2.2.2", settings=settings, now=start
+        )
+
+    def counts(purged: PurgedCounts) -> tuple[int, int, int]:
+        return purged.idempotency_records, purged.web_sessions, purged.login_attempts
+
+    retention = timedelta(hours=settings.idempotency_retention_hours)
+    # Within a day of the logout nothing goes: an admin may still look into it.
+    soon = start + timedelta(hours=1)
+    purged = await purge_expired_auth_records(db, now=soon, idempotency_retention=retention)
+    assert counts(purged) == (0, 0, 0)
+    assert not purged.any
+    # After the grace day the ended session goes, the live one (not yet expired) stays.
+    day = soon + SESSION_GRACE
+    purged = await purge_expired_auth_records(db, now=day, idempotency_retention=retention)
+    assert counts(purged) == (0, 1, 0)
+    async with db.sessionmaker() as session:
+        left = (await session.scalars(select(WebSession.token_hash))).all()
+    assert left == [user_service.hash_token(live)]
+    # A month on, the expired session and the failed attempt are gone too.
+    month = start + LOGIN_ATTEMPT_RETENTION + timedelta(minutes=1)
+    purged = await purge_expired_auth_records(db, now=month, idempotency_retention=retention)
+    assert counts(purged) == (0, 1, 1)
+    async with db.sessionmaker() as session:
+        assert (await session.scalars(select(WebSession))).all() == []
+        assert (await session.scalars(select(LoginAttempt))).all() == []
