@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
 from app.auth.models import ApiKey
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.enums import Role
+from app.principal import Principal
 from app.registry.models import Organisation
 
 cli = typer.Typer(
@@ -716,7 +716,7 @@ cli.add_typer(webhooks_cli, name="webhooks")
 @webhooks_cli.command("new-key")
 def webhooks_new_key() -> None:
     """Print a new random key for JUISTEPLEK_SECRETS_KEY."""
-    from app.webhooks.secretbox import new_key
+    from app.secretbox import new_key
 
     _echo(new_key())
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.webhooks.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, key_problem
+from app.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, key_problem
 
 DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"  # noqa: S105 - refused in production
 MIN_PATIENT_KEY_SECRET_LENGTH = 32

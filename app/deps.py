@@ -14,13 +14,13 @@ from starlette.responses import Response
 from app.audit import service as audit_service
 from app.audit.http import context_of
 from app.auth import users
-from app.auth.principal import Principal
 from app.auth.service import KeyResolver
 from app.auth.throttle import AuthThrottle
 from app.capacity.service import ScopeResolver
 from app.config import Settings
 from app.db import Database
 from app.errors import DomainError, Unauthenticated
+from app.principal import Principal
 from app.uow import FINGERPRINT_HEADERS, ReplayedResponse, Write, find_replay, request_fingerprint
 
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by POST /v1/api-keys")

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.auth import service as auth_service
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.capacity import service as capacity_service
 from app.capacity.schemas import CapacityReportIn
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType, Feature, OrganisationKind, Role, SexPolicy, TargetGroup
+from app.principal import Principal
 from app.registry import service as registry_service
 from app.registry.models import Municipality, Region, Subregion, SubregionNeighbour
 from app.registry.schemas import LocationCreate, OrganisationCreate, UnitCreate

@@ -46,11 +46,11 @@ from app.audit.chain import (
 )
 from app.audit.models import AuditChainHead, AuditCheckpoint, AuditCheckpointHead, AuditLog
 from app.audit.schemas import AuditEntryRead, AuditVerifyResult, CheckpointRead
-from app.auth.principal import Principal, format_roles
 from app.config import Settings, get_settings
 from app.db import Database, UTCDateTime, utcnow
 from app.enums import Role
 from app.pagination import cursor_int
+from app.principal import Principal, format_roles
 from app.schemas import encode_cursor
 
 SOURCE = "juisteplek-api"

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import RowMapping
 
-from app.auth.principal import Principal
 from app.capacity import board_queries, ranking
 from app.capacity.freshness import (
     Freshness,
@@ -42,6 +41,7 @@ from app.enums import (
 )
 from app.errors import InvalidInput
 from app.placement.suitability import ROOM_POLICIES
+from app.principal import Principal
 
 _POSTCODE = re.compile(r"^\s*(\d{4})\s*([A-Za-z]{2})?\s*$")
 _LATLON = re.compile(r"^\s*-?\d{1,2}(\.\d+)?\s*,\s*-?\d{1,3}(\.\d+)?\s*$")

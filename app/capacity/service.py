@@ -19,7 +19,6 @@ from sqlalchemy import RowMapping, Select, Table, bindparam, func, insert, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.capacity import admission, ranking
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.capacity.queries import SearchFilter, search_rows
@@ -42,6 +41,7 @@ from app.placement import service as placement_service
 from app.placement.models import PlacementHold
 from app.placement.schemas import PlacementRead
 from app.placement.suitability import ROOM_POLICIES
+from app.principal import Principal
 from app.realtime.outbox import publish, publish_many
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
 from app.registry.service import resolve_subregion, unit_with_location

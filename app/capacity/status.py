@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.capacity.models import UnitCapacity, UnitStatus
 from app.capacity.schemas import UnitStatusCurrent, UnitStatusIn, UnitStatusRead
 from app.db import Database
 from app.enums import NotAcceptingReason, Role
 from app.errors import Conflict, InvalidInput
+from app.principal import Principal
 from app.realtime.outbox import publish
 from app.registry.service import unit_with_location
 from app.schemas import decode_cursor, encode_cursor

@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.auth.principal import Principal
 from app.capacity import status
 from app.config import Settings
 from app.db import Database
@@ -69,6 +68,7 @@ from app.kpi.schemas import (
     WrongBedAnswer,
     WrongBedRead,
 )
+from app.principal import Principal
 from app.registry.models import Organisation, Subregion
 
 CALENDAR_FIRST = date(2015, 1, 1)

@@ -32,7 +32,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity.schemas import CapacityReportItem
 from app.config import Settings
@@ -53,6 +52,7 @@ from app.placement.schemas import (
     OccurredIn,
     PlacementCreate,
 )
+from app.principal import Principal
 from app.registry.models import Location, Organisation, Subregion, Unit
 
 SIMULATOR = Principal(

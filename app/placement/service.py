@@ -22,7 +22,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import service as audit_service
 from app.audit.service import AuditContext, AuditEntry
-from app.auth.principal import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.enums import CareType, Feature, Role, codes_of, mask_of
@@ -54,6 +53,7 @@ from app.placement.states import (
     allowed_actions,
     next_state,
 )
+from app.principal import Principal
 from app.realtime.outbox import publish
 from app.registry.models import Organisation
 from app.registry.service import resolve_subregion

@@ -22,8 +22,8 @@ from starlette.types import Receive, Scope, Send
 
 from app.audit import service as audit_service
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.db import Database
+from app.principal import Principal
 from app.realtime import service
 from app.realtime.hub import Hub, Subscriber, sse_frame
 from app.realtime.service import StreamEvent

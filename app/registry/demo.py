@@ -15,9 +15,9 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.config import Settings
 from app.enums import Role
+from app.principal import Principal
 from app.registry import importer, regionfile
 from app.registry.models import Organisation, Region, Unit
 

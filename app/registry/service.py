@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.capacity.models import UnitCapacity
 from app.db import utcnow
 from app.enums import (
@@ -31,6 +30,7 @@ from app.enums import (
 from app.errors import InvalidInput, NotFound
 from app.etag import check_if_match
 from app.pagination import fetch_page
+from app.principal import Principal
 from app.registry.models import (
     Location,
     Municipality,

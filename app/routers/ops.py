@@ -8,8 +8,8 @@ from pydantic import BaseModel
 
 from app.db import utcnow
 from app.deps import DbDep
+from app.metrics import REGISTRY
 from app.ops import service as ops_service
-from app.ops.metrics import REGISTRY
 
 router = APIRouter(tags=["operations"])
 

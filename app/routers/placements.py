@@ -19,7 +19,6 @@ from pydantic import BeforeValidator
 from app.audit import service as audit_service
 from app.audit.http import ON_BEHALF_HEADER, PURPOSE_HEADER, client_ip, context_of, request_id
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
@@ -49,6 +48,7 @@ from app.placement.schemas import (
     TransferEventRead,
 )
 from app.placement.states import State
+from app.principal import Principal
 from app.routers.common import (
     READ_PROBLEMS,
     WRITE_PROBLEMS,

@@ -28,7 +28,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
@@ -37,6 +36,7 @@ from app.enums import CareType, Feature, Role, TargetGroup
 from app.errors import Conflict, DomainError, InvalidInput, NotFound
 from app.placement import service as placement_service
 from app.placement.schemas import PlacementRead
+from app.principal import Principal
 from app.triage.checks import CheckReport, check_ruleset
 from app.triage.models import TriageRecord, TriageRuleSet
 from app.triage.rules import (

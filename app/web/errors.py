@@ -14,8 +14,8 @@ from starlette.responses import RedirectResponse, Response
 
 from app.audit import service as audit_service
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.errors import DomainError, Forbidden
+from app.principal import Principal
 from app.web.deps import LoginRequired
 from app.web.templating import render, translator
 

@@ -7,11 +7,11 @@ import uuid
 import httpx
 
 from app.auth import service as auth_service
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
+from app.principal import Principal
 from app.registry.demo import demo_organisation_ids, is_loaded, load_demo
 from tests.conftest import auth
 

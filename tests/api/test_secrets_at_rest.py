@@ -21,8 +21,8 @@ from app.db import Database, utcnow
 from app.main import create_app
 from app.models import Base
 from app.placement import sweeper as placement_sweeper
+from app.secretbox import SecretBox, SecretUnreadable, is_sealed
 from app.webhooks.models import WebhookSubscription
-from app.webhooks.secretbox import SecretBox, SecretUnreadable, is_sealed
 from tests.conftest import auth
 from tests.factories import Seed
 

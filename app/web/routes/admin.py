@@ -18,12 +18,12 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
-from app.auth.principal import Principal
 from app.db import Database, utcnow
 from app.enums import CareType, Feature, OrganisationKind, SexPolicy, TargetGroup
 from app.errors import DomainError, NotFound, PreconditionFailed
 from app.etag import etag
 from app.ops import service as ops_service
+from app.principal import Principal
 from app.registry import service as registry_service
 from app.registry.schemas import (
     LocationCreate,
