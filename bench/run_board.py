@@ -44,9 +44,9 @@ from app.auth.schemas import ApiKeyCreate
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType, OrganisationKind, Role
+from app.flows.demo import load_demo
 from app.main import create_app
 from app.principal import Principal
-from app.registry.demo import load_demo
 from app.registry.models import Location, Organisation, Subregion, Unit
 from bench.runner import (
     PgCluster,

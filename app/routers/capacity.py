@@ -22,8 +22,8 @@ from app.capacity.schemas import (
     UnitStatusRead,
 )
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
+from app.http.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.routers.common import (
     READ_PROBLEMS,
     WRITE_PROBLEMS,

@@ -17,16 +17,16 @@ from fastapi.routing import APIRoute
 from pydantic import BeforeValidator
 
 from app.audit import service as audit_service
-from app.audit.http import ON_BEHALF_HEADER, PURPOSE_HEADER, client_ip, context_of, request_id
 from app.audit.service import AuditContext
 from app.capacity import service as capacity_service
 from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.errors import Forbidden, domain_error_response
 from app.exchange import federation, partner_sync
+from app.http.audit import ON_BEHALF_HEADER, PURPOSE_HEADER, client_ip, context_of, request_id
+from app.http.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.kpi import queries as kpi_queries
 from app.placement import cases
 from app.placement import service as placement_service

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.db import utcnow
-from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, OrganisationKind
 from app.etag import etag
-from app.registry import importer
+from app.flows import region_import as importer
+from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.registry import service as registry_service
 from app.registry.regionfile import RegionFile
 from app.registry.schemas import (

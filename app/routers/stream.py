@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 
-from app.audit.http import context_of
-from app.deps import DbDep, PrincipalDep
+from app.http.audit import context_of
+from app.http.deps import DbDep, PrincipalDep
 from app.realtime.hub import Hub
 from app.realtime.limits import StreamSlots
 from app.realtime.stream import EventStream, EventStreamResponse

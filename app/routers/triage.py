@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.http.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS
 from app.routers.placements import AuditCtx, AuditedRoute
 from app.schemas import problem_responses

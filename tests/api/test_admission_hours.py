@@ -16,8 +16,8 @@ from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType, Role
+from app.flows.demo import DEMO_ADMISSION_HOURS, load_demo
 from app.principal import Principal
-from app.registry.demo import DEMO_ADMISSION_HOURS, load_demo
 from tests.conftest import auth
 from tests.factories import Seed, add_unit, placement_body
 from tests.helpers import assert_problem, pointers

@@ -11,8 +11,8 @@ from app.auth.schemas import ApiKeyCreate
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
+from app.flows.demo import demo_organisation_ids, is_loaded, load_demo
 from app.principal import Principal
-from app.registry.demo import demo_organisation_ids, is_loaded, load_demo
 from tests.conftest import auth
 
 

@@ -22,8 +22,8 @@ from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.enums import Role
+from app.flows.demo import demo_data, load_demo
 from app.principal import Principal
-from app.registry.demo import demo_data, load_demo
 from tests.conftest import auth
 from tests.factories import Seed
 from tests.helpers import assert_problem, pointers

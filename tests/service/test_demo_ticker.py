@@ -13,7 +13,7 @@ from app.capacity.service import SearchQuery
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType
-from app.registry import demo_ticker
+from app.flows import demo_ticker
 from app.registry.models import Unit
 from tests.factories import ADMIN, Seed
 

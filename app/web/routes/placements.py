@@ -23,9 +23,9 @@ from app.audit.service import AuditContext
 from app.capacity import service as capacity_service
 from app.config import Settings
 from app.db import Database, utcnow
-from app.deps import SessionDep
 from app.enums import CareType, Feature, Role, Sex, TargetGroup
 from app.errors import DomainError, InvalidInput
+from app.http.deps import SessionDep
 from app.placement import cases as placement_cases
 from app.placement import service as placement_service
 from app.placement import views

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.enums import Role
+from app.flows import region_import as importer
 from app.principal import Principal
-from app.registry import importer, regionfile
+from app.registry import regionfile
 from app.registry.models import Organisation, Region, Unit
 
 DEMO_FILE = "demo_west.yaml"

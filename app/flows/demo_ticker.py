@@ -147,7 +147,7 @@ async def running(db: Database, settings: Settings) -> AsyncIterator[None]:
     if not settings.demo_report_minutes:
         yield
         return
-    from app.registry.demo import demo_data
+    from app.flows.demo import demo_data
 
     task = asyncio.create_task(
         run_forever(db, settings, region_code=demo_data()["region"]["code"]),

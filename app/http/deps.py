@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from app.audit import service as audit_service
-from app.audit.http import context_of
 from app.auth import users
 from app.auth.service import KeyResolver
 from app.auth.throttle import AuthThrottle
@@ -20,8 +19,15 @@ from app.capacity.service import ScopeResolver
 from app.config import Settings
 from app.db import Database
 from app.errors import DomainError, Unauthenticated
+from app.http.audit import context_of
+from app.http.uow import (
+    FINGERPRINT_HEADERS,
+    ReplayedResponse,
+    Write,
+    find_replay,
+    request_fingerprint,
+)
 from app.principal import Principal
-from app.uow import FINGERPRINT_HEADERS, ReplayedResponse, Write, find_replay, request_fingerprint
 
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by POST /v1/api-keys")
 

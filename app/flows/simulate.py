@@ -609,7 +609,7 @@ async def _inflow(
 
 async def run(settings: Settings, *, days: int, seed: int, echo: Callable[[str], None]) -> None:
     """``juisteplek simulate``: load the demo region if needed, simulate, print a KPI digest."""
-    from app.registry.demo import is_loaded, load_demo
+    from app.flows.demo import is_loaded, load_demo
 
     db = Database.from_url(settings.database_url)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
