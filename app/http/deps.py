@@ -27,6 +27,7 @@ from app.http.uow import (
     find_replay,
     request_fingerprint,
 )
+from app.placement import views as placement_views
 from app.principal import Principal
 
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by POST /v1/api-keys")
@@ -132,6 +133,7 @@ async def _log_replay(
         action=audited[1],
         object_id=None if object_id is None else str(object_id)[:64],
         status=replay.status_code,
+        patient_keys=placement_views.patient_keys,
     )
 
 

@@ -30,6 +30,7 @@ from app.http.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDe
 from app.kpi import queries as kpi_queries
 from app.placement import cases
 from app.placement import service as placement_service
+from app.placement import views as placement_views
 from app.placement.errors import NoCapacity
 from app.placement.holds import UnknownUnit
 from app.placement.schemas import (
@@ -154,6 +155,7 @@ async def on_forbidden(request: Request, exc: Exception) -> Response:
                 "status": exc.status,
                 "reason": exc.detail,
             },
+            patient_keys=placement_views.patient_keys,
         )
     return domain_error_response(request, exc)
 
