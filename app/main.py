@@ -18,11 +18,10 @@ from app.db import Database
 from app.errors import Forbidden, install_problem_handlers, render_errors_under
 from app.exchange import partner_sync
 from app.flows import demo_ticker
-from app.flows.background import background
+from app.flows.background import background, sweeper_running
 from app.http.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.http.uow import ReplayedResponse
 from app.logging import configure_logging
-from app.placement import sweeper as placement_sweeper
 from app.realtime.limits import StreamSlots
 from app.routers import (
     audit,
@@ -78,7 +77,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         try:
             async with (
                 background(db, settings) as hub,
-                placement_sweeper.running(db, settings),
+                sweeper_running(db, settings),
                 demo_ticker.running(db, settings),
                 audit_checkpoints.running(db, settings),
                 partner_sync.running(db, settings),

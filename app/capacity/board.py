@@ -26,7 +26,6 @@ from app.capacity.freshness import (
     summarise,
 )
 from app.capacity.service import ScopeResolver, parse_near
-from app.capacity.status import is_closed
 from app.config import Settings
 from app.db import Database
 from app.enums import (
@@ -37,6 +36,7 @@ from app.enums import (
     Sex,
     TargetGroup,
     codes_of,
+    is_closed,
     mask_of,
 )
 from app.errors import InvalidInput

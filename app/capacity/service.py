@@ -28,10 +28,9 @@ from app.capacity.schemas import (
     CapacityReportRead,
     UnitStateRead,
 )
-from app.capacity.status import is_closed
 from app.config import Settings
 from app.db import Database
-from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
+from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, is_closed, mask_of
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleReport
 from app.exchange import federation
 from app.kpi import episodes

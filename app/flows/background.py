@@ -1,5 +1,6 @@
-"""Background work of one app instance: the real-time hub, the outbox NOTIFY sender and the
-webhook dispatcher."""
+"""Background work of one app instance: the real-time hub, the outbox NOTIFY sender, the webhook
+dispatcher and the placement sweep loop (which also reopens units and purges idempotency
+records)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
+import structlog
+
+from app.auth.idempotency import purge_idempotency_records
 from app.auth.service import revoked_key_ids
+from app.capacity import status as unit_status
 from app.config import Settings
-from app.db import Database
+from app.db import Database, utcnow
+from app.placement import sweeper
 from app.realtime import notifier
 from app.realtime.hub import Hub
 from app.webhooks.dispatcher import run_dispatcher
@@ -40,3 +47,58 @@ async def background(db: Database, settings: Settings) -> AsyncIterator[Hub]:
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
         await hub.stop()
+
+
+sweep_log = structlog.get_logger("juisteplek.sweeper")
+
+IDEMPOTENCY_PURGE_EVERY = timedelta(minutes=10)
+
+
+async def sweep_forever(db: Database, settings: Settings) -> None:
+    """The lifespan task: sweep every ``placement_sweep_seconds``; errors are logged, not fatal.
+
+    The same loop purges idempotency records past their retention, at most every
+    ``IDEMPOTENCY_PURGE_EVERY``.
+    """
+    retention = timedelta(hours=settings.idempotency_retention_hours)
+    last_purge: datetime | None = None
+    while True:
+        now = utcnow()
+        try:
+            result = await sweeper.sweep(db, now=now, public_url=settings.public_url)
+            if result.expired_holds or result.escalated or result.unowned_overdue:
+                sweep_log.info("placement_sweep", **result.model_dump())
+            # Units whose closure ended at its ``until``: record and announce the reopening.
+            reopened = await unit_status.reopen_due(db, now=now)
+            if reopened:
+                sweep_log.info("units_reopened", count=reopened)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            sweep_log.exception("placement_sweep_failed")
+        if last_purge is None or now - last_purge >= IDEMPOTENCY_PURGE_EVERY:
+            try:
+                purged = await purge_idempotency_records(db, now=now, retention=retention)
+                last_purge = now
+                if purged:
+                    sweep_log.info("idempotency_records_purged", purged=purged)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                sweep_log.exception("idempotency_purge_failed")
+        await asyncio.sleep(settings.placement_sweep_seconds)
+
+
+@contextlib.asynccontextmanager
+async def sweeper_running(db: Database, settings: Settings) -> AsyncIterator[None]:
+    """Run the sweep loop for the app's lifetime when ``settings.run_placement_sweeper``."""
+    if not settings.run_placement_sweeper:
+        yield
+        return
+    task = asyncio.create_task(sweep_forever(db, settings), name="placement-sweeper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.capacity.models import UnitCapacity
 from app.db import utcnow
 from app.enums import (
     CareType,
@@ -380,9 +379,7 @@ async def create_unit(session: AsyncSession, principal: Principal, body: UnitCre
     )
     session.add(unit)
     await session.flush()
-    # Every unit has a current-capacity row from birth: nothing free until its first report.
-    session.add(UnitCapacity(unit_id=unit.id, free=0, held=0))
-    await session.flush()
+    # Its current-capacity row is added by the caller (app.flows.units.create_unit).
     return unit_read(unit, location)
 
 
