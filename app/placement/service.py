@@ -81,6 +81,7 @@ __all__ = [
     "list_placements",
     "patient_key",
     "place_hold",
+    "read_placement",
     "record_event",
     "record_triage",
     "recount_held",
@@ -885,6 +886,20 @@ async def get_placement(
 
     ``now``: the request's clock when the read is part of a write logged at that time (default:
     the wall clock), so one request's log rows never run backwards in time."""
+    result = await read_placement(session, ctx, placement_id, now=now)
+    await session.commit()
+    return result
+
+
+async def read_placement(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> PlacementRead:
+    """``get_placement`` within a write: the read's log row is in the caller's transaction, which
+    commits it with the write (a flow that answers with the placement's data)."""
     p = await _load(session, placement_id)
     access.require_view(
         ctx.principal, p.referrer_organisation_id, p.region_id, await _holds(session, p.id)
@@ -892,7 +907,6 @@ async def get_placement(
     hold = await _current_hold(session, p)
     result = placement_read(p, hold)
     await _audit(session, ctx, p, "placement.read", "R", now=now)
-    await session.commit()
     return result
 
 

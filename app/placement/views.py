@@ -463,3 +463,16 @@ async def patient_keys(
         select(Placement.id, Placement.patient_key).where(Placement.id.in_(list(placement_ids)))
     )
     return dict(rows.all())
+
+
+async def ended_holds(session: AsyncSession, placement_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Unit id -> how this placement's last hold on it ended (declined, expired)."""
+    ended = await session.execute(
+        select(PlacementHold.unit_id, PlacementHold.status)
+        .where(
+            PlacementHold.placement_id == placement_id,
+            PlacementHold.status.in_(("declined", "expired")),
+        )
+        .order_by(PlacementHold.created_at)
+    )
+    return dict(ended.all())

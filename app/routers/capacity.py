@@ -23,6 +23,7 @@ from app.capacity.schemas import (
 )
 from app.db import utcnow
 from app.enums import CareType, Feature, Sex, TargetGroup
+from app.flows import search as search_flow
 from app.http.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.routers.common import (
     READ_PROBLEMS,
@@ -133,7 +134,7 @@ async def search_availability(
 ) -> Response:
     """Free places, ranked: own subregion, neighbours in escalation order, distance, freshness;
     units admitting at ``admitting_at`` (their admission hours) before those that do not."""
-    result = await capacity_service.search_availability(
+    result = await search_flow.search_availability(
         db,
         principal,
         capacity_service.SearchQuery(

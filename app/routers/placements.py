@@ -25,6 +25,7 @@ from app.db import utcnow
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.errors import Forbidden, domain_error_response
 from app.exchange import federation, partner_sync
+from app.flows import search as search_flow
 from app.http.audit import ON_BEHALF_HEADER, PURPOSE_HEADER, client_ip, context_of, request_id
 from app.http.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.kpi import queries as kpi_queries
@@ -328,7 +329,7 @@ async def placement_availability(
 ) -> Response:
     """Free places for this placement's patient, ranked as ``GET /v1/availability`` ranks them;
     each hit says whether an earlier hold of this placement on it was declined or expired."""
-    result = await capacity_service.search_for_placement(
+    result = await search_flow.search_for_placement(
         db,
         ctx,
         placement_id,
