@@ -19,6 +19,7 @@ from app.errors import Forbidden, install_problem_handlers, render_errors_under
 from app.exchange import partner_sync
 from app.flows import demo_ticker
 from app.flows.background import background, sweeper_running
+from app.http.audited import on_forbidden
 from app.http.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.http.uow import ReplayedResponse
 from app.logging import configure_logging
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     app.add_exception_handler(ReplayedResponse, _replay)
     # 403s on placement and audit routes go to the NEN 7513 access log (docs/domain.md §10.1).
-    app.add_exception_handler(Forbidden, placements.on_forbidden)
+    app.add_exception_handler(Forbidden, on_forbidden)
     for module in (
         ops,
         auth,

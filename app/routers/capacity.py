@@ -25,6 +25,7 @@ from app.db import utcnow
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.flows import search as search_flow
 from app.http.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
+from app.http.params import IsoDateTimeQ
 from app.routers.common import (
     READ_PROBLEMS,
     WRITE_PROBLEMS,
@@ -35,7 +36,6 @@ from app.routers.common import (
     json_response,
 )
 from app.routers.exchange import CSV_REQUEST_BODY, csv_upload
-from app.routers.placements import IsoDateTimeQ
 from app.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["capacity"])

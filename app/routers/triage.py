@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Response
 from app.db import utcnow
 from app.flows import triage as triage_flow
 from app.flows.triage import TriageAdvice
+from app.http.audited import AuditCtx, AuditedRoute
 from app.http.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS
-from app.routers.placements import AuditCtx, AuditedRoute
 from app.schemas import problem_responses
 from app.triage import service as triage_service
 from app.triage.schemas import (
