@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.enums import CareType, Feature, Role
-from app.errors import Conflict, DomainError, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.principal import Principal
 from app.triage.checks import CheckReport, check_ruleset
 from app.triage.models import TriageRecord, TriageRuleSet
@@ -620,10 +620,6 @@ def _placement_problem(result: TriageResult, care_type: CareType | None) -> Inva
         "triaged with it: cancel the placement, or override with a care type and a reason.",
         errors=[{"pointer": "#/placement_id", "detail": f"outcome {result.outcome} has no place"}],
     )
-
-
-def _as_body_error(exc: DomainError, field: str) -> InvalidInput:
-    return InvalidInput(exc.detail, errors=[{"pointer": f"#/{field}", "detail": exc.detail}])
 
 
 @dataclass(frozen=True, slots=True)
