@@ -32,9 +32,11 @@ test-notice:
 	@echo "  and Debian's chromium for the browser tests when it is missing (root only)."
 	@echo "  With them present it needs no root."
 
+# lint-imports: the dependency rule's contracts in pyproject.toml (docs/architecture.md).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy app tests bench

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
 from app.auth.models import ApiKey
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.enums import Role
+from app.principal import Principal
 from app.registry.models import Organisation
 
 cli = typer.Typer(
@@ -199,7 +199,7 @@ def serve(
 
 async def _issue_demo_keys(db: Database) -> dict[str, tuple[str, str]]:
     """One fresh key per role: role -> (key, the organisation it acts for)."""
-    from app.registry.demo import demo_organisation_ids
+    from app.flows.demo import demo_organisation_ids
 
     async with db.sessionmaker() as session:
         old = (
@@ -241,7 +241,7 @@ DEMO_USER_ROLES = (Role.TRIAGIST, Role.PROVIDER, Role.REFERRER, Role.ANALYST, Ro
 async def _issue_demo_users(db: Database) -> list[tuple[str, str, str]]:
     """One web user per role, each with a new password: (role, email, password)."""
     from app.auth import users as user_service
-    from app.registry.demo import demo_organisation_ids
+    from app.flows.demo import demo_organisation_ids
 
     async with db.sessionmaker() as session:
         orgs = await demo_organisation_ids(session)
@@ -281,7 +281,7 @@ async def _issue_demo_users(db: Database) -> list[tuple[str, str, str]]:
 
 
 async def _prepare_demo(settings: Settings) -> dict[str, tuple[str, str]]:
-    from app.registry.demo import is_loaded, load_demo
+    from app.flows.demo import is_loaded, load_demo
 
     db = Database.from_url(settings.database_url)
     try:
@@ -334,7 +334,7 @@ def demo(
     settings = get_settings()
     _migrate(settings.database_url)
     if simulate_days:
-        from app.kpi import simulate as kpi_simulate
+        from app.flows import simulate as kpi_simulate
 
         asyncio.run(kpi_simulate.run(settings, days=simulate_days, seed=1, echo=_echo))
     prepared = asyncio.run(_prepare_demo(settings))
@@ -399,7 +399,7 @@ def _relative(path: Path) -> str:
 
 
 async def _demo_provider_organisation(settings: Settings) -> uuid.UUID:
-    from app.registry.demo import demo_organisation_ids
+    from app.flows.demo import demo_organisation_ids
 
     db = Database.from_url(settings.database_url)
     try:
@@ -416,7 +416,7 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same year")] = 1,
 ) -> None:
     """Simulate past days for region West through the services, then print headline KPIs."""
-    from app.kpi import simulate as kpi_simulate
+    from app.flows import simulate as kpi_simulate
 
     settings = get_settings()
     _note(f"database: {shown_url(settings.database_url)}")
@@ -680,7 +680,7 @@ def import_region(
     """Create or update a region from a region file (docs/exchange.md) and print the diff;
     an inconsistent file is refused with every problem named (exit 1), nothing written."""
     from app.errors import DomainError
-    from app.registry import importer
+    from app.flows import region_import as importer
 
     async def run() -> Any:
         settings = get_settings()
@@ -716,7 +716,7 @@ cli.add_typer(webhooks_cli, name="webhooks")
 @webhooks_cli.command("new-key")
 def webhooks_new_key() -> None:
     """Print a new random key for JUISTEPLEK_SECRETS_KEY."""
-    from app.webhooks.secretbox import new_key
+    from app.secretbox import new_key
 
     _echo(new_key())
 

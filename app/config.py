@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.webhooks.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, key_problem
+from app.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, key_problem
 
 DEMO_PATIENT_KEY_SECRET = "demo-only-patient-key-secret-change-me"  # noqa: S105 - refused in production
 MIN_PATIENT_KEY_SECRET_LENGTH = 32
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # None = on, except with env=test (tests call app.placement.sweeper.sweep with an explicit now).
     placement_sweeper_enabled: bool | None = None
     placement_sweep_seconds: Annotated[float, Field(gt=0, le=3_600)] = 15.0
-    # The demo's providers keep reporting (app/registry/demo_ticker.py): minutes between rounds,
+    # The demo's providers keep reporting (app/flows/demo_ticker.py): minutes between rounds,
     # 0 = off. `juisteplek demo` turns it on.
     demo_report_minutes: Annotated[float, Field(ge=0, le=1_440)] = 0
     # Access log (docs/audit.md): the HMAC key of its chains and checkpoints, kept outside the

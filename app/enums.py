@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -97,6 +98,12 @@ class NotAcceptingReason(StrEnum):
     RENOVATION = "renovation"
     FULL = "full"
     OTHER = "other"
+
+
+def is_closed(reason: str | None, until: datetime | None, now: datetime) -> bool:
+    """A unit is closed at ``now``: a not-accepting reason is set and its expected end (if any)
+    lies after ``now``."""
+    return reason is not None and (until is None or until > now)
 
 
 class Role(StrEnum):

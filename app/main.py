@@ -17,12 +17,13 @@ from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import Forbidden, install_problem_handlers, render_errors_under
 from app.exchange import partner_sync
+from app.flows import demo_ticker
+from app.flows.background import background, sweeper_running
+from app.http.audited import on_forbidden
+from app.http.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from app.http.uow import ReplayedResponse
 from app.logging import configure_logging
-from app.middleware import BodyGuardMiddleware, RequestContextMiddleware
-from app.placement import sweeper as placement_sweeper
-from app.realtime.lifecycle import background
 from app.realtime.limits import StreamSlots
-from app.registry import demo_ticker
 from app.routers import (
     audit,
     auth,
@@ -42,7 +43,6 @@ from app.routers import (
 )
 from app.routers import triage as triage_routes
 from app.routers import urgency as urgency_routes
-from app.uow import ReplayedResponse
 from app.web.install import install_web
 
 API_DESCRIPTION = """
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         try:
             async with (
                 background(db, settings) as hub,
-                placement_sweeper.running(db, settings),
+                sweeper_running(db, settings),
                 demo_ticker.running(db, settings),
                 audit_checkpoints.running(db, settings),
                 partner_sync.running(db, settings),
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     app.add_exception_handler(ReplayedResponse, _replay)
     # 403s on placement and audit routes go to the NEN 7513 access log (docs/domain.md §10.1).
-    app.add_exception_handler(Forbidden, placements.on_forbidden)
+    app.add_exception_handler(Forbidden, on_forbidden)
     for module in (
         ops,
         auth,

@@ -24,9 +24,8 @@ from starlette.routing import Route
 
 from app.capacity import admission, ranking
 from app.capacity.queries import _statement
-from app.capacity.status import is_closed
 from app.config import Settings
-from app.enums import Feature, TargetGroup, codes_of, mask_of
+from app.enums import Feature, TargetGroup, codes_of, is_closed, mask_of
 
 SETTINGS = Settings()
 SEX = {"male": ("any", "male"), "female": ("any", "female"), "other": ("any",), "unknown": ("any",)}

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.forecast_backtest [--seeds 10] [--days 365] [--write-results]
 
 Draws the daily referral counts of the simulator's demand model
-(``app.kpi.simulate.referral_mean``: winter peak, weekly rhythm, growth; Poisson per day) for
+(``app.flows.simulate.referral_mean``: winter peak, weekly rhythm, growth; Poisson per day) for
 ``--days`` days and each seed, trains ``app.kpi.forecast`` on the first three quarters (9 of 12
 months) and forecasts the last quarter in one go, against the seasonal-naive forecast (the last
 training week repeated), by mean absolute error per day. The region total and one care type
@@ -23,8 +23,8 @@ import sys
 from datetime import date, timedelta
 from typing import Any
 
+from app.flows.simulate import CARE_MIX, _poisson, referral_mean
 from app.kpi import forecast as fc
-from app.kpi.simulate import CARE_MIX, _poisson, referral_mean
 from bench.runner import ROOT, log, write_json
 
 START = date(2025, 1, 1)
@@ -71,7 +71,7 @@ def markdown(summary: dict[str, Any], sim_line: str | None) -> str:
         "",
         f"`python -m bench.forecast_backtest --write-results`: {summary['seeds']} simulated "
         f"years of {summary['days']} days from the simulator's demand model "
-        "(`app.kpi.simulate.referral_mean`, Poisson per day); train on the first 9 months, "
+        "(`app.flows.simulate.referral_mean`, Poisson per day); train on the first 9 months, "
         "forecast the last 3 in one go; mean absolute error per day (mean over the seeds).",
         "",
         "| series | train / test days | Holt-Winters (damped) MAE | seasonal naive MAE "

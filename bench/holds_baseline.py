@@ -67,8 +67,8 @@ from starlette.routing import Route
 from app.audit import service as audit
 from app.audit.chain import GENESIS, row_mac
 from app.audit.service import AuditContext, AuditEntry, _row, signing_keys
-from app.auth.principal import Principal, parse_roles
 from app.placement import events, holds
+from app.principal import Principal, parse_roles
 from app.realtime import outbox
 from app.triage.urgency import hold_expiry
 

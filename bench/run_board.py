@@ -40,13 +40,13 @@ from sqlalchemy import func, select
 
 from app.auth import service as auth_service
 from app.auth import users as user_service
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType, OrganisationKind, Role
+from app.flows.demo import load_demo
 from app.main import create_app
-from app.registry.demo import load_demo
+from app.principal import Principal
 from app.registry.models import Location, Organisation, Subregion, Unit
 from bench.runner import (
     PgCluster,

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.auth import service as auth_service
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.capacity import service as capacity_service
 from app.capacity.schemas import CapacityReportIn
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType, Feature, OrganisationKind, Role, SexPolicy, TargetGroup
+from app.flows import units as units_flow
+from app.principal import Principal
 from app.registry import service as registry_service
 from app.registry.models import Municipality, Region, Subregion, SubregionNeighbour
 from app.registry.schemas import LocationCreate, OrganisationCreate, UnitCreate
@@ -66,7 +67,7 @@ async def add_unit(
     reported_at: datetime | None = None,
 ) -> uuid.UUID:
     async with db.sessionmaker() as session:
-        unit = await registry_service.create_unit(
+        unit = await units_flow.create_unit(
             session,
             ADMIN,
             UnitCreate(

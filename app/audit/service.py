@@ -10,7 +10,7 @@ wait on each other. On SQLite every write transaction is ``BEGIN IMMEDIATE`` any
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -46,11 +46,11 @@ from app.audit.chain import (
 )
 from app.audit.models import AuditChainHead, AuditCheckpoint, AuditCheckpointHead, AuditLog
 from app.audit.schemas import AuditEntryRead, AuditVerifyResult, CheckpointRead
-from app.auth.principal import Principal, format_roles
 from app.config import Settings, get_settings
 from app.db import Database, UTCDateTime, utcnow
 from app.enums import Role
 from app.pagination import cursor_int
+from app.principal import Principal, format_roles
 from app.schemas import encode_cursor
 
 SOURCE = "juisteplek-api"
@@ -253,7 +253,14 @@ async def append(
     await conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
-async def _patient_key(session: AsyncSession, object_id: str | None) -> str | None:
+# The placement package resolves patient keys for the log: placement id -> patient key (absent ids
+# are left out). The access log stays below the domains whose reads it records.
+PatientKeys = Callable[[AsyncSession, Sequence[uuid.UUID]], Awaitable[Mapping[uuid.UUID, str]]]
+
+
+async def _patient_key(
+    session: AsyncSession, object_id: str | None, patient_keys: PatientKeys
+) -> str | None:
     """The patient key of the placement ``object_id`` names, if it names one."""
     if object_id is None:
         return None
@@ -261,10 +268,7 @@ async def _patient_key(session: AsyncSession, object_id: str | None) -> str | No
         pid = uuid.UUID(object_id)
     except ValueError:
         return None
-    from app.placement.models import Placement
-
-    key: str | None = await session.scalar(select(Placement.patient_key).where(Placement.id == pid))
-    return key
+    return (await patient_keys(session, [pid])).get(pid)
 
 
 async def log_replay(
@@ -275,6 +279,7 @@ async def log_replay(
     action: str,
     object_id: str | None,
     status: int,
+    patient_keys: PatientKeys,
 ) -> None:
     """Log an idempotent replay (the first response sent again, which may carry patient data)
     and commit it: the replayed request's own write was done by the first request."""
@@ -286,7 +291,7 @@ async def log_replay(
                 event_code=event_code,
                 action=action,
                 object_id=object_id,
-                patient_key=await _patient_key(session, object_id),
+                patient_key=await _patient_key(session, object_id, patient_keys),
                 outcome="success" if status < 400 else "failure",
                 detail={"replay": True, "status": status},
             )
@@ -296,23 +301,16 @@ async def log_replay(
 
 
 async def log_stream_replay(
-    db: Database, ctx: AuditContext, events: dict[uuid.UUID, list[int]]
+    db: Database,
+    ctx: AuditContext,
+    events: dict[uuid.UUID, list[int]],
+    patient_keys: PatientKeys,
 ) -> None:
     """One row per placement whose events a stream replays after ``Last-Event-ID``."""
     if not events:
         return
-    from app.placement.models import Placement
-
     async with db.sessionmaker() as session:
-        keys = dict(
-            (
-                await session.execute(
-                    select(Placement.id, Placement.patient_key).where(
-                        Placement.id.in_(list(events))
-                    )
-                )
-            ).all()
-        )
+        keys = await patient_keys(session, list(events))
         await append(
             session,
             ctx,
@@ -338,10 +336,11 @@ async def log_denied(
     action: str,
     object_id: str | None,
     detail: dict[str, Any],
+    patient_keys: PatientKeys,
 ) -> None:
     """Log a refused attempt (403) in its own transaction: the request's own one rolled back."""
     async with db.sessionmaker() as session:
-        patient_key = await _patient_key(session, object_id)
+        patient_key = await _patient_key(session, object_id, patient_keys)
         await append(
             session,
             ctx,

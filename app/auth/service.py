@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey
-from app.auth.principal import Principal, format_roles, generate_key, hash_key, parse_roles
 from app.auth.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
 from app.db import Database, utcnow
 from app.enums import Role
 from app.errors import InvalidInput, NotFound, Unauthenticated
+from app.principal import Principal, format_roles, generate_key, hash_key, parse_roles
 from app.registry.models import Organisation
 
 

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.auth.models import ApiKey, LoginAttempt, User, WebSession
-from app.auth.principal import Principal, format_roles, parse_roles
 from app.auth.schemas import MeRead, MeUnit, UserCreate, UserRead, UserUpdate
 from app.config import Settings
 from app.db import Database, utcnow
@@ -32,6 +31,7 @@ from app.enums import CareType, Role
 from app.errors import Conflict, InvalidInput, NotFound
 from app.etag import check_if_match
 from app.pagination import fetch_page
+from app.principal import Principal, format_roles, parse_roles
 from app.registry.models import Location, Organisation, Unit
 
 _hasher = PasswordHasher()

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import RowMapping
 
-from app.auth.principal import Principal
 from app.capacity import board_queries, ranking
 from app.capacity.freshness import (
     Freshness,
@@ -27,7 +26,6 @@ from app.capacity.freshness import (
     summarise,
 )
 from app.capacity.service import ScopeResolver, parse_near
-from app.capacity.status import is_closed
 from app.config import Settings
 from app.db import Database
 from app.enums import (
@@ -38,10 +36,12 @@ from app.enums import (
     Sex,
     TargetGroup,
     codes_of,
+    is_closed,
     mask_of,
 )
 from app.errors import InvalidInput
 from app.placement.suitability import ROOM_POLICIES
+from app.principal import Principal
 
 _POSTCODE = re.compile(r"^\s*(\d{4})\s*([A-Za-z]{2})?\s*$")
 _LATLON = re.compile(r"^\s*-?\d{1,2}(\.\d+)?\s*,\s*-?\d{1,3}(\.\d+)?\s*$")

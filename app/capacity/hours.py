@@ -10,11 +10,11 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.capacity import admission
 from app.capacity.schemas import AdmissionHoursIn, AdmissionHoursRead
 from app.enums import Role
 from app.errors import InvalidInput
+from app.principal import Principal
 from app.registry.service import unit_with_location
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -18,8 +18,6 @@ import structlog
 from sqlalchemy import RowMapping, Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.capacity import admission, ranking
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.capacity.queries import SearchFilter, search_rows
@@ -29,19 +27,15 @@ from app.capacity.schemas import (
     CapacityReportRead,
     UnitStateRead,
 )
-from app.capacity.status import is_closed
 from app.config import Settings
 from app.db import Database
-from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, mask_of
+from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, is_closed, mask_of
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleReport
-from app.exchange import federation
 from app.kpi import episodes
-from app.kpi import queries as kpi_queries
 from app.pagination import cursor_int
 from app.placement import service as placement_service
-from app.placement.models import PlacementHold
-from app.placement.schemas import PlacementRead
 from app.placement.suitability import ROOM_POLICIES
+from app.principal import Principal
 from app.realtime.outbox import publish, publish_many
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
 from app.registry.service import resolve_subregion, unit_with_location
@@ -270,7 +264,8 @@ def parse_near(near: str) -> tuple[float, float]:
 
 
 async def _scope(db: Database, ref: str, escalate: bool) -> ranking.Scope | None:
-    async with db.sessionmaker() as session:
+    # On a read connection: a search may run beside its caller's open write (triage).
+    async with db.read() as conn, AsyncSession(bind=conn) as session:
         own = await resolve_subregion(session, ref)
         neighbours = (
             await session.scalars(
@@ -312,7 +307,18 @@ class ScopeResolver:
         return scope
 
 
-async def search_availability(
+@dataclass(frozen=True, slots=True)
+class LocalHits:
+    """This region's ranked hits for a query, with what the answer and the partner search need:
+    the subregion scope, the point searched near, and the care types asked for."""
+
+    items: list[dict[str, Any]]
+    scope: ranking.Scope | None
+    near: tuple[float, float] | None
+    care_types: tuple[str, ...]
+
+
+async def search_local(
     db: Database,
     principal: Principal,
     q: SearchQuery,
@@ -320,11 +326,12 @@ async def search_availability(
     now: datetime,
     settings: Settings,
     scopes: ScopeResolver | None = None,
-) -> dict[str, Any]:
-    """Free places matching the query, ranked as docs/domain.md §8 describes.
+) -> LocalHits:
+    """This region's free places matching the query, ranked as docs/domain.md §8 describes
+    (``app.flows.search`` adds partner regions' units and counts a search without result).
 
-    Returns the ``AvailabilityResult`` document as plain data: this is the hot read path, and
-    building models only to serialise them again would double its CPU cost.
+    The hits are plain data: this is the hot read path, and building models only to serialise
+    them again would double its CPU cost.
     """
     principal.require(Role.TRIAGIST, Role.REFERRER, Role.PROVIDER)
     if scopes is not None:
@@ -351,90 +358,7 @@ async def search_availability(
         rows = await search_rows(conn, f)
     at = q.admitting_at or now
     items = admission.order_hits([_hit(row, q, scope, near, now, settings, at) for row in rows])
-    partners: list[dict[str, Any]] = []
-    if q.include_partners:  # beyond the own region: partner regions' units, after the own ones
-        found, partners = await federation.partner_hits(
-            db,
-            care_types=f.care_types,
-            target_groups=[g.value for g in q.target_groups],
-            sex=None if q.sex is None else q.sex.value,
-            features=[x.value for x in q.features],
-            near=near,
-            include_stale=q.include_stale,
-            include_not_accepting=q.include_not_accepting,
-            limit=q.limit,
-            rank=1 if scope is None else len(scope.subregion_ids),
-            now=now,
-        )
-        items += found
-    if not items:  # a shortage moment (docs/domain.md §6.10): one insert, only when it happens
-        home = None if scope is None or not scope.subregion_ids else str(scope.subregion_ids[0])
-        region = None if principal.region_id is None else str(principal.region_id)
-        try:
-            async with db.engine.begin() as conn:
-                await kpi_queries.record_shortage(
-                    conn, [("search_empty", region, home, c, now) for c in f.care_types]
-                )
-        except Exception as exc:  # a KPI count must never fail the search itself
-            log.warning("shortage_not_recorded", error=repr(exc)[:200])
-    return {
-        "items": items,
-        "count": len(items),
-        "escalated": (scope is not None and scope.escalated) or q.include_partners,
-        "searched_subregions": [] if scope is None else [str(s) for s in scope.subregion_ids],
-        "generated_at": now,
-        "partners": partners,
-    }
-
-
-def for_placement(q: SearchQuery, placement: PlacementRead) -> SearchQuery:
-    """The search for one placement's patient: its care type, subregion, sex and target group
-    where the query leaves them out, and its needed features added to the query's."""
-    subregion = q.subregion
-    if subregion is None and placement.subregion_id is not None:
-        subregion = str(placement.subregion_id)
-    return replace(
-        q,
-        care_types=q.care_types or (placement.care_type,),
-        target_groups=q.target_groups or (placement.target_group,),
-        sex=q.sex or placement.sex,
-        features=q.features + tuple(f for f in placement.features if f not in q.features),
-        subregion=subregion,
-    )
-
-
-async def search_for_placement(
-    db: Database,
-    ctx: AuditContext,
-    placement_id: uuid.UUID,
-    q: SearchQuery,
-    *,
-    now: datetime,
-    settings: Settings,
-    scopes: ScopeResolver | None = None,
-) -> dict[str, Any]:
-    """Free places for one placement's patient (``for_placement``), each hit with
-    ``earlier_hold``: how this placement's last hold on that unit ended (declined, expired), so a
-    triagist looking again after a decline sees which providers were asked. The placement read
-    is logged (NEN 7513)."""
-    async with db.sessionmaker() as session:
-        placement = await placement_service.get_placement(session, ctx, placement_id, now=now)
-        ended = await session.execute(
-            select(PlacementHold.unit_id, PlacementHold.status)
-            .where(
-                PlacementHold.placement_id == placement_id,
-                PlacementHold.status.in_(("declined", "expired")),
-            )
-            .order_by(PlacementHold.created_at)
-        )
-        earlier: dict[uuid.UUID, str] = dict(ended.all())
-    # The session is closed before searching: on SQLite the search reads on its own connection.
-    found = await search_availability(
-        db, ctx.principal, for_placement(q, placement), now=now, settings=settings, scopes=scopes
-    )
-    for hit in found["items"]:
-        hit["earlier_hold"] = earlier.get(uuid.UUID(str(hit["unit_id"])))
-    return found
+    return LocalHits(items=items, scope=scope, near=near, care_types=f.care_types)
 
 
 def _hit(

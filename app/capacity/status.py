@@ -16,22 +16,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.capacity.models import UnitCapacity, UnitStatus
 from app.capacity.schemas import UnitStatusCurrent, UnitStatusIn, UnitStatusRead
 from app.db import Database
-from app.enums import NotAcceptingReason, Role
+from app.enums import NotAcceptingReason, Role, is_closed
 from app.errors import Conflict, InvalidInput
+from app.principal import Principal
 from app.realtime.outbox import publish
 from app.registry.service import unit_with_location
 from app.schemas import decode_cursor, encode_cursor
 
 STATUS_EVENT = "unit.status_changed"
-
-
-def is_closed(reason: str | None, until: datetime | None, now: datetime) -> bool:
-    """Closed at ``now``: a reason is set and its expected end (if any) lies after ``now``."""
-    return reason is not None and (until is None or until > now)
 
 
 def status_errors(body: UnitStatusIn, now: datetime) -> list[dict[str, str]]:

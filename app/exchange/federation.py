@@ -21,9 +21,9 @@ import structlog
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.audit import service as audit_service
 from app.audit.service import AuditContext, AuditEntry
-from app.auth.principal import Principal
 from app.capacity import ranking
 from app.config import Settings
 from app.db import Database
@@ -31,7 +31,6 @@ from app.enums import Feature, Role, codes_of
 from app.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from app.exchange.models import Partner, PartnerHold, PartnerUnit
 from app.exchange.partner_schemas import PartnerCreate, PartnerRead
-from app.ops import metrics
 from app.placement import access
 from app.placement.errors import (
     ConcurrentChange,
@@ -45,7 +44,8 @@ from app.placement.schemas import HoldCreate, HoldRead
 from app.placement.service import _transition
 from app.placement.states import Action, EventType, IllegalTransition, State, next_state
 from app.placement.suitability import ROOM_POLICIES
-from app.webhooks.secretbox import SecretBox
+from app.principal import Principal
+from app.secretbox import SecretBox
 
 log = structlog.get_logger("juisteplek.federation")
 

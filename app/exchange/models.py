@@ -1,7 +1,7 @@
 """Federation tables: partner regions and the read-only cache of their units.
 
 A partner is another JuistePlek instance; its key (issued by the partner) is stored encrypted
-(``enc:v1:`` + Fernet, app/webhooks/secretbox.py). ``partner_unit`` holds read-only copies of the
+(``enc:v1:`` + Fernet, app/secretbox.py). ``partner_unit`` holds read-only copies of the
 partner's own units as its capacity snapshot last showed them: they live in their own table, so
 the exports of this instance (snapshot, FHIR) never carry them and two partners cannot loop.
 ``partner_hold`` links a local placement to the placement and hold a forwarded hold created at

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity.models import UnitCapacity
 from app.capacity.schemas import CapacityReportIn, CapacityReportRead
@@ -26,6 +25,7 @@ from app.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.exchange import fhir
 from app.exchange import snapshot as snap
 from app.exchange.views import LocationView, OrganisationView, StatusView, UnitView
+from app.principal import Principal
 from app.registry.models import Location, Organisation, Subregion, Unit
 from app.registry.service import resolve_subregion
 

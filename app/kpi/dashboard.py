@@ -19,7 +19,6 @@ from openpyxl import Workbook
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from app.auth.principal import Principal
 from app.config import Settings
 from app.db import Database
 from app.enums import CareType, OrganisationKind, Role
@@ -27,6 +26,7 @@ from app.errors import InvalidInput
 from app.kpi import formulas as f
 from app.kpi import service as kpi_service
 from app.kpi.schemas import TargetRead
+from app.principal import Principal
 from app.registry.models import Organisation, Subregion
 
 KPIS = (

@@ -43,9 +43,11 @@ from sqlalchemy import (
     TextClause,
     Uuid,
     bindparam,
+    column,
     delete,
     insert,
     select,
+    table,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -387,16 +389,20 @@ def capacity_day_rows(
 
 async def rebuild_capacity_days(conn: AsyncConnection) -> int:
     """Recompute ``kpi_capacity_day`` from ``capacity_report``; returns the rows written."""
-    from app.capacity.models import CapacityReport
     from app.kpi.models import KpiCapacityDay
 
+    # The report log read as the KPI queries read the other tables: by name (the KPI package
+    # sits below the capacity package that writes it).
+    report = table(
+        "capacity_report",
+        column("id", BigInteger),
+        column("unit_id", Uuid),
+        column("reported_at", UTCDateTime),
+        column("free", Integer),
+    )
+
     result = await conn.execute(
-        select(
-            CapacityReport.id,
-            CapacityReport.unit_id,
-            CapacityReport.reported_at,
-            CapacityReport.free,
-        )
+        select(report.c.id, report.c.unit_id, report.c.reported_at, report.c.free)
     )
     rows = capacity_day_rows((r[0], r[1], r[2], r[3]) for r in result.all())
     await conn.execute(delete(KpiCapacityDay))

@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.auth.principal import Principal
 from app.config import Settings
 from app.db import Database
 from app.enums import Role
@@ -36,6 +35,7 @@ from app.kpi.schemas import (
     TargetRead,
     WrongBedAnswer,
 )
+from app.principal import Principal
 from app.schemas import Schema
 
 FIRST_MONTH = date(kpi_service.CALENDAR_FIRST.year + 1, 1, 1)  # last year must be in the calendar

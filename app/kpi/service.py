@@ -21,11 +21,16 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.auth.principal import Principal
-from app.capacity import status
 from app.config import Settings
 from app.db import Database
-from app.enums import GUARANTEED_CARE_TYPES, CareType, NotAcceptingReason, OrganisationKind, Role
+from app.enums import (
+    GUARANTEED_CARE_TYPES,
+    CareType,
+    NotAcceptingReason,
+    OrganisationKind,
+    Role,
+    is_closed,
+)
 from app.errors import Forbidden, InvalidInput
 from app.kpi import forecast as fc
 from app.kpi import formulas as f
@@ -69,6 +74,7 @@ from app.kpi.schemas import (
     WrongBedAnswer,
     WrongBedRead,
 )
+from app.principal import Principal
 from app.registry.models import Organisation, Subregion
 
 CALENDAR_FIRST = date(2015, 1, 1)
@@ -1306,7 +1312,7 @@ async def demand_forecast(
         cap = capacity.setdefault((care, sub_id), [0, 0, 0, 0])
         series.setdefault((care, sub_id), [0] * history_days)
         cap[0] += 1
-        if status.is_closed(reason, until, now):
+        if is_closed(reason, until, now):
             cap[2] += 1
         elif reported_at is not None:
             cap[1] += max(free - held, 0)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 
 from app.capacity import service as capacity_service
 from app.db import Database
-from app.ops.metrics import OLDEST_REPORT_AGE
+from app.metrics import OLDEST_REPORT_AGE
 from app.realtime.models import OutboxEvent
 from app.webhooks.models import WebhookDelivery
 

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.auth.principal import Principal
 from app.enums import Role
 from app.errors import Forbidden
+from app.principal import Principal
 
 
 def can_manage(p: Principal, referrer_org: uuid.UUID, region_id: uuid.UUID) -> bool:

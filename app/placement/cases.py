@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit_service
 from app.audit.service import AuditContext, AuditEntry
 from app.auth.models import User
-from app.auth.principal import Principal, parse_roles
 from app.enums import CareType, Role
 from app.errors import Forbidden, InvalidInput
 from app.pagination import cursor_int
@@ -40,6 +39,7 @@ from app.placement.service import (
     placement_read,
 )
 from app.placement.states import FINAL, EventType, State
+from app.principal import Principal, parse_roles
 from app.registry.models import Organisation
 from app.schemas import encode_cursor
 

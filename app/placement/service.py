@@ -22,7 +22,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import service as audit_service
 from app.audit.service import AuditContext, AuditEntry
-from app.auth.principal import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.enums import CareType, Feature, Role, codes_of, mask_of
@@ -54,6 +53,7 @@ from app.placement.states import (
     allowed_actions,
     next_state,
 )
+from app.principal import Principal
 from app.realtime.outbox import publish
 from app.registry.models import Organisation
 from app.registry.service import resolve_subregion
@@ -81,6 +81,7 @@ __all__ = [
     "list_placements",
     "patient_key",
     "place_hold",
+    "read_placement",
     "record_event",
     "record_triage",
     "recount_held",
@@ -885,6 +886,20 @@ async def get_placement(
 
     ``now``: the request's clock when the read is part of a write logged at that time (default:
     the wall clock), so one request's log rows never run backwards in time."""
+    result = await read_placement(session, ctx, placement_id, now=now)
+    await session.commit()
+    return result
+
+
+async def read_placement(
+    session: AsyncSession,
+    ctx: AuditContext,
+    placement_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> PlacementRead:
+    """``get_placement`` within a write: the read's log row is in the caller's transaction, which
+    commits it with the write (a flow that answers with the placement's data)."""
     p = await _load(session, placement_id)
     access.require_view(
         ctx.principal, p.referrer_organisation_id, p.region_id, await _holds(session, p.id)
@@ -892,7 +907,6 @@ async def get_placement(
     hold = await _current_hold(session, p)
     result = placement_read(p, hold)
     await _audit(session, ctx, p, "placement.read", "R", now=now)
-    await session.commit()
     return result
 
 

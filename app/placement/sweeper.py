@@ -1,28 +1,24 @@
 """Background sweep (docs/domain.md §8, §12.6): release expired holds, auto-escalate overdue
-placements; the same loop purges idempotency records past their retention
-(app/auth/idempotency.py).
+placements. The loop that runs it (app/flows/background.py) also reopens units whose closure
+ended and purges idempotency records past their retention.
 
 Expiry and escalation deadlines are columns, so the sweep is stateless: any instance may run it,
 after a restart too, and two instances racing are safe (each change is version-checked). Tests call
-``sweep(db, now=...)`` directly; the app runs ``run_forever`` from its lifespan.
+``sweep(db, now=...)`` directly; the app runs it in a loop from its lifespan
+(``app.flows.background.sweeper_running``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.auth.idempotency import purge_expired_auth_records
-from app.capacity import status as unit_status
-from app.config import Settings
-from app.db import Database, utcnow
+from app.db import Database
 from app.placement import holds, ownership
 from app.placement.errors import ConcurrentChange
 from app.placement.models import Placement, PlacementHold
@@ -34,7 +30,6 @@ from app.triage.urgency import escalation_window
 
 log = structlog.get_logger("juisteplek.sweeper")
 BATCH = 200
-AUTH_PURGE_EVERY = timedelta(minutes=10)
 
 
 async def expire_hold(
@@ -212,56 +207,3 @@ async def sweep(db: Database, *, now: datetime, public_url: str | None = None) -
         if len(unowned_ids) < BATCH or done == 0:
             break
     return SweepResult(expired_holds=expired, escalated=escalated, unowned_overdue=unowned)
-
-
-async def run_forever(db: Database, settings: Settings) -> None:
-    """The lifespan task: sweep every ``placement_sweep_seconds``; errors are logged, not fatal.
-
-    The same loop purges short-lived authentication records (idempotency records, ended web
-    sessions, old login attempts) past their retention, at most every
-    ``AUTH_PURGE_EVERY``.
-    """
-    retention = timedelta(hours=settings.idempotency_retention_hours)
-    last_purge: datetime | None = None
-    while True:
-        now = utcnow()
-        try:
-            result = await sweep(db, now=now, public_url=settings.public_url)
-            if result.expired_holds or result.escalated or result.unowned_overdue:
-                log.info("placement_sweep", **result.model_dump())
-            # Units whose closure ended at its ``until``: record and announce the reopening.
-            reopened = await unit_status.reopen_due(db, now=now)
-            if reopened:
-                log.info("units_reopened", count=reopened)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("placement_sweep_failed")
-        if last_purge is None or now - last_purge >= AUTH_PURGE_EVERY:
-            try:
-                purged = await purge_expired_auth_records(
-                    db, now=now, idempotency_retention=retention
-                )
-                last_purge = now
-                if purged.any:
-                    log.info("auth_records_purged", **purged.model_dump())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("auth_purge_failed")
-        await asyncio.sleep(settings.placement_sweep_seconds)
-
-
-@contextlib.asynccontextmanager
-async def running(db: Database, settings: Settings) -> AsyncIterator[None]:
-    """Run the sweep loop for the app's lifetime when ``settings.run_placement_sweeper``."""
-    if not settings.run_placement_sweeper:
-        yield
-        return
-    task = asyncio.create_task(run_forever(db, settings), name="placement-sweeper")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -448,5 +448,31 @@ async def placement_detail(
         action="R",
         object_id=str(placement_id),
         detail={"status": 403, "reason": denied.detail},
+        patient_keys=patient_keys,
     )
     raise denied
+
+
+async def patient_keys(
+    session: AsyncSession, placement_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Placement id -> patient key, for the access log (ids of no placement are left out)."""
+    if not placement_ids:
+        return {}
+    rows = await session.execute(
+        select(Placement.id, Placement.patient_key).where(Placement.id.in_(list(placement_ids)))
+    )
+    return dict(rows.all())
+
+
+async def ended_holds(session: AsyncSession, placement_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Unit id -> how this placement's last hold on it ended (declined, expired)."""
+    ended = await session.execute(
+        select(PlacementHold.unit_id, PlacementHold.status)
+        .where(
+            PlacementHold.placement_id == placement_id,
+            PlacementHold.status.in_(("declined", "expired")),
+        )
+        .order_by(PlacementHold.created_at)
+    )
+    return dict(ended.all())

@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable, Collection
 
 import structlog
 
-from app.auth.principal import Principal
 from app.db import Database
+from app.principal import Principal
 from app.realtime import service
 from app.realtime.bus import local_bus
 from app.realtime.listener import PgListener

@@ -27,8 +27,8 @@ from typing import Any
 import orjson
 from sse_starlette.event import ServerSentEvent
 
-from app.auth.principal import Principal
 from app.db import Database
+from app.principal import Principal
 from app.realtime import service
 from app.realtime.hub import Hub
 from app.realtime.service import StreamEvent

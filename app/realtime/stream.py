@@ -21,9 +21,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.audit import service as audit_service
-from app.audit.service import AuditContext
-from app.auth.principal import Principal
+from app.audit.service import AuditContext, PatientKeys
 from app.db import Database
+from app.principal import Principal
 from app.realtime import service
 from app.realtime.hub import Hub, Subscriber, sse_frame
 from app.realtime.service import StreamEvent
@@ -47,13 +47,17 @@ class EventStream:
         last_event_id: int | None,
         topics: frozenset[str] | None,
         audit: AuditContext | None = None,
+        patient_keys: PatientKeys | None = None,
     ) -> None:
+        if audit is not None and patient_keys is None:
+            raise ValueError("an audited stream needs the patient keys of the placements it shows")
         self._db = db
         self._hub = hub
         self._principal = principal
         self._last_event_id = last_event_id
         self._topics = topics
         self._audit = audit  # replayed placement events are logged (NEN 7513)
+        self._patient_keys = patient_keys
         self._sub: Subscriber | None = None
         self._closed = False
 
@@ -105,10 +109,12 @@ class EventStream:
         while True:
             batch = await service.events_after(self._db, after, limit=REPLAY_BATCH)
             wanted = {event.id for event in batch if sub.wants(event)}
-            if self._audit is not None:
+            if self._audit is not None and self._patient_keys is not None:
                 # Placement events read again: logged per placement before they are sent.
                 shown = (event for event in batch if event.id in wanted)
-                await audit_service.log_stream_replay(self._db, self._audit, _by_placement(shown))
+                await audit_service.log_stream_replay(
+                    self._db, self._audit, _by_placement(shown), self._patient_keys
+                )
             for event in batch:
                 if sub.closed:
                     return

@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 
-from app.auth.principal import Principal
 from app.enums import Role
+from app.principal import Principal
 
 PUBLIC_TOPICS = frozenset({"capacity"})
 # Placement changes, their Task notifications and report-now requests: for the organisations

@@ -1,7 +1,7 @@
 """The region file (docs/exchange.md, "Region file"): its shape and its consistency rules.
 
 Pure: parses already loaded data (YAML or JSON) and names every problem with its JSON pointer in
-the file; it reads no database and no clock. ``app.registry.importer`` applies a checked file.
+the file; it reads no database and no clock. ``app.flows.region_import`` applies a checked file.
 
 Organisations, locations and units carry a ``code``: their stable external identifier. Locations
 and units may be nested (under their organisation / location) or listed at the top level with

@@ -15,8 +15,6 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
-from app.capacity.models import UnitCapacity
 from app.db import utcnow
 from app.enums import (
     CareType,
@@ -31,6 +29,7 @@ from app.enums import (
 from app.errors import InvalidInput, NotFound
 from app.etag import check_if_match
 from app.pagination import fetch_page
+from app.principal import Principal
 from app.registry.models import (
     Location,
     Municipality,
@@ -380,9 +379,7 @@ async def create_unit(session: AsyncSession, principal: Principal, body: UnitCre
     )
     session.add(unit)
     await session.flush()
-    # Every unit has a current-capacity row from birth: nothing free until its first report.
-    session.add(UnitCapacity(unit_id=unit.id, free=0, held=0))
-    await session.flush()
+    # Its current-capacity row is added by the caller (app.flows.units.create_unit).
     return unit_read(unit, location)
 
 

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.capacity.models import CapacityReport
 from app.db import Database
 from app.enums import Role
@@ -25,6 +24,7 @@ from app.errors import Forbidden, InvalidInput, NotFound
 from app.kpi import formulas as f
 from app.kpi import queries
 from app.pagination import cursor_time_id
+from app.principal import Principal
 from app.realtime.outbox import publish
 from app.registry.models import Location, Organisation, Subregion, Unit
 from app.registry.service import resolve_subregion

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 
 from app.audit import service as audit_service
 from app.audit.schemas import AuditEntryRead
-from app.deps import SessionDep
+from app.http.audited import AuditCtx, AuditedRoute
+from app.http.deps import SessionDep
+from app.http.params import IsoDateTimeQ
 from app.routers.common import READ_PROBLEMS, CursorQ
-from app.routers.placements import AuditCtx, AuditedRoute, IsoDateTimeQ
 from app.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=AuditedRoute)

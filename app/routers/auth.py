@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request, Response
 
 from app.auth import service as auth_service
 from app.auth.schemas import ApiKeyCreate, ApiKeyIssued, ApiKeyRead, ApiKeyReplayed
-from app.deps import WriteDep
 from app.enums import Role
+from app.http.deps import WriteDep
 from app.routers.common import WRITE_PROBLEMS
 
 router = APIRouter(prefix="/v1", tags=["auth"])

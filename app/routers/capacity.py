@@ -22,8 +22,10 @@ from app.capacity.schemas import (
     UnitStatusRead,
 )
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
+from app.flows import search as search_flow
+from app.http.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
+from app.http.params import IsoDateTimeQ
 from app.routers.common import (
     READ_PROBLEMS,
     WRITE_PROBLEMS,
@@ -34,7 +36,6 @@ from app.routers.common import (
     json_response,
 )
 from app.routers.exchange import CSV_REQUEST_BODY, csv_upload
-from app.routers.placements import IsoDateTimeQ
 from app.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["capacity"])
@@ -133,7 +134,7 @@ async def search_availability(
 ) -> Response:
     """Free places, ranked: own subregion, neighbours in escalation order, distance, freshness;
     units admitting at ``admitting_at`` (their admission hours) before those that do not."""
-    result = await capacity_service.search_availability(
+    result = await search_flow.search_availability(
         db,
         principal,
         capacity_service.SearchQuery(

@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from app.db import utcnow
-from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType
 from app.errors import MalformedRequest
 from app.exchange import service as exchange_service
 from app.exchange import snapshot as snapshot_csv
 from app.exchange.schemas import CapacitySnapshot
+from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.http.uow import ReplayedResponse
 from app.routers.common import READ_PROBLEMS, json_response
-from app.uow import ReplayedResponse
 
 router = APIRouter(prefix="/v1", tags=["exchange"])
 

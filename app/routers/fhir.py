@@ -15,12 +15,12 @@ import orjson
 from fastapi import APIRouter, Path, Request, Response
 
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.db import utcnow
-from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.errors import MalformedRequest, NotFound
 from app.exchange import fhir, task_service
 from app.exchange import service as exchange_service
+from app.http.deps import PrincipalDep, SessionDep, SettingsDep
+from app.principal import Principal
 
 router = APIRouter(prefix="/fhir", tags=["fhir"], include_in_schema=False)
 

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel
 
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, SettingsDep, WriteDep
 from app.enums import CareType
+from app.http.deps import DbDep, PrincipalDep, SettingsDep, WriteDep
 from app.kpi import service as kpi_service
 from app.kpi.schemas import (
     AcpAnswer,

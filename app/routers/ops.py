@@ -7,9 +7,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from app.db import utcnow
-from app.deps import DbDep
+from app.http.deps import DbDep
+from app.metrics import REGISTRY
 from app.ops import service as ops_service
-from app.ops.metrics import REGISTRY
 
 router = APIRouter(tags=["operations"])
 

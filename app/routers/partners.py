@@ -7,9 +7,9 @@ import uuid
 from fastapi import APIRouter, Response
 
 from app.db import utcnow
-from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.exchange import federation
 from app.exchange.partner_schemas import PartnerCreate, PartnerRead
+from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS
 from app.schemas import Page
 

@@ -6,28 +6,22 @@ log in its own transaction, because the request's own transaction rolls back.
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import structlog
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from fastapi.routing import APIRoute
-from pydantic import BeforeValidator
+from fastapi import APIRouter, Body, Query, Request, Response
 
-from app.audit import service as audit_service
-from app.audit.http import ON_BEHALF_HEADER, PURPOSE_HEADER, client_ip, context_of, request_id
-from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, Feature, Sex, TargetGroup
-from app.errors import Forbidden, domain_error_response
 from app.exchange import federation, partner_sync
+from app.flows import search as search_flow
+from app.http.audited import AuditCtx, AuditedRoute
+from app.http.deps import DbDep, ScopesDep, SessionDep, SettingsDep, WriteDep
+from app.http.params import IsoDateTimeQ
 from app.kpi import queries as kpi_queries
 from app.placement import cases
 from app.placement import service as placement_service
@@ -57,106 +51,7 @@ from app.routers.common import (
     NearQ,
     json_response,
 )
-from app.schemas import Page, UtcDateTime
-
-_ON_BEHALF = ON_BEHALF_HEADER
-_PURPOSE = PURPOSE_HEADER
-
-
-async def audit_context(
-    request: Request,
-    principal: PrincipalDep,
-    on_behalf_of: Annotated[
-        str | None,
-        Header(
-            alias=_ON_BEHALF,
-            max_length=200,
-            pattern=r"^[\x20-\x7e]+$",
-            description="The responsible user on whose behalf the key acts (NEN 7513)",
-        ),
-    ] = None,
-    purpose: Annotated[
-        str | None,
-        Header(
-            alias=_PURPOSE,
-            max_length=40,
-            pattern=r"^[a-z_]+$",
-            description="Purpose of use for the access log; default treatment (admin: operations)",
-        ),
-    ] = None,
-) -> AuditContext:
-    return AuditContext(
-        principal=principal,
-        on_behalf_of=on_behalf_of,
-        access_point=client_ip(request),
-        purpose=purpose,
-        request_id=request_id(request),
-    )
-
-
-AuditCtx = Annotated[AuditContext, Depends(audit_context)]
-
-
-def _iso_only(value: object) -> object:
-    # Lax parsing would read "1.5" as a Unix timestamp; the schema promises ISO 8601 date-times.
-    if isinstance(value, str) and not _ISO_START.match(value):
-        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-23T09:00:00Z")
-    return value
-
-
-_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-IsoDateTimeQ = Annotated[UtcDateTime, BeforeValidator(_iso_only)]
-
-
-def _action_code(method: str, path: str) -> str:
-    if method == "GET":
-        return "R" if "{" in path else "E"
-    return "C" if path.endswith("/placements") else "U"
-
-
-class AuditedRoute(APIRoute):
-    """Marks the request as audited, so a 403 refusal is written to the access log.
-
-    The write happens in ``on_forbidden``, the exception handler, which runs after the request's
-    own session has been closed (rolled back): on SQLite that session still holds the write lock
-    while the route handler unwinds.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        event_code = f"{self.tags[0] if self.tags else 'api'}.{self.name}"
-        action = _action_code(next(iter(self.methods or {"GET"})), self.path)
-
-        async def audited(request: Request) -> Response:
-            request.state.audit_event = (event_code, action)
-            return await handler(request)
-
-        return audited
-
-
-async def on_forbidden(request: Request, exc: Exception) -> Response:
-    """Exception handler for ``Forbidden``: log the refusal on audited routes, then render it."""
-    assert isinstance(exc, Forbidden)
-    audited = getattr(request.state, "audit_event", None)
-    principal = getattr(request.state, "principal", None)
-    if audited is not None and isinstance(principal, Principal):
-        ctx = context_of(request, principal)
-        object_id = request.path_params.get("placement_id")
-        await audit_service.log_denied(
-            request.app.state.db,
-            ctx,
-            event_code=audited[0],
-            action=audited[1],
-            object_id=None if object_id is None else str(object_id)[:64],
-            detail={
-                "method": request.method,
-                "path": request.url.path,
-                "status": exc.status,
-                "reason": exc.detail,
-            },
-        )
-    return domain_error_response(request, exc)
-
+from app.schemas import Page
 
 log = structlog.get_logger("juisteplek.placements")
 
@@ -326,7 +221,7 @@ async def placement_availability(
 ) -> Response:
     """Free places for this placement's patient, ranked as ``GET /v1/availability`` ranks them;
     each hit says whether an earlier hold of this placement on it was declined or expired."""
-    result = await capacity_service.search_for_placement(
+    result = await search_flow.search_for_placement(
         db,
         ctx,
         placement_id,

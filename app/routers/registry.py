@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.db import utcnow
-from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.enums import CareType, OrganisationKind
 from app.etag import etag
-from app.registry import importer
+from app.flows import region_import as importer
+from app.flows import units as units_flow
+from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.registry import service as registry_service
 from app.registry.regionfile import RegionFile
 from app.registry.schemas import (
@@ -196,7 +197,7 @@ async def list_units(
 
 @router.post("/units", status_code=201, response_model=UnitRead, responses=WRITE_PROBLEMS)
 async def create_unit(body: UnitCreate, write: WriteDep) -> Response:
-    unit = await registry_service.create_unit(write.session, write.principal, body)
+    unit = await units_flow.create_unit(write.session, write.principal, body)
     write.headers["ETag"] = etag(unit.version)
     return await write.commit(unit, status_code=201)
 

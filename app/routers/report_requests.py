@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, SessionDep, WriteDep
+from app.http.deps import DbDep, PrincipalDep, SessionDep, WriteDep
 from app.kpi import service as kpi_service
 from app.reportnow import service as report_service
 from app.reportnow.schemas import ReportRequestCreate, ReportRequestRead, ReportResponsesAnswer

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.db import utcnow
-from app.deps import DbDep, KeyOrPersonDep, SettingsDep
+from app.http.deps import DbDep, KeyOrPersonDep, SettingsDep
 from app.kpi import report as report_service
 from app.kpi.report import RoazReport
 from app.schemas import problem_responses

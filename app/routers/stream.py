@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 
-from app.audit.http import context_of
-from app.deps import DbDep, PrincipalDep
+from app.http.audit import context_of
+from app.http.deps import DbDep, PrincipalDep
+from app.placement import views as placement_views
 from app.realtime.hub import Hub
 from app.realtime.limits import StreamSlots
 from app.realtime.stream import EventStream, EventStreamResponse
@@ -83,6 +84,7 @@ async def stream(
             last_event_id=resume,
             topics=frozenset(topic) if topic else None,
             audit=context_of(request, principal),
+            patient_keys=placement_views.patient_keys,
         ),
         on_close=release,
     )

@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.flows import triage as triage_flow
+from app.flows.triage import TriageAdvice
+from app.http.audited import AuditCtx, AuditedRoute
+from app.http.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS
-from app.routers.placements import AuditCtx, AuditedRoute
 from app.schemas import problem_responses
 from app.triage import service as triage_service
 from app.triage.schemas import (
@@ -17,7 +19,6 @@ from app.triage.schemas import (
     RuleSetList,
     RuleSetRead,
     RuleSetUpload,
-    TriageAdvice,
     TriageRequest,
 )
 
@@ -40,9 +41,7 @@ async def triage(
     """Answers in, advice out: outcome, care types, target group, urgency, rationale, open
     questions in asking order; with ``search`` the free places, with ``placement_id`` stored on
     the placement (requested -> triaged)."""
-    advice = await triage_service.triage(
-        write.session, db, ctx, body, now=utcnow(), settings=settings
-    )
+    advice = await triage_flow.triage(write.session, db, ctx, body, now=utcnow(), settings=settings)
     return await write.commit(advice)
 
 

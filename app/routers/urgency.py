@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import PrincipalDep
+from app.http.deps import PrincipalDep
 from app.routers.common import READ_PROBLEMS
 from app.triage import service as triage_service
 from app.triage.schemas import UrgencyConversion, UrgencyMapRead

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response
 
 from app.auth import users as user_service
 from app.auth.schemas import MeRead, UserCreate, UserRead, UserUpdate
-from app.deps import KeyOrPersonDep, PrincipalDep, SessionDep, WriteDep
 from app.etag import etag
+from app.http.deps import KeyOrPersonDep, PrincipalDep, SessionDep, WriteDep
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, IfMatchH, LimitQ
 from app.schemas import Page
 

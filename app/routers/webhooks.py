@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.db import utcnow
-from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ
 from app.schemas import Page
 from app.webhooks import service as webhook_service

@@ -15,7 +15,6 @@ from pydantic import (
     model_validator,
 )
 
-from app.capacity.schemas import AvailabilityResult
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.schemas import Schema, Text, UtcDateTime
 
@@ -266,7 +265,8 @@ class PlacementRef(Schema):
     state: str
 
 
-class TriageAdvice(Schema):
+# The advice of a triage; the HTTP answer (TriageAdvice, app/flows/triage.py) adds the search.
+class Advice(Schema):
     id: uuid.UUID = Field(description="The stored triage record")
     created_at: datetime
     rule_set: RuleSetRef
@@ -308,4 +308,3 @@ class TriageAdvice(Schema):
     sets: dict[str, bool | str] = Field(description="Answers the outcome implies")
     actions: list[ActionRead] = Field(description="Follow-up tasks")
     placement: PlacementRef | None
-    availability: AvailabilityResult | None = Field(description="With search=true")

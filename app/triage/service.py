@@ -27,16 +27,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.service import AuditContext
-from app.auth.principal import Principal
-from app.capacity import service as capacity_service
-from app.capacity.schemas import AvailabilityResult
-from app.config import Settings
-from app.db import Database
-from app.enums import CareType, Feature, Role, TargetGroup
-from app.errors import Conflict, DomainError, InvalidInput, NotFound
-from app.placement import service as placement_service
-from app.placement.schemas import PlacementRead
+from app.enums import CareType, Feature, Role
+from app.errors import Conflict, InvalidInput, NotFound
+from app.principal import Principal
 from app.triage.checks import CheckReport, check_ruleset
 from app.triage.models import TriageRecord, TriageRuleSet
 from app.triage.rules import (
@@ -52,6 +45,7 @@ from app.triage.rules import (
 )
 from app.triage.schemas import (
     ActionRead,
+    Advice,
     CheckReportRead,
     FindingRead,
     LevelRead,
@@ -66,7 +60,6 @@ from app.triage.schemas import (
     RuleSetRef,
     RuleSetSummary,
     RuleSetUpload,
-    TriageAdvice,
     TriageRequest,
     UnifiedUrgencyRead,
     UrgencyConversion,
@@ -629,81 +622,53 @@ def _placement_problem(result: TriageResult, care_type: CareType | None) -> Inva
     )
 
 
-def _as_body_error(exc: DomainError, field: str) -> InvalidInput:
-    return InvalidInput(exc.detail, errors=[{"pointer": f"#/{field}", "detail": exc.detail}])
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A triage request checked against the active rule set, before its placement is read."""
+
+    active: ActiveRuleSet
+    answers: dict[str, Answer]
+    unified: UnifiedUrgencyRead | None
 
 
-async def _search(
-    db: Database,
-    principal: Principal,
-    body: TriageRequest,
-    care_types: tuple[CareType, ...],
-    target_group: str | None,
-    placement: PlacementRead | None,
-    *,
-    now: datetime,
-    settings: Settings,
-) -> AvailabilityResult:
-    """The free places for the advice; a triaged placement lends the search its patient's
-    subregion, sex and needed features where the request leaves them out (a triagist searches
-    for this patient, not for anyone)."""
-    if not care_types:  # hospital, home advice, ...: nothing to search
-        return AvailabilityResult(
-            items=[], count=0, escalated=False, searched_subregions=[], generated_at=now
-        )
-    query = capacity_service.SearchQuery(
-        care_types=care_types,
-        target_groups=() if target_group is None else (TargetGroup(target_group),),
-        sex=body.sex,
-        features=tuple(body.features),
-        subregion=body.subregion,
-        near=body.near,
-        include_stale=body.include_stale,
-        escalate=body.escalate,
-        limit=body.limit,
-    )
-    if placement is not None:
-        query = capacity_service.for_placement(query, placement)
-    try:
-        found = await capacity_service.search_availability(
-            db, principal, query, now=now, settings=settings
-        )
-    except InvalidInput as exc:  # the search names query parameters; here they are body fields
-        pointer = (exc.errors or [{}])[0].get("pointer", "")
-        raise _as_body_error(exc, str(pointer).removeprefix("query:") or "subregion") from None
-    return AvailabilityResult.model_validate(found)
-
-
-async def triage(
-    session: AsyncSession,
-    db: Database,
-    ctx: AuditContext,
-    body: TriageRequest,
-    *,
-    now: datetime,
-    settings: Settings,
-) -> TriageAdvice:
-    """Answers in, advice out, stored as a triage record (docs/domain.md §4, §12.1).
-
-    With ``placement_id`` the triage is written onto the placement (requested -> triaged, a
-    transfer event, the NEN 7513 log) through the placement service; with ``search`` the free
-    places of the advised (or overriding) care type are returned, ranked.
-    """
-    principal = ctx.principal
+async def prepare(
+    session: AsyncSession, principal: Principal, body: TriageRequest, *, now: datetime
+) -> Prepared:
+    """The caller's role, the urgency and the answers checked against the active rule set."""
     principal.require(Role.TRIAGIST, Role.REFERRER)
     unified = None if body.urgency is None else _urgency_in(body.urgency)
     active = await active_rule_set(session, now=now)
-    answers = _answers(active.ruleset, body.answers)
-    placement_group = None
-    placement = None
-    if body.placement_id is not None:
-        # Access check, 404 and the placement's own urgency before anything is computed.
-        placement = await placement_service.get_placement(session, ctx, body.placement_id, now=now)
-        placement_group = placement.target_group.value
-        if unified is None:
-            u = placement.urgency
-            unified = _level_read(u.level, u.system, u.code)
-    result = evaluate(active.ruleset, answers, None if unified is None else unified.level)
+    return Prepared(active, _answers(active.ruleset, body.answers), unified)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What the rule set advises for a request: the outcome, the advised care types and the one
+    a placement is triaged with (the override, or the first advised)."""
+
+    active: ActiveRuleSet
+    answers: dict[str, Answer]
+    unified: UnifiedUrgencyRead | None
+    result: TriageResult
+    advised: list[CareType]
+    care_type: CareType | None
+    target_group: str | None
+
+
+def assess(
+    prepared: Prepared,
+    body: TriageRequest,
+    *,
+    placement_urgency: tuple[int, str | None, str | None] | None = None,
+) -> Assessment:
+    """Evaluate the rule set (docs/domain.md §4). ``placement_urgency`` (level, system, code) is
+    the triaged placement's, used when the request gives none. With ``placement_id`` an advice
+    that names no single care type is refused: it cannot be stored on the placement."""
+    unified = prepared.unified
+    if unified is None and placement_urgency is not None:
+        unified = _level_read(*placement_urgency)
+    active = prepared.active
+    result = evaluate(active.ruleset, prepared.answers, None if unified is None else unified.level)
     advised = list(result.care_types)
     override = body.override_care_type
     if override is not None and override not in advised and body.override_reason is None:
@@ -717,36 +682,34 @@ async def triage(
         problem = _placement_problem(result, care_type)
         if problem is not None:
             raise problem
-    # Release the read transaction before searching: on SQLite the search opens its own
-    # session, which would wait for this one's write lock.
-    await session.commit()
-    availability = None
     target_group = None if result.target_group is None else result.target_group.value
-    if body.search:
-        availability = await _search(
-            db,
-            principal,
-            body,
-            (care_type,) if care_type is not None else tuple(advised),
-            target_group or placement_group,
-            placement,
-            now=now,
-            settings=settings,
-        )
+    return Assessment(active, prepared.answers, unified, result, advised, care_type, target_group)
+
+
+async def record(
+    session: AsyncSession,
+    principal: Principal,
+    body: TriageRequest,
+    assessed: Assessment,
+    *,
+    now: datetime,
+) -> TriageRecord:
+    """Store the triage record (in the caller's transaction)."""
+    unified, result, override = assessed.unified, assessed.result, body.override_care_type
     record = TriageRecord(
         id=uuid.uuid4(),
         created_at=now,
-        rule_set_version=active.version,
+        rule_set_version=assessed.active.version,
         placement_id=body.placement_id,
-        answers=orjson.dumps(answers).decode(),
+        answers=orjson.dumps(assessed.answers).decode(),
         urgency_system=None if unified is None else unified.system,
         urgency_code=None if unified is None else unified.code,
         urgency_level=None if unified is None else unified.level,
         outcome=result.outcome,
         rule_id=result.rule_id,
         complete=result.complete,
-        care_types=",".join(advised),
-        target_group=target_group,
+        care_types=",".join(assessed.advised),
+        target_group=assessed.target_group,
         required_features=",".join(f.value for f in Feature if f in body.features),
         override_care_type=None if override is None else override.value,
         override_reason=body.override_reason,
@@ -755,32 +718,39 @@ async def triage(
     )
     session.add(record)
     await session.flush()
-    placement_ref = None
-    if body.placement_id is not None:
-        assert care_type is not None  # _placement_problem refused the rest
-        placed = await placement_service.record_triage(
-            session,
-            ctx,
-            body.placement_id,
-            care_type=care_type,
-            rule_set=active.version,
-            outcome=result.outcome,
-            occurred_at=body.occurred_at,
-            now=now,
-            settings=settings,
-            details={
-                "triage_id": record.id,
-                "rule_id": result.rule_id,
-                "advised_care_types": advised,
-                **(
-                    {"override_care_type": override.value, "override_reason": body.override_reason}
-                    if override is not None and override not in advised
-                    else {}
-                ),
-            },
-        )
-        placement_ref = PlacementRef(id=placed.id, state=placed.state.value)
-    return _advice(record, active, result, unified, care_type, availability, placement_ref, body)
+    return record
+
+
+def placement_details(
+    record: TriageRecord, assessed: Assessment, body: TriageRequest
+) -> dict[str, Any]:
+    """What the placement's triage event records of this triage."""
+    override = body.override_care_type
+    return {
+        "triage_id": record.id,
+        "rule_id": assessed.result.rule_id,
+        "advised_care_types": assessed.advised,
+        **(
+            {"override_care_type": override.value, "override_reason": body.override_reason}
+            if override is not None and override not in assessed.advised
+            else {}
+        ),
+    }
+
+
+def advice(
+    record: TriageRecord, assessed: Assessment, placement: PlacementRef | None, body: TriageRequest
+) -> Advice:
+    """The answer of a triage (without the search, which ``app.flows.triage`` adds)."""
+    return _advice(
+        record,
+        assessed.active,
+        assessed.result,
+        assessed.unified,
+        assessed.care_type,
+        placement,
+        body,
+    )
 
 
 def _advice(
@@ -789,13 +759,12 @@ def _advice(
     result: TriageResult,
     unified: UnifiedUrgencyRead | None,
     care_type: CareType | None,
-    availability: AvailabilityResult | None,
     placement: PlacementRef | None,
     body: TriageRequest,
-) -> TriageAdvice:
+) -> Advice:
     ruleset = active.ruleset
     outcome = None if result.outcome is None else ruleset.outcome_map[result.outcome]
-    return TriageAdvice(
+    return Advice(
         id=record.id,
         created_at=record.created_at,
         rule_set=RuleSetRef(version=active.version, title=active.title),
@@ -833,5 +802,4 @@ def _advice(
             ActionRead(code=a.code, text_nl=a.text_nl, text_en=a.text_en) for a in result.actions
         ],
         placement=placement,
-        availability=availability,
     )

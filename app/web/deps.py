@@ -18,10 +18,10 @@ from starlette.responses import Response
 
 from app.audit.service import AuditContext
 from app.auth import users as user_service
-from app.auth.principal import Principal
 from app.config import Settings
 from app.enums import Role
 from app.errors import Forbidden
+from app.principal import Principal
 
 SESSION_COOKIE = user_service.SESSION_COOKIE
 

@@ -14,8 +14,9 @@ from starlette.responses import RedirectResponse, Response
 
 from app.audit import service as audit_service
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.errors import DomainError, Forbidden
+from app.placement import views as placement_views
+from app.principal import Principal
 from app.web.deps import LoginRequired
 from app.web.templating import render, translator
 
@@ -83,6 +84,7 @@ async def _log_refusal(request: Request, exc: Forbidden) -> None:
             "status": exc.status,
             "reason": exc.detail,
         },
+        patient_keys=placement_views.patient_keys,
     )
 
 

@@ -19,9 +19,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from app.auth.principal import Principal
 from app.db import utcnow
 from app.enums import Role
+from app.principal import Principal
 from app.web.i18n import (
     CARE_TYPE_LABELS,
     DECLINE_REASON_LABELS,

@@ -37,10 +37,10 @@ from app.db import Database, new_id, utcnow
 from app.realtime.bus import local_bus
 from app.realtime.models import OutboxEvent
 from app.realtime.service import StreamEvent, to_event
+from app.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, SecretUnreadable
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from app.webhooks.policy import matches, retry_delay
 from app.webhooks.schemas import DeliveryStatus
-from app.webhooks.secretbox import DEVELOPMENT_SECRETS_KEY, SecretBox, SecretUnreadable
 from app.webhooks.signing import (
     DELIVERY_ID_HEADER,
     EVENT_ID_HEADER,

@@ -24,7 +24,7 @@ _BIGINT = BigInteger().with_variant(Integer, "sqlite")
 class WebhookSubscription(Base):
     """An organisation's endpoint for events whose types match ``event_types``.
 
-    The signing secret is stored encrypted (``enc:v1:...``, app/webhooks/secretbox.py) with the
+    The signing secret is stored encrypted (``enc:v1:...``, app/secretbox.py) with the
     key from ``JUISTEPLEK_SECRETS_KEY``; it is shown to the client once, at creation. Deleting
     sets ``deleted_at``: deliveries keep their subscription.
     """

@@ -18,15 +18,16 @@ from datetime import datetime
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.config import Settings
 from app.db import Database
 from app.enums import Role
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.pagination import cursor_time_id
+from app.principal import Principal
 from app.realtime.models import OutboxEvent
 from app.registry.models import Organisation
 from app.schemas import decode_cursor, encode_cursor
+from app.secretbox import SecretBox, SecretUnreadable
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from app.webhooks.policy import target_problem
 from app.webhooks.schemas import (
@@ -37,7 +38,6 @@ from app.webhooks.schemas import (
     WebhookSubscriptionCreated,
     WebhookSubscriptionRead,
 )
-from app.webhooks.secretbox import SecretBox, SecretUnreadable
 from app.webhooks.signing import generate_secret
 
 MANAGER_ROLES = (Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)

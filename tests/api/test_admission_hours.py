@@ -11,13 +11,13 @@ import httpx
 import pytest
 
 from app.auth import service as auth_service
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType, Role
-from app.registry.demo import DEMO_ADMISSION_HOURS, load_demo
+from app.flows.demo import DEMO_ADMISSION_HOURS, load_demo
+from app.principal import Principal
 from tests.conftest import auth
 from tests.factories import Seed, add_unit, placement_body
 from tests.helpers import assert_problem, pointers

@@ -7,12 +7,12 @@ import uuid
 import httpx
 
 from app.auth import service as auth_service
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
-from app.registry.demo import demo_organisation_ids, is_loaded, load_demo
+from app.flows.demo import demo_organisation_ids, is_loaded, load_demo
+from app.principal import Principal
 from tests.conftest import auth
 
 

@@ -17,13 +17,13 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from app.auth import service as auth_service
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
 from app.enums import Role
-from app.registry.demo import demo_data, load_demo
+from app.flows.demo import demo_data, load_demo
+from app.principal import Principal
 from tests.conftest import auth
 from tests.factories import Seed
 from tests.helpers import assert_problem, pointers

@@ -18,11 +18,11 @@ from app.auth.models import ApiKey, IdempotencyRecord
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import Database, utcnow
+from app.flows.background import sweeper_running
 from app.main import create_app
 from app.models import Base
-from app.placement import sweeper as placement_sweeper
+from app.secretbox import SecretBox, SecretUnreadable, is_sealed
 from app.webhooks.models import WebhookSubscription
-from app.webhooks.secretbox import SecretBox, SecretUnreadable, is_sealed
 from tests.conftest import auth
 from tests.factories import Seed
 
@@ -128,7 +128,7 @@ async def test_the_background_sweep_purges_old_idempotency_records(
     live = settings.model_copy(
         update={"placement_sweeper_enabled": True, "placement_sweep_seconds": 0.05}
     )
-    async with placement_sweeper.running(db, live), asyncio.timeout(10):
+    async with sweeper_running(db, live), asyncio.timeout(10):
         while True:
             async with db.read() as conn:
                 left = (await conn.scalars(select(IdempotencyRecord.idempotency_key))).all()

@@ -13,12 +13,12 @@ from sqlalchemy import select
 
 from app.audit.models import AuditLog
 from app.auth import service as auth_service
-from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
-from app.registry.demo import demo_organisation_ids, load_demo
+from app.flows.demo import demo_organisation_ids, load_demo
+from app.principal import Principal
 from app.triage.models import TriageRecord
 from app.triage.rules import load_builtin_ruleset
 from tests.conftest import auth

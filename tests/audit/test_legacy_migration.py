@@ -15,10 +15,10 @@ from sqlalchemy import text
 
 from app.audit import service as audit_service
 from app.audit.chain import GENESIS, HASHED_FIELDS, row_hash
-from app.auth.principal import Principal
 from app.db import Database
 from app.enums import Role
 from app.ops.service import alembic_config
+from app.principal import Principal
 from tests.conftest import fresh_database_url
 
 

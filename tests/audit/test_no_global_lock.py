@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
-from app.auth.principal import Principal
 from app.auth.service import KeyResolver
 from app.config import Settings
 from app.db import Database, utcnow
@@ -19,6 +18,7 @@ from app.enums import Role
 from app.placement import service as placement_service
 from app.placement.errors import ConcurrentChange
 from app.placement.schemas import EventIn, PlacementCreate
+from app.principal import Principal
 from tests.factories import Seed, placement_body
 
 

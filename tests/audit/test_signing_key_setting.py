@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from app.audit.service import DEVELOPMENT_SIGNING_KEY, signing_keys
 from app.config import Settings
-from app.webhooks.secretbox import new_key
+from app.secretbox import new_key
 
 SECRET = "patient-key-secret-0123456789-abcdefghij"
 

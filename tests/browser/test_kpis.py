@@ -20,9 +20,9 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
+from app.flows import simulate
+from app.flows.demo import load_demo
 from app.kpi import formulas as f
-from app.kpi import simulate
-from app.registry.demo import load_demo
 from app.registry.models import Organisation
 from tests.api.test_reports import MONTH, ready_at
 from tests.browser.conftest import SCREENSHOTS, LiveServer

@@ -21,9 +21,9 @@ from sqlalchemy import text
 from app.audit import service as audit_service
 from app.audit.chain import GENESIS, HASHED_FIELDS, fields_json, row_hash
 from app.audit.service import AuditContext, AuditEntry
-from app.auth.principal import Principal
 from app.db import Database
 from app.enums import Role
+from app.principal import Principal
 from app.realtime import notifier
 from app.realtime.bus import NOTIFY_CHANNEL, local_bus, parse_notify_payload
 from app.realtime.listener import asyncpg_dsn

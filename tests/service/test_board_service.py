@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from app.auth.principal import Principal
 from app.auth.service import KeyResolver
 from app.capacity import board
 from app.capacity import service as capacity_service
@@ -20,6 +19,7 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType, Feature, NotAcceptingReason, Sex
 from app.errors import Forbidden, InvalidInput
+from app.principal import Principal
 from tests.factories import ADMIN, Seed, add_unit
 
 

@@ -7,19 +7,19 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from app.capacity import service as capacity_service
 from app.capacity.models import CapacityReport, UnitCapacity
 from app.capacity.service import SearchQuery
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType
-from app.registry import demo_ticker
+from app.flows import demo_ticker
+from app.flows import search as search_flow
 from app.registry.models import Unit
 from tests.factories import ADMIN, Seed
 
 
 async def _search(db: Database, settings: Settings, when: object) -> int:
-    result = await capacity_service.search_availability(
+    result = await search_flow.search_availability(
         db,
         ADMIN,
         SearchQuery(care_types=(CareType.ELV_HIGH, CareType.GRZ)),

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import Database
-from app.kpi import simulate
+from app.flows import simulate
+from app.flows.demo import load_demo
 from app.placement.models import TransferEvent
-from app.registry.demo import load_demo
 from app.registry.models import Location, Unit
 from tests.conftest import truncate_all
 

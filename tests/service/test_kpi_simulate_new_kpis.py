@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 
 from app.config import Settings
 from app.db import Database
+from app.flows import simulate
+from app.flows.demo import load_demo
 from app.kpi import formulas as f
 from app.kpi import queries as q
-from app.kpi import simulate
 from app.placement.models import Placement
-from app.registry.demo import load_demo
 from tests.conftest import truncate_all
 
 END = datetime(2026, 1, 15, 12, tzinfo=UTC)

@@ -11,11 +11,11 @@ import orjson
 from fastapi import FastAPI
 from sse_starlette.event import ServerSentEvent
 
-from app.auth.principal import Principal
 from app.auth.service import KeyResolver
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
+from app.principal import Principal
 from app.realtime.hub import Hub
 from app.realtime.pages import page_events, page_stream
 from app.realtime.service import StreamEvent

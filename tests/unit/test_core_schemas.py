@@ -7,10 +7,10 @@ import uuid
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from app.auth.principal import Principal, generate_key, hash_key
 from app.enums import Feature, Role, TargetGroup, codes_of, mask_of
 from app.errors import Forbidden, InvalidInput, PreconditionFailed
 from app.etag import check_if_match, etag
+from app.principal import Principal, generate_key, hash_key
 from app.schemas import Count, Postcode, decode_cursor, encode_cursor
 
 

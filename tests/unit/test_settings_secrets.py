@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from app.config import DEMO_PATIENT_KEY_SECRET, Settings
-from app.webhooks.secretbox import DEVELOPMENT_SECRETS_KEY
+from app.secretbox import DEVELOPMENT_SECRETS_KEY
 
 STRONG = "k3J9-vQ2x_Lr8ZpT4mW7cYb1NhF6sD0aE5uGiO"
 KEY = Fernet.generate_key().decode()

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from app.auth.principal import Principal
 from app.enums import Role
+from app.principal import Principal
 from app.realtime.bus import notify_payloads, parse_notify_payload
 from app.realtime.visibility import can_see
 from app.webhooks.dispatcher import DispatchConfig, DispatchSummary

@@ -18,12 +18,13 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
-from app.auth.principal import Principal
 from app.db import Database, utcnow
 from app.enums import CareType, Feature, OrganisationKind, SexPolicy, TargetGroup
 from app.errors import DomainError, NotFound, PreconditionFailed
 from app.etag import etag
+from app.flows import units as units_flow
 from app.ops import service as ops_service
+from app.principal import Principal
 from app.registry import service as registry_service
 from app.registry.schemas import (
     LocationCreate,
@@ -166,7 +167,7 @@ KINDS = {
             Field("active", N_("Active"), "checkbox"),
         ),
         registry_service.get_unit,
-        registry_service.create_unit,
+        units_flow.create_unit,
         registry_service.update_unit,
     ),
 }

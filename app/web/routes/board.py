@@ -20,13 +20,13 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.responses import RedirectResponse, Response
 
 from app.auth import users as user_service
-from app.auth.principal import Principal
 from app.capacity import board as board_service
 from app.capacity.board import BoardQuery
 from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.errors import InvalidInput
+from app.principal import Principal
 from app.realtime import service as realtime_service
 from app.realtime.hub import Hub
 from app.realtime.pages import page_stream

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.db import utcnow
-from app.deps import DbDep, SettingsDep
+from app.http.deps import DbDep, SettingsDep
 from app.kpi import dashboard as dash
 from app.kpi import formulas as f
 from app.kpi import report as report_service

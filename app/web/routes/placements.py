@@ -23,9 +23,11 @@ from app.audit.service import AuditContext
 from app.capacity import service as capacity_service
 from app.config import Settings
 from app.db import Database, utcnow
-from app.deps import SessionDep
 from app.enums import CareType, Feature, Role, Sex, TargetGroup
 from app.errors import DomainError, InvalidInput
+from app.flows import search as search_flow
+from app.flows import triage as triage_flow
+from app.http.deps import SessionDep
 from app.placement import cases as placement_cases
 from app.placement import service as placement_service
 from app.placement import views
@@ -291,7 +293,7 @@ async def _detail_context(
                 session, answers or {}, urgency_level=p.urgency.level, now=now
             )
     if p.state is State.TRIAGED and detail.can_manage:
-        values["search"] = await capacity_service.search_for_placement(
+        values["search"] = await search_flow.search_for_placement(
             db,
             ctx,
             placement_id,
@@ -389,7 +391,7 @@ async def triage(
                 "override_reason": str(form.get("override_reason") or "").strip()[:1000] or None,
             }
         )
-        await triage_service.triage(session, db, c, body, now=utcnow(), settings=settings)
+        await triage_flow.triage(session, db, c, body, now=utcnow(), settings=settings)
 
     return await _act(request, ctx, placement_id, run)
 

@@ -17,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 
 from app.audit.service import AuditContext
 from app.auth import users as user_service
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity import status as status_service
 from app.capacity.schemas import CapacityReportIn, UnitStateRead, UnitStatusCurrent, UnitStatusIn
@@ -28,6 +27,7 @@ from app.errors import DomainError, Forbidden, InvalidInput
 from app.placement import service as placement_service
 from app.placement.schemas import DeclineIn, OccurredIn, PlacementRead
 from app.placement.states import State
+from app.principal import Principal
 from app.reportnow import service as report_service
 from app.reportnow.service import Banner
 from app.web.deps import AuditedPageRoute, ProviderUser

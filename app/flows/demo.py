@@ -15,10 +15,11 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.config import Settings
 from app.enums import Role
-from app.registry import importer, regionfile
+from app.flows import region_import as importer
+from app.principal import Principal
+from app.registry import regionfile
 from app.registry.models import Organisation, Region, Unit
 
 DEMO_FILE = "demo_west.yaml"

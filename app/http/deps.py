@@ -12,16 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from app.audit import service as audit_service
-from app.audit.http import context_of
 from app.auth import users
-from app.auth.principal import Principal
 from app.auth.service import KeyResolver
 from app.auth.throttle import AuthThrottle
 from app.capacity.service import ScopeResolver
 from app.config import Settings
 from app.db import Database
 from app.errors import DomainError, Unauthenticated
-from app.uow import FINGERPRINT_HEADERS, ReplayedResponse, Write, find_replay, request_fingerprint
+from app.http.audit import context_of
+from app.http.uow import (
+    FINGERPRINT_HEADERS,
+    ReplayedResponse,
+    Write,
+    find_replay,
+    request_fingerprint,
+)
+from app.placement import views as placement_views
+from app.principal import Principal
 
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by POST /v1/api-keys")
 
@@ -126,6 +133,7 @@ async def _log_replay(
         action=audited[1],
         object_id=None if object_id is None else str(object_id)[:64],
         status=replay.status_code,
+        patient_keys=placement_views.patient_keys,
     )
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from app.auth.models import IdempotencyRecord
-from app.auth.principal import Principal
 from app.errors import IdempotencyKeyReused
+from app.principal import Principal
 
 REPLAY_HEADER = "Idempotent-Replayed"
 

@@ -17,7 +17,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import problem_response
-from app.ops.metrics import REQUEST_LATENCY, REQUESTS
+from app.metrics import REQUEST_LATENCY, REQUESTS
 
 log = structlog.get_logger("juisteplek.access")
 

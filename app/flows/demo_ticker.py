@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import or_, select
 
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity.models import UnitCapacity
 from app.capacity.schemas import CapacityReportIn
@@ -29,6 +28,7 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
 from app.errors import DomainError
+from app.principal import Principal
 from app.registry.models import Location, Region, Subregion, Unit
 
 log = structlog.get_logger("juisteplek.demo")
@@ -147,7 +147,7 @@ async def running(db: Database, settings: Settings) -> AsyncIterator[None]:
     if not settings.demo_report_minutes:
         yield
         return
-    from app.registry.demo import demo_data
+    from app.flows.demo import demo_data
 
     task = asyncio.create_task(
         run_forever(db, settings, region_code=demo_data()["region"]["code"]),

@@ -20,7 +20,6 @@ import yaml
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity.models import UnitCapacity
 from app.capacity.schemas import CapacityReportIn
@@ -28,6 +27,7 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Feature, Role, TargetGroup, mask_of
 from app.errors import InvalidInput
+from app.principal import Principal
 from app.registry import regionfile
 from app.registry.models import (
     Location,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
+from app.principal import Principal
 
 ON_BEHALF_HEADER = "X-On-Behalf-Of"
 PURPOSE_HEADER = "X-Purpose-Of-Use"

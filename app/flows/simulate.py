@@ -32,7 +32,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity.schemas import CapacityReportItem
 from app.config import Settings
@@ -53,6 +52,7 @@ from app.placement.schemas import (
     OccurredIn,
     PlacementCreate,
 )
+from app.principal import Principal
 from app.registry.models import Location, Organisation, Subregion, Unit
 
 SIMULATOR = Principal(
@@ -609,7 +609,7 @@ async def _inflow(
 
 async def run(settings: Settings, *, days: int, seed: int, echo: Callable[[str], None]) -> None:
     """``juisteplek simulate``: load the demo region if needed, simulate, print a KPI digest."""
-    from app.registry.demo import is_loaded, load_demo
+    from app.flows.demo import is_loaded, load_demo
 
     db = Database.from_url(settings.database_url)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
