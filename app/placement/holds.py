@@ -9,10 +9,21 @@ hand-written SQL through the engine, not ORM entities, because it is the write h
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, Uuid, bindparam, func, select, text
+from sqlalchemy import (
+    Integer,
+    String,
+    TextClause,
+    TextualSelect,
+    Uuid,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
@@ -30,7 +41,15 @@ from app.placement.errors import (
     UnitNotAccepting,
 )
 from app.placement.schemas import HoldCreate, HoldRead
-from app.placement.states import Action, EventType, IllegalTransition, State, next_state
+from app.placement.states import (
+    Action,
+    EventType,
+    IllegalTransition,
+    Move,
+    State,
+    move,
+    next_state,
+)
 from app.placement.suitability import hold_misfits
 from app.realtime.outbox import publish
 from app.triage.urgency import hold_expiry
@@ -70,16 +89,6 @@ _LOAD = (
     .bindparams(bindparam("placement_id", type_=_UUID), bindparam("unit_id", type_=_UUID))
     .columns(**_PLACEMENT_COLUMNS)
 )
-_OFFER = text(
-    "UPDATE placement SET state = 'offered', version = version + 1, event_seq = event_seq + 1,"
-    " current_hold_id = :hold_id, last_event_at = :at, updated_at = :now"
-    " WHERE id = :placement_id AND version = :version AND state = 'triaged'"
-).bindparams(
-    bindparam("hold_id", type_=_UUID),
-    bindparam("at", type_=_TS),
-    bindparam("now", type_=_TS),
-    bindparam("placement_id", type_=_UUID),
-)
 # A unit closed to admissions (a status reason whose ``closed_until`` has not passed) reserves
 # nothing: the status is checked in the reservation statement itself, under the same row lock.
 _RESERVE = text(
@@ -107,37 +116,72 @@ _INSERT_HOLD = text(
     bindparam("now", type_=_TS),
     bindparam("expires_at", type_=_TS),
 )
-# PostgreSQL: the same work in two round trips instead of four. _LOAD_OFFER reads the placement
-# (as _LOAD does) and, in the same statement, moves it triaged -> offered when every check the
-# caller makes afterwards can pass (version, state, consent, active unit); a data-modifying CTE
-# sees the snapshot of its statement, so ``p`` holds the values from before the update, which the
-# caller needs for its errors and the transfer event. When a check then fails in Python, the
-# caller raises and its transaction rolls back. _RESERVE_HOLD is the conditional reservation and
-# the hold insert as one statement: no row reserved, no hold inserted. SQLite has no
-# data-modifying CTEs, so it runs the four statements above.
-_LOAD_OFFER = (
-    text(
-        f"WITH p AS ({_SELECT_PLACEMENT}),"  # noqa: S608 - a module constant, no input
-        " o AS (UPDATE placement SET state = 'offered', version = placement.version + 1,"
-        " event_seq = placement.event_seq + 1, current_hold_id = :hold_id,"
-        " last_event_at = greatest(CASE WHEN CAST(:given AS timestamptz) IS NULL"
-        " THEN greatest(:now, p.last_event_at) ELSE :given END, p.last_event_at),"
+
+
+def _sql_states(states: Iterable[State]) -> str:
+    """``'a', 'b'``: states as SQL string literals. ``State(...)`` refuses anything that is not
+    a state's name, so nothing else reaches the SQL text."""
+    names = [State(s).value for s in states]
+    if not names:
+        raise ValueError("not state names: none given")
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def offer_statements(hold: Move) -> tuple[TextClause, TextualSelect]:
+    """The hold's state change, generated from the state table's ``hold`` move (``states.move``):
+    ``SET state`` is its target and ``WHERE state IN (...)`` lists exactly its source states, so
+    the SQL has no copy of the transition of its own. Returns the two forms:
+
+    - the single conditional UPDATE (SQLite, after ``_LOAD``), guarded by the version read;
+    - PostgreSQL's load + offer in one statement: a data-modifying CTE reads the placement (as
+      ``_LOAD`` does) and, in the same statement, moves it when every check the caller makes
+      afterwards can pass (version, state, consent, active unit). A data-modifying CTE sees its
+      statement's snapshot, so ``p`` holds the values from before the update, which the caller
+      needs for its errors and the transfer event; when a check then fails in Python, the caller
+      raises and its transaction rolls back. SQLite has no data-modifying CTEs.
+    """
+    target, sources = _sql_states([hold.target]), _sql_states(hold.sources)
+    offer = text(
+        f"UPDATE placement SET state = {target}, version = version + 1,"  # noqa: S608 - no input
+        " event_seq = event_seq + 1, current_hold_id = :hold_id, last_event_at = :at,"
         " updated_at = :now"
-        " FROM p WHERE placement.id = :placement_id AND placement.version = p.version"
-        " AND placement.state = 'triaged' AND p.state = 'triaged'"
-        " AND p.consent_given_at IS NOT NULL AND p.unit_org IS NOT NULL"
-        " RETURNING placement.id)"
-        " SELECT p.*, (SELECT count(*) FROM o) AS moved FROM p"
-    )
-    .bindparams(
-        bindparam("placement_id", type_=_UUID),
-        bindparam("unit_id", type_=_UUID),
+        f" WHERE id = :placement_id AND version = :version AND state IN ({sources})"
+    ).bindparams(
         bindparam("hold_id", type_=_UUID),
-        bindparam("given", type_=_TS),
+        bindparam("at", type_=_TS),
         bindparam("now", type_=_TS),
+        bindparam("placement_id", type_=_UUID),
     )
-    .columns(**_PLACEMENT_COLUMNS, moved=Integer)
-)
+    load_offer = (
+        text(
+            f"WITH p AS ({_SELECT_PLACEMENT}),"  # noqa: S608 - module constants, no input
+            f" o AS (UPDATE placement SET state = {target}, version = placement.version + 1,"
+            " event_seq = placement.event_seq + 1, current_hold_id = :hold_id,"
+            " last_event_at = greatest(CASE WHEN CAST(:given AS timestamptz) IS NULL"
+            " THEN greatest(:now, p.last_event_at) ELSE :given END, p.last_event_at),"
+            " updated_at = :now"
+            " FROM p WHERE placement.id = :placement_id AND placement.version = p.version"
+            f" AND placement.state IN ({sources}) AND p.state IN ({sources})"
+            " AND p.consent_given_at IS NOT NULL AND p.unit_org IS NOT NULL"
+            " RETURNING placement.id)"
+            " SELECT p.*, (SELECT count(*) FROM o) AS moved FROM p"
+        )
+        .bindparams(
+            bindparam("placement_id", type_=_UUID),
+            bindparam("unit_id", type_=_UUID),
+            bindparam("hold_id", type_=_UUID),
+            bindparam("given", type_=_TS),
+            bindparam("now", type_=_TS),
+        )
+        .columns(**_PLACEMENT_COLUMNS, moved=Integer)
+    )
+    return offer, load_offer
+
+
+_HOLD = move(Action.HOLD)
+_OFFER, _LOAD_OFFER = offer_statements(_HOLD)
+# PostgreSQL: the conditional reservation and the hold insert as one statement (the four
+# statements SQLite runs take two there): no row reserved, no hold inserted.
 _RESERVE_HOLD = text(
     "WITH r AS (UPDATE unit_capacity SET held = held + 1"
     " WHERE unit_id = :unit_id AND free - held > 0"
@@ -188,9 +232,10 @@ async def place_hold(
     no place left; the caller's transaction then rolls back.
     """
     conn = await session.connection()
-    lean = conn.dialect.name == "postgresql"
+    # PostgreSQL runs the hold in two statements (its data-modifying CTEs), SQLite in four.
+    postgresql = conn.dialect.name == "postgresql"
     hold_id = uuid.uuid4()
-    if lean:
+    if postgresql:
         params = {
             "placement_id": placement_id,
             "unit_id": body.unit_id,
@@ -236,7 +281,7 @@ async def place_hold(
         previous=p.last_event_at,
         skew=timedelta(seconds=settings.clock_skew_seconds),
     )
-    if lean:
+    if postgresql:
         moved = p.moved
     else:
         offered = await conn.execute(
@@ -261,7 +306,7 @@ async def place_hold(
         "now": now,
         "expires_at": expires_at,
     }
-    if lean:
+    if postgresql:
         reserved = (await conn.execute(_RESERVE_HOLD, hold)).rowcount
     else:
         reserved = (await conn.execute(_RESERVE, {"unit_id": body.unit_id, "now": now})).rowcount
@@ -276,7 +321,7 @@ async def place_hold(
             f"Unit {body.unit_id} is full: no place is left to hold.",
             extra={"unit_id": str(body.unit_id)},
         )
-    if not lean:
+    if not postgresql:
         await conn.execute(_INSERT_HOLD, hold)
     await events.append(
         conn,
