@@ -217,6 +217,44 @@ _RECOUNT = text(
 ).bindparams(bindparam("unit_id", type_=_UUID), bindparam("reported_at", type_=_TS))
 
 
+class _DriverSQL:
+    """A statement of this module as the asyncpg driver gets it from SQLAlchemy (``$n`` text,
+    the same casts), compiled once, with the parameter name of each ``$n``.
+
+    On PostgreSQL the hold's two statements go straight to the driver: SQLAlchemy's per-execute
+    work (parameter and result processing, cursor adaptation) cost about as much as the driver
+    call itself (bench/results.md, "Holds"). Their parameters are UUIDs and UTC-aware datetimes
+    that asyncpg takes as they are, and its records give what the typed columns give.
+    """
+
+    def __init__(self, stmt: TextClause | TextualSelect) -> None:
+        self.stmt = stmt
+        self._compiled: tuple[str, tuple[str, ...]] | None = None
+
+    def args(self, conn: AsyncConnection, values: dict[str, Any]) -> list[Any]:
+        """The SQL text followed by the value of each ``$n``."""
+        if self._compiled is None:
+            compiled = self.stmt.compile(dialect=conn.dialect)
+            self._compiled = (compiled.string, tuple(compiled.positiontup or ()))
+        sql, names = self._compiled
+        return [sql, *(values[name] for name in names)]
+
+
+_LOAD_OFFER_PG = _DriverSQL(_LOAD_OFFER)
+_RESERVE_HOLD_PG = _DriverSQL(_RESERVE_HOLD)
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, inside the session's transaction: SQLAlchemy's
+    adapter sends BEGIN lazily, before its first statement, so it is sent here when no statement
+    went through SQLAlchemy yet (the adapter then commits or rolls it back as usual)."""
+    raw = await conn.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    if adapter._transaction is None:
+        await adapter._start_transaction()
+    return raw.driver_connection
+
+
 async def place_hold(
     session: AsyncSession,
     ctx: AuditContext,
@@ -243,32 +281,33 @@ async def place_hold(
             "given": body.occurred_at,
             "now": now,
         }
-        p = (await conn.execute(_LOAD_OFFER, params)).first()
+        driver = await _driver(conn)
+        p = await driver.fetchrow(*_LOAD_OFFER_PG.args(conn, params))
     else:
         params = {"placement_id": placement_id, "unit_id": body.unit_id}
-        p = (await conn.execute(_LOAD, params)).first()
+        p = (await conn.execute(_LOAD, params)).mappings().first()
     if p is None:
         raise NotFound(f"No placement {placement_id}.")
-    access.require_manage(ctx.principal, p.referrer_organisation_id, p.region_id)
+    access.require_manage(ctx.principal, p["referrer_organisation_id"], p["region_id"])
     try:
-        after = next_state(State(p.state), Action.HOLD)
+        after = next_state(State(p["state"]), Action.HOLD)
     except IllegalTransition as exc:
         raise InvalidTransition.of(exc) from None
-    if p.consent_given_at is None:
+    if p["consent_given_at"] is None:
         raise ConsentRequired(
             "The patient's consent to share with follow-up care is not recorded; post a "
             "consent_given event first (docs/domain.md §10)."
         )
-    if p.unit_org is None:
+    if p["unit_org"] is None:
         raise UnknownUnit(
             f"Unit {body.unit_id} does not exist or is deactivated.",
             errors=[{"pointer": "#/unit_id", "detail": "unknown or inactive unit"}],
         )
     misfits = hold_misfits(
-        care_type=p.care_type,
-        sex=p.sex,
-        unit_care_type=p.unit_care_type,
-        unit_sex_policy=p.unit_sex_policy,
+        care_type=p["care_type"],
+        sex=p["sex"],
+        unit_care_type=p["unit_care_type"],
+        unit_sex_policy=p["unit_sex_policy"],
     )
     if misfits:
         raise InvalidInput(
@@ -278,36 +317,37 @@ async def place_hold(
     at = events.occurred_at(
         body.occurred_at,
         now=now,
-        previous=p.last_event_at,
+        previous=p["last_event_at"],
         skew=timedelta(seconds=settings.clock_skew_seconds),
     )
     if postgresql:
-        moved = p.moved
+        moved = p["moved"]
     else:
         offered = await conn.execute(
             _OFFER,
             {
                 "hold_id": hold_id,
-                "at": max(at, p.last_event_at),
+                "at": max(at, p["last_event_at"]),
                 "now": now,
                 "placement_id": placement_id,
-                "version": p.version,
+                "version": p["version"],
             },
         )
         moved = offered.rowcount
     if moved != 1:
         raise ConcurrentChange("The placement changed while the hold was placed; read it again.")
-    expires_at = now + hold_expiry(p.urgency_level)
+    expires_at = now + hold_expiry(p["urgency_level"])
     hold = {
         "id": hold_id,
         "placement_id": placement_id,
         "unit_id": body.unit_id,
-        "org": p.unit_org,
+        "org": p["unit_org"],
         "now": now,
         "expires_at": expires_at,
     }
     if postgresql:
-        reserved = (await conn.execute(_RESERVE_HOLD, hold)).rowcount
+        status = await driver.execute(*_RESERVE_HOLD_PG.args(conn, hold))
+        reserved = 1 if status == "INSERT 0 1" else 0
     else:
         reserved = (await conn.execute(_RESERVE, {"unit_id": body.unit_id, "now": now})).rowcount
     if reserved != 1:
@@ -326,13 +366,13 @@ async def place_hold(
     await events.append(
         conn,
         placement_id=placement_id,
-        seq=p.event_seq + 1,
+        seq=p["event_seq"] + 1,
         event_type=EventType.OFFER_SENT,
         occurred_at=at,
         recorded_at=now,
         actor_key_id=ctx.principal.key_id,
         actor_organisation_id=ctx.principal.organisation_id,
-        from_state=p.state,
+        from_state=p["state"],
         to_state=after,
         unit_id=body.unit_id,
         hold_id=hold_id,
@@ -346,21 +386,21 @@ async def place_hold(
             "placement_id": placement_id,
             "state": after,
             "event": EventType.OFFER_SENT,
-            "seq": p.event_seq + 1,
+            "seq": p["event_seq"] + 1,
             "unit_id": body.unit_id,
             "hold_id": hold_id,
             "expires_at": expires_at,
         },
-        region_id=p.region_id,
-        organisation_ids=[p.referrer_organisation_id, p.unit_org],
+        region_id=p["region_id"],
+        organisation_ids=[p["referrer_organisation_id"], p["unit_org"]],
     )
     await task_events.notify(
         session,
         hold_id=hold_id,
         created=True,
         public_url=settings.public_url,
-        region_id=p.region_id,
-        organisation_ids=[p.referrer_organisation_id, p.unit_org],
+        region_id=p["region_id"],
+        organisation_ids=[p["referrer_organisation_id"], p["unit_org"]],
     )
     await audit_service.append(
         session,
@@ -370,7 +410,7 @@ async def place_hold(
                 event_code="placement.hold",
                 action="U",
                 object_id=str(placement_id),
-                patient_key=p.patient_key,
+                patient_key=p["patient_key"],
                 detail={"unit_id": body.unit_id, "hold_id": hold_id},
             )
         ],
@@ -380,7 +420,7 @@ async def place_hold(
         id=hold_id,
         placement_id=placement_id,
         unit_id=body.unit_id,
-        organisation_id=p.unit_org,
+        organisation_id=p["unit_org"],
         status="active",
         created_at=now,
         expires_at=expires_at,
