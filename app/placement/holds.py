@@ -30,7 +30,7 @@ from sqlalchemy.types import TypeEngine
 from app.audit import service as audit_service
 from app.audit.service import AuditContext, AuditEntry
 from app.config import Settings
-from app.db import UTCDateTime
+from app.db import UTCDateTime, driver_args, driver_connection
 from app.errors import InvalidInput, NotFound
 from app.placement import access, events, task_events
 from app.placement.errors import (
@@ -217,42 +217,11 @@ _RECOUNT = text(
 ).bindparams(bindparam("unit_id", type_=_UUID), bindparam("reported_at", type_=_TS))
 
 
-class _DriverSQL:
-    """A statement of this module as the asyncpg driver gets it from SQLAlchemy (``$n`` text,
-    the same casts), compiled once, with the parameter name of each ``$n``.
-
-    On PostgreSQL the hold's two statements go straight to the driver: SQLAlchemy's per-execute
-    work (parameter and result processing, cursor adaptation) cost about as much as the driver
-    call itself (bench/results.md, "Holds"). Their parameters are UUIDs and UTC-aware datetimes
-    that asyncpg takes as they are, and its records give what the typed columns give.
-    """
-
-    def __init__(self, stmt: TextClause | TextualSelect) -> None:
-        self.stmt = stmt
-        self._compiled: tuple[str, tuple[str, ...]] | None = None
-
-    def args(self, conn: AsyncConnection, values: dict[str, Any]) -> list[Any]:
-        """The SQL text followed by the value of each ``$n``."""
-        if self._compiled is None:
-            compiled = self.stmt.compile(dialect=conn.dialect)
-            self._compiled = (compiled.string, tuple(compiled.positiontup or ()))
-        sql, names = self._compiled
-        return [sql, *(values[name] for name in names)]
-
-
-_LOAD_OFFER_PG = _DriverSQL(_LOAD_OFFER)
-_RESERVE_HOLD_PG = _DriverSQL(_RESERVE_HOLD)
-
-
-async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, inside the session's transaction: SQLAlchemy's
-    adapter sends BEGIN lazily, before its first statement, so it is sent here when no statement
-    went through SQLAlchemy yet (the adapter then commits or rolls it back as usual)."""
-    raw = await conn.get_raw_connection()
-    adapter: Any = raw.dbapi_connection
-    if adapter._transaction is None:
-        await adapter._start_transaction()
-    return raw.driver_connection
+def _driver_args(conn: AsyncConnection, stmt: Any, params: dict[str, Any]) -> list[Any]:
+    args = driver_args(conn, stmt, params)
+    if args is None:  # both statements take exactly the values given
+        raise RuntimeError("the hold's statements must run on the driver")
+    return args
 
 
 async def place_hold(
@@ -281,8 +250,9 @@ async def place_hold(
             "given": body.occurred_at,
             "now": now,
         }
-        driver = await _driver(conn)
-        p = await driver.fetchrow(*_LOAD_OFFER_PG.args(conn, params))
+        # Straight to the driver (``app.db.driver_args``): the hold is the write hot path.
+        driver = await driver_connection(conn)
+        p = await driver.fetchrow(*_driver_args(conn, _LOAD_OFFER, params))
     else:
         params = {"placement_id": placement_id, "unit_id": body.unit_id}
         p = (await conn.execute(_LOAD, params)).mappings().first()
@@ -346,7 +316,7 @@ async def place_hold(
         "expires_at": expires_at,
     }
     if postgresql:
-        status = await driver.execute(*_RESERVE_HOLD_PG.args(conn, hold))
+        status = await driver.execute(*_driver_args(conn, _RESERVE_HOLD, hold))
         reserved = 1 if status == "INSERT 0 1" else 0
     else:
         reserved = (await conn.execute(_RESERVE, {"unit_id": body.unit_id, "now": now})).rowcount
