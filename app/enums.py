@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import TypeVar
 
 E = TypeVar("E", bound=StrEnum)
@@ -124,4 +125,12 @@ def mask_of(codes: Iterable[str], enum: type[StrEnum]) -> int:
 
 
 def codes_of(mask: int, enum: type[E]) -> list[E]:
-    return [member for i, member in enumerate(enum) if mask & (1 << i)]
+    """The codes of a bitmask, in enum order (a new list: callers may change it)."""
+    return list(_codes_of(mask, enum))
+
+
+@lru_cache(maxsize=4096)
+def _codes_of(mask: int, enum: type[E]) -> tuple[E, ...]:
+    # Memoised: the search decodes two masks per hit, and iterating an enum is slow; the masks
+    # a registry uses are few.
+    return tuple(member for i, member in enumerate(enum) if mask & (1 << i))

@@ -6,12 +6,17 @@ process (patches are applied at start-up), in interleaved order, 3 times.
 
     .venv/bin/python -m bench.asgi_cpu                          # baseline, service, variants
     .venv/bin/python -m bench.asgi_cpu --configs baseline,service,all_fixes
+    BENCH_PYINSTRUMENT=1 .venv/bin/python -m bench.asgi_cpu --configs service --repeats 1
+
+``BENCH_PYINSTRUMENT=1`` samples each child's last batch with pyinstrument (install it into the
+venv; it is not a project dependency) and prints the call tree.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import random
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +112,24 @@ async def _child(config: str, seed: dict[str, Any], batches: int) -> list[float]
     qs = queries(seed["subregions"], 400)
     async with app.router.lifespan_context(app):
         await _batch(app, qs[:150], headers)  # warm-up: statement caches, pools
-        return [await _batch(app, qs, headers) for _ in range(batches)]
+        out = [await _batch(app, qs, headers) for _ in range(batches - 1)]
+        if os.environ.get("BENCH_PYINSTRUMENT"):
+            out.append(await _sampled(_batch(app, qs, headers)))
+        else:
+            out.append(await _batch(app, qs, headers))
+        return out
+
+
+async def _sampled(batch: Coroutine[Any, Any, float]) -> float:
+    """Run ``batch`` under pyinstrument (a sampling profiler: install it into the venv, it is not
+    a project dependency) and print its call tree to stderr."""
+    pyinstrument = importlib.import_module("pyinstrument")
+    prof = pyinstrument.Profiler(interval=0.0005, async_mode="disabled")
+    prof.start()
+    result = await batch
+    prof.stop()
+    print(prof.output_text(unicode=False, show_all=False), file=sys.stderr)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if out.returncode:
                     raise SystemExit(f"{config} failed:\n{out.stderr[-3000:]}")
+                if os.environ.get("BENCH_PYINSTRUMENT"):
+                    print(f"## {config}\n{out.stderr}")
                 results[config] += json.loads(out.stdout.strip().splitlines()[-1])
         base = statistics.median(results.get("baseline") or [float("nan")])
         print("| configuration | CPU ms/request (median) | min | x baseline |")

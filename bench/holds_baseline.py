@@ -19,7 +19,7 @@ idempotency handling, and no BEGIN/COMMIT round trips. ``expires_at`` uses the h
 seeded placements' urgency (U3) instead of reading the placement.
 
 ``full``: per request, in one transaction (BEGIN ... COMMIT, as asyncpg's ``transaction()``
-sends them), the same 6 statements the service sends on PostgreSQL, in the same order. Their SQL
+sends them), the same 7 statements the service sends on PostgreSQL, in the same order. Their SQL
 is compiled once, at start-up, from the service's own constants with SQLAlchemy's asyncpg dialect
 (so the text, ``$n`` numbering and bind casts are the ones the service's engine sends):
 
@@ -28,7 +28,8 @@ is compiled once, at start-up, from the service's own constants with SQLAlchemy'
 3. the ``offer_sent`` transfer-event insert (``app.placement.events._INSERT``, with its implicit
    ``RETURNING id``); ``offer_sent`` has no KPI summary statement, as in the service;
 4. the outbox insert (``app.realtime.outbox``), with the service's payload (the service sends its
-   ``pg_notify`` after the commit, batched on a connection of its own; the baseline sends none);
+   ``pg_notify`` after the commit, batched on a connection of its own; the baseline sends none),
+   and the second outbox insert, the Task notification (``app.placement.task_events``);
 5. the lock of the placement's audit chain head, which also reads it and takes the row id
    (``app.audit.service._LOCK_ONE``);
 6. the audit insert with the head update (``_INSERT_WITH_HEAD``), the row built by the service's
@@ -67,7 +68,8 @@ from starlette.routing import Route
 from app.audit import service as audit
 from app.audit.chain import GENESIS, row_mac
 from app.audit.service import AuditContext, AuditEntry, _row, signing_keys
-from app.placement import events, holds
+from app.config import Settings
+from app.placement import events, holds, task_events
 from app.principal import Principal, parse_roles
 from app.realtime import outbox
 from app.triage.urgency import hold_expiry
@@ -258,6 +260,16 @@ async def hold_full(request: Request) -> Response:
                 "webhooks_fanned_out_at": created,
             }
             await conn.fetchrow(st["outbox"].sql, *st["outbox"].args(row))
+            task = {"task": task_events.task_reference(G["public_url"], hold_id)}
+            row |= {
+                "event_id": uuid.uuid4(),
+                "topic": "task",
+                "event_type": "task.requested",
+                "payload": orjson.dumps(task).decode(),
+                "created_at": datetime.now(UTC),
+            }
+            row["webhooks_fanned_out_at"] = row["created_at"]
+            await conn.fetchrow(st["outbox"].sql, *st["outbox"].args(row))
             chain = f"placement:{placement}"
             head = await conn.fetchrow(
                 st["lock"].sql, *st["lock"].args({"chain": chain, "genesis": GENESIS})
@@ -321,6 +333,7 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
     if MODE == "full":
         G["statements"] = _statements()
         G["audit_key"] = signing_keys().current
+        G["public_url"] = Settings().public_url  # the Task address, as the service builds it
         async with pool.acquire() as conn:
             G["principal"] = await _principal(conn)
     yield

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import importlib
 import io
 import json
 import os
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,18 @@ async def _batch(app: Any, ids: range, units: list[str], headers: list[Any]) -> 
     return (time.process_time() - started) * 1000 / len(ids)
 
 
+async def _sampled(batch: Coroutine[Any, Any, float]) -> float:
+    """Run ``batch`` under pyinstrument (a sampling profiler: install it into the venv, it is not
+    a project dependency) and print its call tree to stderr, idle time in the loop included."""
+    pyinstrument = importlib.import_module("pyinstrument")
+    prof = pyinstrument.Profiler(interval=0.0005, async_mode="disabled")
+    prof.start()
+    result = await batch
+    prof.stop()
+    print(prof.output_text(unicode=False, show_all=False), file=sys.stderr)
+    return result
+
+
 async def _child(config: str, seed: dict[str, Any], batches: int, profile: int) -> list[float]:
     first = seed["next"][config]
     headers: list[Any] = [(b"host", b"x"), (b"content-type", b"application/json")]
@@ -102,7 +116,9 @@ async def _child(config: str, seed: dict[str, Any], batches: int, profile: int) 
         out = []
         for b in range(batches):
             ids = range(first + b * PER_BATCH, first + (b + 1) * PER_BATCH)
-            if profile and b == batches - 1:
+            if profile and b == batches - 1 and os.environ.get("BENCH_PYINSTRUMENT"):
+                out.append(await _sampled(_batch(app, ids, units, headers)))
+            elif profile and b == batches - 1:
                 prof = cProfile.Profile()
                 prof.enable()
                 out.append(await _batch(app, ids, units, headers))

@@ -60,7 +60,7 @@ LABELS = {
     "baseline": "baseline (Starlette + asyncpg, one CTE statement, no auth)",
     "service": "service (FastAPI app, POST /v1/placements/{id}/holds)",
 }
-FULL_LABEL = "baseline full (Starlette + asyncpg, the service's 6 statements in 1 transaction)"
+FULL_LABEL = "baseline full (Starlette + asyncpg, the service's 7 statements in 1 transaction)"
 HUGE = 10_000_000
 
 
@@ -438,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
                 lambda sql: pg.psql(sql.format(u=f"'{hot}'")),
             )
         ]
-        goals = Goals()
+        # bench/README.md, "Targets": the bar is set against the full baseline (same writes).
+        goals = Goals(rps_ratio_min=0.6, app_cpu_ratio_max=2.5) if full else Goals()
         sampler = LockSampler(url, interval=args.lock_sample_interval)
         sampler.start()
         try:

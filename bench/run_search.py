@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         same_sql = check_same_sql(pg, service, baseline, queries[0])
         if not same_sql:
             raise SystemExit("service and baseline sent different search SQL")
-        goals = Goals()
+        goals = Goals(rps_ratio_min=0.7, app_cpu_ratio_max=2.0)  # bench/README.md, "Targets"
         results = runner.timed_attempts(
             service,
             baseline,

@@ -11,15 +11,20 @@ bench/results.md. What is left here:
 
 - ``scope_uncached``: the service with the search-scope memo switched off (three queries and a
   second connection checkout per search, as before the fix).
+- ``search_sqlalchemy``: the search statement executed through SQLAlchemy on PostgreSQL too, as
+  before it went straight to the driver (``app.capacity.queries._driver_fetch``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 from fastapi import FastAPI
+from sqlalchemy import TextualSelect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.capacity import ranking
+from app.capacity import queries, ranking
 from app.capacity import service as capacity_service
 from app.main import create_app
 
@@ -36,6 +41,17 @@ def _no_scope_memo(_: FastAPI) -> None:
     capacity_service.ScopeResolver.resolve = _resolve_uncached  # type: ignore[method-assign]
 
 
+async def _through_sqlalchemy(
+    conn: AsyncConnection, _shape: tuple[Any, ...], stmt: TextualSelect, params: dict[str, Any]
+) -> Sequence[Mapping[str, Any]]:
+    rows = (await conn.execute(stmt, params)).mappings().all()
+    return cast(Sequence[Mapping[str, Any]], rows)
+
+
+def _search_sqlalchemy(_: FastAPI) -> None:
+    queries._driver_fetch = _through_sqlalchemy  # type: ignore[assignment]
+
+
 def _app(*patches: Patch) -> FastAPI:
     app = create_app()
     for patch in patches:
@@ -45,3 +61,7 @@ def _app(*patches: Patch) -> FastAPI:
 
 def scope_uncached() -> FastAPI:
     return _app(_no_scope_memo)
+
+
+def search_sqlalchemy() -> FastAPI:
+    return _app(_search_sqlalchemy)

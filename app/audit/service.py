@@ -47,7 +47,7 @@ from app.audit.chain import (
 from app.audit.models import AuditChainHead, AuditCheckpoint, AuditCheckpointHead, AuditLog
 from app.audit.schemas import AuditEntryRead, AuditVerifyResult, CheckpointRead
 from app.config import Settings, get_settings
-from app.db import Database, UTCDateTime, utcnow
+from app.db import Database, UTCDateTime, driver_args, driver_connection, utcnow
 from app.enums import Role
 from app.pagination import cursor_int
 from app.principal import Principal, format_roles
@@ -204,6 +204,13 @@ async def _new_ids(conn: AsyncConnection, n: int) -> list[int]:
     return [int(last) + i for i in range(1, n + 1)]
 
 
+def _driver_args(conn: AsyncConnection, stmt: Any, params: dict[str, Any]) -> list[Any]:
+    args = driver_args(conn, stmt, params)
+    if args is None:  # both statements take exactly the values given
+        raise RuntimeError(f"not a statement for the driver: {stmt}")
+    return args
+
+
 async def append(
     session: AsyncSession,
     ctx: AuditContext,
@@ -227,12 +234,15 @@ async def append(
     chains = sorted(by_chain)
     if len(entries) == 1 and conn.dialect.name == "postgresql":
         # The hot path: two statements, as with the single chain's advisory lock before.
-        head = (await conn.execute(_LOCK_ONE, {"chain": chains[0], "genesis": GENESIS})).one()
+        # Straight to the driver (``app.db.driver_args``), as the rest of the hot path.
+        driver = await driver_connection(conn)
+        lock = {"chain": chains[0], "genesis": GENESIS}
+        head = await driver.fetchrow(*_driver_args(conn, _LOCK_ONE, lock))
         seq, prev, row_id = int(head[0]), str(head[1]), int(head[2])
         row = by_chain[chains[0]][0]
         mac = row_mac(key, row_id=row_id, chain=chains[0], seq=seq + 1, prev=prev, row=row)
         row |= {"id": row_id, "chain": chains[0], "chain_seq": seq + 1, "prev_hash": prev}
-        await conn.execute(_INSERT_WITH_HEAD, row | {"hash": mac})
+        await driver.execute(*_driver_args(conn, _INSERT_WITH_HEAD, row | {"hash": mac}))
         return
     heads = await _lock_heads(conn, chains)
     ids = iter(await _new_ids(conn, len(entries)))

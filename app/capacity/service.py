@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import RowMapping, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.capacity import admission, ranking
@@ -362,7 +362,7 @@ async def search_local(
 
 
 def _hit(
-    row: RowMapping,
+    row: Mapping[str, Any],
     q: SearchQuery,
     scope: ranking.Scope | None,
     near: tuple[float, float] | None,

@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import driver_args, driver_connection
 from app.errors import InvalidInput
 from app.kpi import episodes
 from app.placement.models import TransferEvent
@@ -58,25 +59,27 @@ async def append(
     level: str | None = None,
     payload: dict[str, Any] | None = None,
 ) -> None:
-    await conn.execute(
-        _INSERT,
-        {
-            "placement_id": placement_id,
-            "seq": seq,
-            "event_type": event_type,
-            "occurred_at": occurred_at,
-            "recorded_at": recorded_at,
-            "actor_key_id": actor_key_id,
-            "actor_organisation_id": actor_organisation_id,
-            "from_state": from_state,
-            "to_state": to_state,
-            "unit_id": unit_id,
-            "hold_id": hold_id,
-            "reason": reason,
-            "level": level,
-            "payload": orjson.dumps(payload or {}, default=str).decode(),
-        },
-    )
+    row = {
+        "placement_id": placement_id,
+        "seq": seq,
+        "event_type": event_type,
+        "occurred_at": occurred_at,
+        "recorded_at": recorded_at,
+        "actor_key_id": actor_key_id,
+        "actor_organisation_id": actor_organisation_id,
+        "from_state": from_state,
+        "to_state": to_state,
+        "unit_id": unit_id,
+        "hold_id": hold_id,
+        "reason": reason,
+        "level": level,
+        "payload": orjson.dumps(payload or {}, default=str).decode(),
+    }
+    args = driver_args(conn, _INSERT, row)  # PostgreSQL: straight to the driver (hot path)
+    if args is not None:
+        await (await driver_connection(conn)).execute(*args)
+    else:
+        await conn.execute(_INSERT, row)
     # The placement's KPI summary (columns, ready intervals), in this transaction (no
     # statement for untracked types).
     await episodes.track_event(

@@ -9,17 +9,28 @@ hand-written SQL through the engine, not ORM entities, because it is the write h
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, Uuid, bindparam, func, select, text
+from sqlalchemy import (
+    Integer,
+    String,
+    TextClause,
+    TextualSelect,
+    Uuid,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
 from app.audit import service as audit_service
 from app.audit.service import AuditContext, AuditEntry
 from app.config import Settings
-from app.db import UTCDateTime
+from app.db import UTCDateTime, driver_args, driver_connection
 from app.errors import InvalidInput, NotFound
 from app.placement import access, events, task_events
 from app.placement.errors import (
@@ -30,7 +41,15 @@ from app.placement.errors import (
     UnitNotAccepting,
 )
 from app.placement.schemas import HoldCreate, HoldRead
-from app.placement.states import Action, EventType, IllegalTransition, State, next_state
+from app.placement.states import (
+    Action,
+    EventType,
+    IllegalTransition,
+    Move,
+    State,
+    move,
+    next_state,
+)
 from app.placement.suitability import hold_misfits
 from app.realtime.outbox import publish
 from app.triage.urgency import hold_expiry
@@ -70,16 +89,6 @@ _LOAD = (
     .bindparams(bindparam("placement_id", type_=_UUID), bindparam("unit_id", type_=_UUID))
     .columns(**_PLACEMENT_COLUMNS)
 )
-_OFFER = text(
-    "UPDATE placement SET state = 'offered', version = version + 1, event_seq = event_seq + 1,"
-    " current_hold_id = :hold_id, last_event_at = :at, updated_at = :now"
-    " WHERE id = :placement_id AND version = :version AND state = 'triaged'"
-).bindparams(
-    bindparam("hold_id", type_=_UUID),
-    bindparam("at", type_=_TS),
-    bindparam("now", type_=_TS),
-    bindparam("placement_id", type_=_UUID),
-)
 # A unit closed to admissions (a status reason whose ``closed_until`` has not passed) reserves
 # nothing: the status is checked in the reservation statement itself, under the same row lock.
 _RESERVE = text(
@@ -107,37 +116,72 @@ _INSERT_HOLD = text(
     bindparam("now", type_=_TS),
     bindparam("expires_at", type_=_TS),
 )
-# PostgreSQL: the same work in two round trips instead of four. _LOAD_OFFER reads the placement
-# (as _LOAD does) and, in the same statement, moves it triaged -> offered when every check the
-# caller makes afterwards can pass (version, state, consent, active unit); a data-modifying CTE
-# sees the snapshot of its statement, so ``p`` holds the values from before the update, which the
-# caller needs for its errors and the transfer event. When a check then fails in Python, the
-# caller raises and its transaction rolls back. _RESERVE_HOLD is the conditional reservation and
-# the hold insert as one statement: no row reserved, no hold inserted. SQLite has no
-# data-modifying CTEs, so it runs the four statements above.
-_LOAD_OFFER = (
-    text(
-        f"WITH p AS ({_SELECT_PLACEMENT}),"  # noqa: S608 - a module constant, no input
-        " o AS (UPDATE placement SET state = 'offered', version = placement.version + 1,"
-        " event_seq = placement.event_seq + 1, current_hold_id = :hold_id,"
-        " last_event_at = greatest(CASE WHEN CAST(:given AS timestamptz) IS NULL"
-        " THEN greatest(:now, p.last_event_at) ELSE :given END, p.last_event_at),"
+
+
+def _sql_states(states: Iterable[State]) -> str:
+    """``'a', 'b'``: states as SQL string literals. ``State(...)`` refuses anything that is not
+    a state's name, so nothing else reaches the SQL text."""
+    names = [State(s).value for s in states]
+    if not names:
+        raise ValueError("not state names: none given")
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def offer_statements(hold: Move) -> tuple[TextClause, TextualSelect]:
+    """The hold's state change, generated from the state table's ``hold`` move (``states.move``):
+    ``SET state`` is its target and ``WHERE state IN (...)`` lists exactly its source states, so
+    the SQL has no copy of the transition of its own. Returns the two forms:
+
+    - the single conditional UPDATE (SQLite, after ``_LOAD``), guarded by the version read;
+    - PostgreSQL's load + offer in one statement: a data-modifying CTE reads the placement (as
+      ``_LOAD`` does) and, in the same statement, moves it when every check the caller makes
+      afterwards can pass (version, state, consent, active unit). A data-modifying CTE sees its
+      statement's snapshot, so ``p`` holds the values from before the update, which the caller
+      needs for its errors and the transfer event; when a check then fails in Python, the caller
+      raises and its transaction rolls back. SQLite has no data-modifying CTEs.
+    """
+    target, sources = _sql_states([hold.target]), _sql_states(hold.sources)
+    offer = text(
+        f"UPDATE placement SET state = {target}, version = version + 1,"  # noqa: S608 - no input
+        " event_seq = event_seq + 1, current_hold_id = :hold_id, last_event_at = :at,"
         " updated_at = :now"
-        " FROM p WHERE placement.id = :placement_id AND placement.version = p.version"
-        " AND placement.state = 'triaged' AND p.state = 'triaged'"
-        " AND p.consent_given_at IS NOT NULL AND p.unit_org IS NOT NULL"
-        " RETURNING placement.id)"
-        " SELECT p.*, (SELECT count(*) FROM o) AS moved FROM p"
-    )
-    .bindparams(
-        bindparam("placement_id", type_=_UUID),
-        bindparam("unit_id", type_=_UUID),
+        f" WHERE id = :placement_id AND version = :version AND state IN ({sources})"
+    ).bindparams(
         bindparam("hold_id", type_=_UUID),
-        bindparam("given", type_=_TS),
+        bindparam("at", type_=_TS),
         bindparam("now", type_=_TS),
+        bindparam("placement_id", type_=_UUID),
     )
-    .columns(**_PLACEMENT_COLUMNS, moved=Integer)
-)
+    load_offer = (
+        text(
+            f"WITH p AS ({_SELECT_PLACEMENT}),"  # noqa: S608 - module constants, no input
+            f" o AS (UPDATE placement SET state = {target}, version = placement.version + 1,"
+            " event_seq = placement.event_seq + 1, current_hold_id = :hold_id,"
+            " last_event_at = greatest(CASE WHEN CAST(:given AS timestamptz) IS NULL"
+            " THEN greatest(:now, p.last_event_at) ELSE :given END, p.last_event_at),"
+            " updated_at = :now"
+            " FROM p WHERE placement.id = :placement_id AND placement.version = p.version"
+            f" AND placement.state IN ({sources}) AND p.state IN ({sources})"
+            " AND p.consent_given_at IS NOT NULL AND p.unit_org IS NOT NULL"
+            " RETURNING placement.id)"
+            " SELECT p.*, (SELECT count(*) FROM o) AS moved FROM p"
+        )
+        .bindparams(
+            bindparam("placement_id", type_=_UUID),
+            bindparam("unit_id", type_=_UUID),
+            bindparam("hold_id", type_=_UUID),
+            bindparam("given", type_=_TS),
+            bindparam("now", type_=_TS),
+        )
+        .columns(**_PLACEMENT_COLUMNS, moved=Integer)
+    )
+    return offer, load_offer
+
+
+_HOLD = move(Action.HOLD)
+_OFFER, _LOAD_OFFER = offer_statements(_HOLD)
+# PostgreSQL: the conditional reservation and the hold insert as one statement (the four
+# statements SQLite runs take two there): no row reserved, no hold inserted.
 _RESERVE_HOLD = text(
     "WITH r AS (UPDATE unit_capacity SET held = held + 1"
     " WHERE unit_id = :unit_id AND free - held > 0"
@@ -173,6 +217,13 @@ _RECOUNT = text(
 ).bindparams(bindparam("unit_id", type_=_UUID), bindparam("reported_at", type_=_TS))
 
 
+def _driver_args(conn: AsyncConnection, stmt: Any, params: dict[str, Any]) -> list[Any]:
+    args = driver_args(conn, stmt, params)
+    if args is None:  # both statements take exactly the values given
+        raise RuntimeError("the hold's statements must run on the driver")
+    return args
+
+
 async def place_hold(
     session: AsyncSession,
     ctx: AuditContext,
@@ -188,9 +239,10 @@ async def place_hold(
     no place left; the caller's transaction then rolls back.
     """
     conn = await session.connection()
-    lean = conn.dialect.name == "postgresql"
+    # PostgreSQL runs the hold in two statements (its data-modifying CTEs), SQLite in four.
+    postgresql = conn.dialect.name == "postgresql"
     hold_id = uuid.uuid4()
-    if lean:
+    if postgresql:
         params = {
             "placement_id": placement_id,
             "unit_id": body.unit_id,
@@ -198,32 +250,34 @@ async def place_hold(
             "given": body.occurred_at,
             "now": now,
         }
-        p = (await conn.execute(_LOAD_OFFER, params)).first()
+        # Straight to the driver (``app.db.driver_args``): the hold is the write hot path.
+        driver = await driver_connection(conn)
+        p = await driver.fetchrow(*_driver_args(conn, _LOAD_OFFER, params))
     else:
         params = {"placement_id": placement_id, "unit_id": body.unit_id}
-        p = (await conn.execute(_LOAD, params)).first()
+        p = (await conn.execute(_LOAD, params)).mappings().first()
     if p is None:
         raise NotFound(f"No placement {placement_id}.")
-    access.require_manage(ctx.principal, p.referrer_organisation_id, p.region_id)
+    access.require_manage(ctx.principal, p["referrer_organisation_id"], p["region_id"])
     try:
-        after = next_state(State(p.state), Action.HOLD)
+        after = next_state(State(p["state"]), Action.HOLD)
     except IllegalTransition as exc:
         raise InvalidTransition.of(exc) from None
-    if p.consent_given_at is None:
+    if p["consent_given_at"] is None:
         raise ConsentRequired(
             "The patient's consent to share with follow-up care is not recorded; post a "
             "consent_given event first (docs/domain.md §10)."
         )
-    if p.unit_org is None:
+    if p["unit_org"] is None:
         raise UnknownUnit(
             f"Unit {body.unit_id} does not exist or is deactivated.",
             errors=[{"pointer": "#/unit_id", "detail": "unknown or inactive unit"}],
         )
     misfits = hold_misfits(
-        care_type=p.care_type,
-        sex=p.sex,
-        unit_care_type=p.unit_care_type,
-        unit_sex_policy=p.unit_sex_policy,
+        care_type=p["care_type"],
+        sex=p["sex"],
+        unit_care_type=p["unit_care_type"],
+        unit_sex_policy=p["unit_sex_policy"],
     )
     if misfits:
         raise InvalidInput(
@@ -233,36 +287,37 @@ async def place_hold(
     at = events.occurred_at(
         body.occurred_at,
         now=now,
-        previous=p.last_event_at,
+        previous=p["last_event_at"],
         skew=timedelta(seconds=settings.clock_skew_seconds),
     )
-    if lean:
-        moved = p.moved
+    if postgresql:
+        moved = p["moved"]
     else:
         offered = await conn.execute(
             _OFFER,
             {
                 "hold_id": hold_id,
-                "at": max(at, p.last_event_at),
+                "at": max(at, p["last_event_at"]),
                 "now": now,
                 "placement_id": placement_id,
-                "version": p.version,
+                "version": p["version"],
             },
         )
         moved = offered.rowcount
     if moved != 1:
         raise ConcurrentChange("The placement changed while the hold was placed; read it again.")
-    expires_at = now + hold_expiry(p.urgency_level)
+    expires_at = now + hold_expiry(p["urgency_level"])
     hold = {
         "id": hold_id,
         "placement_id": placement_id,
         "unit_id": body.unit_id,
-        "org": p.unit_org,
+        "org": p["unit_org"],
         "now": now,
         "expires_at": expires_at,
     }
-    if lean:
-        reserved = (await conn.execute(_RESERVE_HOLD, hold)).rowcount
+    if postgresql:
+        status = await driver.execute(*_driver_args(conn, _RESERVE_HOLD, hold))
+        reserved = 1 if status == "INSERT 0 1" else 0
     else:
         reserved = (await conn.execute(_RESERVE, {"unit_id": body.unit_id, "now": now})).rowcount
     if reserved != 1:
@@ -276,18 +331,18 @@ async def place_hold(
             f"Unit {body.unit_id} is full: no place is left to hold.",
             extra={"unit_id": str(body.unit_id)},
         )
-    if not lean:
+    if not postgresql:
         await conn.execute(_INSERT_HOLD, hold)
     await events.append(
         conn,
         placement_id=placement_id,
-        seq=p.event_seq + 1,
+        seq=p["event_seq"] + 1,
         event_type=EventType.OFFER_SENT,
         occurred_at=at,
         recorded_at=now,
         actor_key_id=ctx.principal.key_id,
         actor_organisation_id=ctx.principal.organisation_id,
-        from_state=p.state,
+        from_state=p["state"],
         to_state=after,
         unit_id=body.unit_id,
         hold_id=hold_id,
@@ -301,21 +356,21 @@ async def place_hold(
             "placement_id": placement_id,
             "state": after,
             "event": EventType.OFFER_SENT,
-            "seq": p.event_seq + 1,
+            "seq": p["event_seq"] + 1,
             "unit_id": body.unit_id,
             "hold_id": hold_id,
             "expires_at": expires_at,
         },
-        region_id=p.region_id,
-        organisation_ids=[p.referrer_organisation_id, p.unit_org],
+        region_id=p["region_id"],
+        organisation_ids=[p["referrer_organisation_id"], p["unit_org"]],
     )
     await task_events.notify(
         session,
         hold_id=hold_id,
         created=True,
         public_url=settings.public_url,
-        region_id=p.region_id,
-        organisation_ids=[p.referrer_organisation_id, p.unit_org],
+        region_id=p["region_id"],
+        organisation_ids=[p["referrer_organisation_id"], p["unit_org"]],
     )
     await audit_service.append(
         session,
@@ -325,7 +380,7 @@ async def place_hold(
                 event_code="placement.hold",
                 action="U",
                 object_id=str(placement_id),
-                patient_key=p.patient_key,
+                patient_key=p["patient_key"],
                 detail={"unit_id": body.unit_id, "hold_id": hold_id},
             )
         ],
@@ -335,7 +390,7 @@ async def place_hold(
         id=hold_id,
         placement_id=placement_id,
         unit_id=body.unit_id,
-        organisation_id=p.unit_org,
+        organisation_id=p["unit_org"],
         status="active",
         created_at=now,
         expires_at=expires_at,

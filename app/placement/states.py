@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -134,6 +136,34 @@ def next_state(state: State, action: Action) -> State:
         return TRANSITIONS[(state, action)]
     except KeyError:
         raise IllegalTransition(state, action) from None
+
+
+@dataclass(frozen=True)
+class Move:
+    """One action's transition as a single conditional write: every state ``action`` may start in
+    (the ``WHERE state IN (...)`` of the write) and the one state it leads to (its ``SET``)."""
+
+    action: Action
+    sources: tuple[State, ...]
+    target: State
+
+
+def move(action: Action, table: Mapping[tuple[State, Action], State] = TRANSITIONS) -> Move:
+    """``action``'s transition read from ``table`` (the state machine by default), sources in the
+    order of the ``State`` enum.
+
+    Raises ValueError when the table allows ``action`` in no state, or when it leads to different
+    states from different sources (then it is not one conditional write).
+    """
+    sources = tuple(s for s in State if (s, action) in table)
+    targets = {table[(s, action)] for s in sources}
+    if not sources:
+        raise ValueError(f"{action.value} is allowed in no state")
+    if len(targets) != 1:
+        raise ValueError(
+            f"{action.value} leads to {', '.join(sorted(targets))}: not one conditional write"
+        )
+    return Move(action=action, sources=sources, target=targets.pop())
 
 
 def replay(events: list[tuple[str | None, str]]) -> State | None:

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import driver_args, driver_connection, utcnow
 from app.realtime.bus import notify_after_commit
 from app.realtime.models import OutboxEvent
 
@@ -59,7 +59,11 @@ async def publish(
         "created_at": utcnow(),
         "webhooks_fanned_out_at": None,
     }
-    outbox_id: int = (await conn.execute(_INSERT, row)).scalar_one()
+    args = driver_args(conn, _INSERT, row)  # PostgreSQL: straight to the driver (hot path)
+    if args is not None:
+        outbox_id: int = await (await driver_connection(conn)).fetchval(*args)
+    else:
+        outbox_id = (await conn.execute(_INSERT, row)).scalar_one()
     notify_after_commit(session, outbox_id)
     return Published(id=outbox_id, event_id=event_id)
 

@@ -10,8 +10,10 @@ from app.placement.states import (
     TRANSITIONS,
     Action,
     IllegalTransition,
+    Move,
     State,
     allowed_actions,
+    move,
     next_state,
     replay,
 )
@@ -100,3 +102,29 @@ def test_replay() -> None:
     assert replay(log) == State.OFFERED
     with pytest.raises(ValueError, match="event 1 starts in 'triaged'"):
         replay([(None, "requested"), ("triaged", "offered")])
+
+
+def test_move_reads_sources_and_target_from_the_table() -> None:
+    hold = move(Action.HOLD)
+    assert hold == Move(action=Action.HOLD, sources=(State.TRIAGED,), target=State.OFFERED)
+    cancel = move(Action.CANCEL)
+    assert cancel.sources == (State.REQUESTED, State.TRIAGED, State.OFFERED, State.ACCEPTED)
+    assert cancel.target == State.CANCELLED
+
+
+def test_move_follows_a_changed_table() -> None:
+    table = dict(TRANSITIONS)
+    table[(State.REQUESTED, Action.HOLD)] = State.OFFERED
+    assert move(Action.HOLD, table).sources == (State.REQUESTED, State.TRIAGED)
+    table = {k: v for k, v in TRANSITIONS.items() if k[1] is not Action.HOLD}
+    table[(State.OFFERED, Action.HOLD)] = State.ACCEPTED
+    assert move(Action.HOLD, table) == Move(Action.HOLD, (State.OFFERED,), State.ACCEPTED)
+
+
+def test_move_refuses_an_action_that_is_not_one_conditional_write() -> None:
+    table = {k: v for k, v in TRANSITIONS.items() if k[1] is not Action.HOLD}
+    with pytest.raises(ValueError, match="hold is allowed in no state"):
+        move(Action.HOLD, table)
+    # escalate keeps each state it is allowed in: two targets
+    with pytest.raises(ValueError, match="escalate leads to offered, triaged"):
+        move(Action.ESCALATE)
