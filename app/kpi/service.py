@@ -217,6 +217,9 @@ async def answer(
     caller's region, the question validated once, the calendar extended, the spec's query for
     the rows and their total, small cells suppressed for analysts, targets, notes."""
     principal.require(*spec.roles)
+    if spec.answered_by is not None:
+        validate(replace(q, kpi=spec.name))
+        return spec.answer.model_validate(await spec.answered_by(db, principal, q, now))
     suppress = suppressed_for(principal) and spec.cell is not None
     q = replace(q, kpi=spec.name)
     validate(q)
@@ -303,6 +306,7 @@ def csv_table(answer: BaseModel) -> tuple[list[str], list[list[Any]]]:
     the CSV and the dashboard's spreadsheet; every line carries the KPI, its definition version
     and the period."""
     data = answer.model_dump(mode="json", by_alias=True)
+    period = data.get("period") or {"from": data["period_from"], "to": data["period_to"]}
     lines: list[tuple[str, dict[str, Any]]] = [("row", r) for r in data["rows"]]
     if "total" in data:
         lines.append(("total", data["total"]))
@@ -331,9 +335,9 @@ def csv_table(answer: BaseModel) -> tuple[list[str], list[list[Any]]]:
         out.append(
             [
                 data["kpi"],
-                data["definition_version"],
-                data["period"]["from"],
-                data["period"]["to"],
+                data.get("definition_version", f.DEFINITION_VERSION),
+                period["from"],
+                period["to"],
                 kind,
                 *values,
             ]

@@ -20,7 +20,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.auth.principal import Principal
 from app.config import Settings
+from app.db import Database
 from app.enums import GUARANTEED_CARE_TYPES, CareType, NotAcceptingReason, Role
 from app.errors import InvalidInput
 from app.kpi import formulas as f
@@ -29,7 +31,6 @@ from app.kpi.models import KpiBaseline
 from app.kpi.schemas import (
     AcpAnswer,
     AcpRead,
-    AnswerBase,
     CapacityAnswer,
     CapacityRead,
     CracksAnswer,
@@ -54,6 +55,7 @@ from app.kpi.schemas import (
     WrongBedAnswer,
     WrongBedRead,
 )
+from app.reportnow.schemas import ReportResponsesAnswer
 
 MAX_PERIOD_DAYS = 1_100  # three years and a bit: a yearly comparison with its predecessor
 MAX_CAPACITY_DAYS = 400  # the capacity census is units x days
@@ -110,10 +112,11 @@ class Ctx:
     suppress: bool
 
 
-A = TypeVar("A", bound=AnswerBase)
+A = TypeVar("A", bound=BaseModel)
 Read = Callable[[Any, str | None, Mapping[str, str]], BaseModel]
 Fetch = Callable[[Ctx, str | None], Awaitable[Sequence[Any]]]
 Summary = Callable[[Sequence[Any], Mapping[str, str]], tuple[BaseModel, int | None]]
+AnsweredBy = Callable[[Database, Principal, KpiQuery, datetime], Awaitable[BaseModel]]
 Targets = Callable[[Ctx, Sequence[Any], Sequence[BaseModel]], Awaitable[list[TargetRead]]]
 
 
@@ -123,6 +126,7 @@ class Column:
 
     field: str
     chart: bool = False
+    share: bool = False  # a fraction, shown as a percentage
 
 
 @dataclass(frozen=True)
@@ -159,10 +163,15 @@ class KpiSpec(Generic[A]):
     calendar: bool = True  # the query joins the calendar table
     max_days: int = MAX_PERIOD_DAYS
     filters_definition: bool = False  # the answer's filters name the definition
+    # A KPI answered by its own service, whose route lives with it (the service checks roles,
+    # scope and suppression itself); ``routed``: /v1/kpis/<slug> is registered from the spec.
+    answered_by: AnsweredBy | None = None
+    routed: bool = True
     more: Callable[[KpiQuery], dict[str, Any]] = lambda q: {}  # more answer fields
     # The dashboard: table columns (chart series among them), default age filter, whether the
     # targets scale with the days (counts) rather than hold at every point (shares).
     columns: tuple[Column, ...] = ()
+    key: str = "group"  # the field that names a table row (the group, or e.g. the day)
     default_age: int | None = None
     additive_targets: bool = False
     target_measure: str = "count"
@@ -175,6 +184,10 @@ class KpiSpec(Generic[A]):
     @property
     def has_group_by(self) -> bool:
         return bool(self.groups)
+
+
+async def _no_rows(ctx: Ctx, group_by: str | None) -> Sequence[Any]:
+    return []
 
 
 # --- shared pieces of specs -----------------------------------------------------------------------
@@ -481,7 +494,7 @@ ESCALATIONS = KpiSpec(
     columns=(
         Column("requests"),
         Column("escalated"),
-        Column("escalation_rate", chart=True),
+        Column("escalation_rate", chart=True, share=True),
         Column("to_region"),
         Column("to_national"),
         Column("expired_holds"),
@@ -545,10 +558,10 @@ CAPACITY = KpiSpec(
     columns=(
         Column("unit_moments"),
         Column("stale"),
-        Column("stale_share", chart=True),
+        Column("stale_share", chart=True, share=True),
         Column("staffed"),
         Column("occupied"),
-        Column("occupancy", chart=True),
+        Column("occupancy", chart=True, share=True),
         Column("closed_unit_days"),
     ),
 )
@@ -591,7 +604,7 @@ GGZ_CRISIS_WITHIN_NORM = KpiSpec(
         Column("open_overdue"),
         Column("open_within"),
         Column("left_before_assessment"),
-        Column("share", chart=True),
+        Column("share", chart=True, share=True),
     ),
     target_measure="share",
 )
@@ -634,7 +647,7 @@ ADMISSION_GUARANTEE = KpiSpec(
         Column("open_overdue"),
         Column("open_within"),
         Column("cancelled"),
-        Column("share", chart=True),
+        Column("share", chart=True, share=True),
     ),
     target_measure="share",
 )
@@ -682,7 +695,13 @@ WLZ_CRISIS_WAITING = KpiSpec(
         "that starts the day and neither placed (offer accepted) nor cancelled before it; "
         "days after now have no row.",
     ),
-    columns=(Column("day"), Column("waiting", chart=True)),
+    columns=(
+        Column("waiting", chart=True),
+        Column("patient_days"),
+        Column("mean"),
+        Column("peak"),
+    ),
+    key="day",
 )
 
 
@@ -712,8 +731,8 @@ ADVANCE_CARE_PLANNING = KpiSpec(
         Column("recorded"),
         Column("not_recorded"),
         Column("unknown"),
-        Column("share", chart=True),
-        Column("share_known"),
+        Column("share", chart=True, share=True),
+        Column("share_known", share=True),
     ),
 )
 
@@ -798,12 +817,47 @@ SHORTAGE = KpiSpec(
         "no place left, and a search that found no unit (one per care type searched, in "
         "the searched subregion). Only days, care types and subregions with one are listed.",
     ),
+    key="day",
     columns=(
-        Column("day"),
         Column("care_type"),
         Column("subregion"),
         Column("holds_refused", chart=True),
         Column("searches_empty", chart=True),
+    ),
+)
+
+
+# --- report-now response times (docs/domain.md §6.4) ---------------------------------------------
+
+
+async def _report_responses(
+    db: Database, principal: Principal, q: KpiQuery, now: datetime
+) -> BaseModel:
+    """The answer of ``GET /v1/kpis/report-requests`` (its route lives with report requests)."""
+    from app.reportnow import service as reportnow  # reportnow reads the KPI tables
+
+    return await reportnow.response_times(db, principal, q.period, now=now)
+
+
+REPORT_REQUESTS = KpiSpec(
+    name="report_requests",
+    title=N_("Report-now response times"),
+    answer=ReportResponsesAnswer,
+    doc="Response times per organisation to the report requests made in the period.",
+    fetch=_no_rows,
+    read=from_attrs(ReportResponsesAnswer),
+    filters=(),
+    answered_by=_report_responses,
+    routed=False,
+    calendar=False,
+    notes=(),
+    key="organisation_name",
+    columns=(
+        Column("targeted"),
+        Column("answered"),
+        Column("answered_within_deadline"),
+        Column("share_within_deadline", chart=True, share=True),
+        Column("median_answer_seconds"),
     ),
 )
 
@@ -822,5 +876,6 @@ SPECS: dict[str, KpiSpec[Any]] = {
         ADVANCE_CARE_PLANNING,
         BETWEEN_THE_CRACKS,
         SHORTAGE,
+        REPORT_REQUESTS,
     )
 }

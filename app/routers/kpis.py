@@ -130,7 +130,8 @@ def _kpi_route(spec: KpiSpec[Any]) -> None:
 
 
 for _spec in SPECS.values():
-    _kpi_route(_spec)
+    if _spec.routed:
+        _kpi_route(_spec)
 
 
 @router.get(

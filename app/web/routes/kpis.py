@@ -18,20 +18,14 @@ from app.kpi import dashboard as dash
 from app.kpi import formulas as f
 from app.kpi import report as report_service
 from app.kpi import service as kpi_service
+from app.kpi.specs import SPECS
 from app.web.deps import AnalystUser
 from app.web.i18n import CARE_TYPE_LABELS, DECLINE_REASON_LABELS, N_, Translator
 from app.web.templating import render, request_locale, translator
 
 router = APIRouter(include_in_schema=False)
 
-KPI_LABELS = {
-    "wrong_bed_days": N_("Wrong-bed days"),
-    "inflow": N_("Inflow"),
-    "lead_times": N_("Lead times"),
-    "escalations": N_("Escalations"),
-    "capacity": N_("Capacity"),
-    "ggz_crisis_within_norm": N_("GGZ crisis within norm"),
-}
+KPI_LABELS = {name: spec.title for name, spec in SPECS.items()}  # marked in app.kpi.specs
 SPAN_LABELS = {"month": N_("Month"), "week": N_("Week"), "year": N_("Year")}
 GROUP_LABELS = {
     "month": N_("month"),
@@ -41,6 +35,7 @@ GROUP_LABELS = {
     "age_band": N_("age band"),
     "care_type": N_("care type"),
     "source": N_("source"),
+    "patient_group": N_("patient group"),
 }
 FIELD_LABELS = {
     "days": N_("Wrong-bed days"),
@@ -87,8 +82,33 @@ FIELD_LABELS = {
     "inflow_rav": N_("Inflow 75+ ambulance (RAV)"),
     "ggz_within_norm": N_("GGZ crisis within norm"),
     "wrong_bed_days": N_("Wrong-bed days 75+"),
+    "closed_unit_days": N_("Closed unit-days"),
+    "cancelled": N_("Cancelled without a place"),
+    "day": N_("Day"),
+    "waiting": N_("Patients waiting"),
+    "patient_days": N_("Patient-days"),
+    "mean": N_("Mean per day"),
+    "peak": N_("Peak"),
+    "referrals": N_("Referrals 65+"),
+    "recorded": N_("ACP recorded"),
+    "not_recorded": N_("ACP not recorded"),
+    "unknown": N_("Not answered"),
+    "share_known": N_("Share of answered"),
+    "over_norm": N_("Over the norm"),
+    "cancelled_without_place": N_("Cancelled without a place"),
+    "re_referrals": N_("Re-referred within 30 days"),
+    "care_type": N_("Care type"),
+    "subregion": N_("Subregion"),
+    "holds_refused": N_("Holds refused (no place)"),
+    "searches_empty": N_("Searches without result"),
+    "organisation_name": N_("Organisation"),
+    "targeted": N_("Units asked"),
+    "answered": N_("Answered"),
+    "answered_within_deadline": N_("Answered in time"),
+    "share_within_deadline": N_("Share answered in time"),
+    "median_answer_seconds": N_("Median answer time (s)"),
 }
-SOURCE_LABELS = {"seh": N_("SEH"), "hap": N_("HAP"), "rav": N_("RAV")}
+SOURCE_LABELS = {"seh": N_("SEH"), "hap": N_("HAP"), "rav": N_("RAV"), "vvt_acute": N_("Acute VVT")}
 
 
 def _field_label(tr: Translator, field: str) -> str:
@@ -121,6 +141,8 @@ def _format(tr: Translator, field: str, value: Any, lang: str) -> str:
     if isinstance(value, bool):
         return tr("yes") if value else tr("no")
     if isinstance(value, str):
+        if field == "care_type":
+            return tr(CARE_TYPE_LABELS.get(value, value))
         return tr(SOURCE_LABELS[value]) if value in SOURCE_LABELS else value
     if field in dash.SHARES:
         text = f"{value * 100:.1f} %"
@@ -182,8 +204,9 @@ async def kpis_page(
             "kpi_labels": KPI_LABELS,
             "span_labels": SPAN_LABELS,
             "group_labels": GROUP_LABELS,
-            "groups": [g for g in dash.GROUP_ORDER if g in kpi_service.GROUPS[view.kpi]],
-            "filters": dash.FILTERS[view.kpi],
+            "spec": SPECS[view.kpi],
+            "groups": [g for g in dash.GROUP_ORDER if g in SPECS[view.kpi].groups],
+            "filters": SPECS[view.kpi].filters,
             "ages": dash.AGES,
             "kpis": dash.KPIS,
             "spans": dash.SPANS,
