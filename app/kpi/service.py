@@ -30,7 +30,7 @@ from app.errors import Forbidden, InvalidInput
 from app.kpi import forecast as fc
 from app.kpi import formulas as f
 from app.kpi import queries
-from app.kpi.models import InflowCount, KpiBaseline
+from app.kpi.models import INFLOW_KEY, InflowCount, KpiBaseline
 from app.kpi.schemas import (
     SUPPRESSION_NOTE,
     BackTestRead,
@@ -527,15 +527,7 @@ async def report_inflow(
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(InflowCount).values(rows)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[
-            "source",
-            "organisation_id",
-            "period_start",
-            "period_end",
-            "age_band",
-            "urgency_native",
-            "contact_type",
-        ],
+        index_elements=list(INFLOW_KEY),
         set_={
             "count": stmt.excluded.count,
             "subregion_id": stmt.excluded.subregion_id,

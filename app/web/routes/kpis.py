@@ -6,7 +6,7 @@ Principal, so an analyst sees aggregates with small cells suppressed, exactly as
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -225,36 +225,29 @@ def _qs(view: dash.View, **changes: Any) -> str:
     return urlencode(view.params(**changes))
 
 
-def _filename(view: dash.View, ext: str) -> str:
-    return f"{view.kpi}_{view.label}.{ext}"
-
-
-@router.get("/ui/kpis/export.csv")
-async def kpis_csv(
-    request: Request, person: AnalystUser, db: DbDep, settings: SettingsDep
-) -> Response:
-    view = _request_view(request)
-    answer = await dash.answer(db, person, view, now=utcnow(), settings=settings)
-    return Response(
-        kpi_service.render_csv(answer),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(view, "csv")}"'},
-    )
-
-
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@router.get("/ui/kpis/export.xlsx")
-async def kpis_xlsx(
-    request: Request, person: AnalystUser, db: DbDep, settings: SettingsDep
+@router.get("/ui/kpis/export.{ext}")
+async def kpis_export(
+    request: Request,
+    ext: Literal["csv", "xlsx"],
+    person: AnalystUser,
+    db: DbDep,
+    settings: SettingsDep,
 ) -> Response:
+    """What the dashboard shows as CSV (the API's CSV) or as a spreadsheet of the same lines."""
     view = _request_view(request)
     answer = await dash.answer(db, person, view, now=utcnow(), settings=settings)
+    if ext == "csv":
+        body, media = kpi_service.render_csv(answer).encode(), "text/csv; charset=utf-8"
+    else:
+        body, media = dash.xlsx(answer, title=view.kpi), XLSX
+    filename = f"{view.kpi}_{view.label}.{ext}"
     return Response(
-        dash.xlsx(answer, title=view.kpi),
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{_filename(view, "xlsx")}"'},
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
