@@ -1443,14 +1443,11 @@ def between_the_cracks(
         target.requests += 1
         t0 = created.occurred_at
         accepted = stay.first(OFFER_ACCEPTED)
-        norm = norm_us(stay.care_type)
-        if accepted is not None:
-            if duration_us(accepted.occurred_at, t0) > norm:
-                target.over_norm += 1
-        elif stay.first(CANCELLED) is not None:
-            target.cancelled_without_place += 1
-        elif duration_us(now, t0) > norm:
-            target.over_norm += 1
+        stopped = None if accepted is None else accepted.occurred_at
+        left = stay.first(CANCELLED) is not None
+        outcome = clock_outcome(t0, stopped, left, now, norm_us(stay.care_type))
+        target.over_norm += outcome in ("late", "overdue")
+        target.cancelled_without_place += outcome == "left"
         earlier = requested[stay.patient_key]
         if any(t < t0 and duration_us(t0, t) <= REREFERRAL_WINDOW_US for t in earlier):
             target.re_referrals += 1

@@ -574,6 +574,17 @@ _EPOCH_1970 = datetime(1970, 1, 1, tzinfo=UTC)
 C = TypeVar("C", bound=f.ClockCounts)
 
 
+def _clock_sql(dialect: str, start: str, norm: str) -> str:
+    """``formulas.clock_outcome`` as an SQL CASE over a cohort row ``c`` (its accepted_at,
+    cancelled_at and the clock's ``start``) against ``norm`` (µs, an SQL expression)."""
+    return f"""CASE WHEN c.accepted_at IS NOT NULL THEN
+           CASE WHEN {_us(dialect, "c.accepted_at")} - {_us(dialect, start)} <= {norm}
+                THEN 'within' ELSE 'late' END
+         WHEN c.cancelled_at IS NOT NULL THEN 'left'
+         WHEN :now_us - {_us(dialect, start)} > {norm} THEN 'overdue'
+         ELSE 'pending' END"""
+
+
 async def _clock_rows(
     conn: AsyncConnection,
     cohort: str,
@@ -587,20 +598,11 @@ async def _clock_rows(
     """``formulas.clock_outcome`` in SQL over a cohort (columns label, accepted_at,
     cancelled_at and the clock's ``start``) against ``norm`` (µs, an SQL expression), counted
     per group into rows made by ``make``."""
-    dialect = conn.dialect.name
+    outcome = _clock_sql(conn.dialect.name, start, norm)
     sql = (
         "WITH "
         + cohort
-        + f""", k AS (
-  SELECT c.label,
-    CASE WHEN c.accepted_at IS NOT NULL THEN
-           CASE WHEN {_us(dialect, "c.accepted_at")} - {_us(dialect, start)} <= {norm}
-                THEN 'within' ELSE 'late' END
-         WHEN c.cancelled_at IS NOT NULL THEN 'left'
-         WHEN :now_us - {_us(dialect, start)} > {norm} THEN 'overdue'
-         ELSE 'pending' END AS outcome
-  FROM c
-)
+        + f""", k AS (SELECT c.label, {outcome} AS outcome FROM c)
 SELECT label, outcome, COUNT(*) FROM k GROUP BY label, outcome
 """
     )
@@ -1144,12 +1146,7 @@ async def between_the_cracks(
         "WITH "
         + cohort
         + f""", k AS (
-  SELECT c.label,
-    CASE WHEN c.accepted_at IS NOT NULL THEN
-           CASE WHEN {_us(dialect, "c.accepted_at")} - {created} > {norm} THEN 1 ELSE 0 END
-         WHEN c.cancelled_at IS NOT NULL THEN 0
-         WHEN :now_us - {created} > {norm} THEN 1 ELSE 0 END AS over_,
-    CASE WHEN c.accepted_at IS NULL AND c.cancelled_at IS NOT NULL THEN 1 ELSE 0 END AS canc,
+  SELECT c.label, {_clock_sql(dialect, "c.created_at", norm)} AS outcome,
     CASE WHEN EXISTS (
       SELECT 1 FROM placement p2
       WHERE p2.patient_key = c.pk AND p2.kpi_requested_at IS NOT NULL
@@ -1158,7 +1155,10 @@ async def between_the_cracks(
     ) THEN 1 ELSE 0 END AS rr
   FROM c
 )
-SELECT label, COUNT(*), SUM(over_), SUM(canc), SUM(rr) FROM k GROUP BY label
+SELECT label, COUNT(*),
+  SUM(CASE WHEN outcome IN ('late', 'overdue') THEN 1 ELSE 0 END),
+  SUM(CASE WHEN outcome = 'left' THEN 1 ELSE 0 END), SUM(rr)
+FROM k GROUP BY label
 """
     )
     params = {**_cohort_params(period, flt), "now_us": f.duration_us(now, _EPOCH_1970)}
