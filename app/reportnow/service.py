@@ -339,22 +339,6 @@ async def open_for_organisation(
     return list(banners.values())
 
 
-def check_period(period: f.Period) -> None:
-    """The KPI periods' bounds: within the KPI calendar, at most ``MAX_PERIOD_DAYS`` long."""
-    from app.kpi.service import CALENDAR_END, CALENDAR_FIRST, MAX_PERIOD_DAYS
-
-    if period.start < CALENDAR_FIRST or period.end > CALENDAR_END:
-        raise InvalidInput(
-            f"The period must lie in {CALENDAR_FIRST} .. {CALENDAR_END}.",
-            errors=[{"pointer": "query:from", "detail": "outside the KPI calendar"}],
-        )
-    if period.days > MAX_PERIOD_DAYS:
-        raise InvalidInput(
-            f"The period is {period.days} days; at most {MAX_PERIOD_DAYS}.",
-            errors=[{"pointer": "query:to", "detail": "period too long"}],
-        )
-
-
 async def response_times(
     db: Database, principal: Principal, period: f.Period, *, now: datetime
 ) -> ReportResponsesAnswer:
@@ -402,7 +386,6 @@ def _response_read(r: f.ReportResponseSummary, names: dict[uuid.UUID, str]) -> R
 
 __all__: Sequence[str] = (
     "Banner",
-    "check_period",
     "create",
     "get",
     "list_requests",
