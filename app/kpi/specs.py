@@ -55,7 +55,7 @@ from app.kpi.schemas import (
     WrongBedAnswer,
     WrongBedRead,
 )
-from app.reportnow.schemas import ReportResponsesAnswer
+from app.reportnow.schemas import ReportResponseRead, ReportResponsesAnswer
 
 MAX_PERIOD_DAYS = 1_100  # three years and a bit: a yearly comparison with its predecessor
 MAX_CAPACITY_DAYS = 400  # the capacity census is units x days
@@ -64,7 +64,6 @@ BASELINE_YEAR = 2022
 MINUTE_US = 60_000_000
 KPI_ROLES = (Role.ANALYST, Role.TRIAGIST)
 FILTERS = ("age_min", "definition", "hospital", "subregion", "care_type")  # in route order
-ALL_FILTERS = FILTERS
 COHORT_GROUPS = frozenset(
     {"month", "week", "hospital", "subregion", "age_band", "care_type", "source"}
 )
@@ -187,6 +186,7 @@ class KpiSpec(Generic[A]):
 
 
 async def _no_rows(ctx: Ctx, group_by: str | None) -> Sequence[Any]:
+    """The fetch of a spec that is ``answered_by`` its own service."""
     return []
 
 
@@ -844,8 +844,8 @@ REPORT_REQUESTS = KpiSpec(
     title=N_("Report-now response times"),
     answer=ReportResponsesAnswer,
     doc="Response times per organisation to the report requests made in the period.",
-    fetch=_no_rows,
-    read=from_attrs(ReportResponsesAnswer),
+    fetch=_no_rows,  # answered_by reads its rows
+    read=from_attrs(ReportResponseRead),
     filters=(),
     answered_by=_report_responses,
     routed=False,
