@@ -204,6 +204,13 @@ async def _context(
     return Ctx(conn, q, flt, codes, now, settings, suppress)
 
 
+def _cell(spec: KpiSpec[Any], row: Any, label: str | None, ctx: Ctx, *, total: bool) -> BaseModel:
+    """A row or total as its read, blanked if it is a small cell for the caller."""
+    count = None if spec.cell is None else spec.cell(row)
+    keep = spec.total_keep if total else spec.keep
+    return hide(spec.read(row, label, ctx.codes), count, keep, ctx.suppress)
+
+
 async def answer(
     db: Database,
     principal: Principal,
@@ -228,15 +235,8 @@ async def answer(
     async with db.read() as conn:
         ctx = await _context(conn, q, principal, now=now, settings=settings, suppress=suppress)
         raw = await spec.fetch(ctx, q.group_by)
-        rows = [
-            hide(
-                spec.read(r, _relabel(q.group_by, getattr(r, "group", None), ctx.codes), ctx.codes),
-                None if spec.cell is None else spec.cell(r),
-                spec.keep,
-                suppress,
-            )
-            for r in raw
-        ]
+        labels = [_relabel(q.group_by, getattr(r, "group", None), ctx.codes) for r in raw]
+        rows = [_cell(spec, r, lb, ctx, total=False) for r, lb in zip(raw, labels, strict=True)]
         if spec.summary is not None:
             read, count = spec.summary(raw, ctx.codes)
             totals_raw: Sequence[Any] = raw
@@ -245,15 +245,7 @@ async def answer(
             totals_raw = raw if q.group_by is None else await spec.fetch(ctx, None)
             if spec.total == "one":
                 totals_raw = [totals_raw[0] if totals_raw else spec.empty]
-            totals = [
-                hide(
-                    spec.read(r, None, ctx.codes),
-                    None if spec.cell is None else spec.cell(r),
-                    spec.total_keep,
-                    suppress,
-                )
-                for r in totals_raw
-            ]
+            totals = [_cell(spec, r, None, ctx, total=True) for r in totals_raw]
         targets = [] if spec.targets is None else await spec.targets(ctx, totals_raw, totals)
     notes = [SUPPRESSION_NOTE] if suppress else []
     return spec.answer.model_validate(

@@ -150,8 +150,8 @@ class KpiSpec(Generic[A]):
     cell: Callable[[Any], int] | None = None
     keep: tuple[str, ...] = ("group",)
     # The total: "one" row of the ungrouped query (``empty`` when it has none), "each" row of it
-    # (inflow: per source), or a ``summary`` of the rows: (read, its patient count or None).
-    total: Literal["one", "each", "summary"] = "one"
+    # (inflow: per source); or a ``summary`` of the rows: (read, its patient count or None).
+    total: Literal["one", "each"] = "one"
     empty: Any = None
     summary: Callable[[Sequence[Any], Mapping[str, str]], tuple[BaseModel, int | None]] | None = (
         None
@@ -686,7 +686,6 @@ WLZ_CRISIS_WAITING = KpiSpec(
     filters=("hospital", "subregion"),
     cell=lambda d: d.waiting,
     keep=("day",),
-    total="summary",
     summary=_waiting_total,
     total_keep=("days",),
     calendar=False,
@@ -809,7 +808,6 @@ SHORTAGE = KpiSpec(
     fetch=_shortage_fetch,
     read=_shortage_read,
     filters=("subregion", "care_type"),
-    total="summary",
     summary=_shortage_total,
     calendar=False,
     notes=(
