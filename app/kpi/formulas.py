@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Europe/Amsterdam")
@@ -872,8 +872,53 @@ def ggz_norm(urgency_level: int) -> timedelta:
     return timedelta(hours=24)
 
 
+Outcome = Literal["within", "late", "left", "overdue", "pending"]
+
+
+def clock_outcome(
+    start: datetime, stopped: datetime | None, left: bool, now: datetime, norm_us: int
+) -> Outcome:
+    """A clock started at ``start`` against a norm (GGZ crisis, admission guarantee): stopped
+    within or after the norm, left (cancelled before it stopped), running past the norm at
+    ``now`` (overdue), or still running within it (pending)."""
+    if stopped is not None:
+        return "within" if duration_us(stopped, start) <= norm_us else "late"
+    if left:
+        return "left"
+    return "overdue" if duration_us(now, start) > norm_us else "pending"
+
+
+class ClockCounts:
+    """Counts of clock outcomes in a group; ``COUNT`` names the field counting every case and
+    ``LEFT`` the one counting cases left before the clock stopped.
+    share = within / (within + late + open_overdue)."""
+
+    __slots__ = ()
+    COUNT: ClassVar[str]
+    LEFT: ClassVar[str]
+    group: str | None
+    within: int
+    late: int
+    open_overdue: int
+    open_within: int
+
+    @property
+    def denominator(self) -> int:
+        return self.within + self.late + self.open_overdue
+
+    @property
+    def share(self) -> float | None:
+        return self.within / self.denominator if self.denominator else None
+
+    def add(self, outcome: str, n: int = 1) -> None:
+        """Counts ``n`` cases of ``outcome`` (an ``Outcome``)."""
+        name = {"within": "within", "late": "late", "left": self.LEFT, "overdue": "open_overdue"}
+        for attr in (self.COUNT, name.get(outcome, "open_within")):
+            setattr(self, attr, getattr(self, attr) + n)
+
+
 @dataclass(slots=True)
-class GgzRow:
+class GgzRow(ClockCounts):
     """GGZ crisis cases whose clock started (t0) in the group.
 
     t0 = the ED's somatic clearance: the first ``medically_ready``, else ``request_created``;
@@ -885,6 +930,8 @@ class GgzRow:
     share = within / (within + late + open_overdue); target ≥ 0.90.
     """
 
+    COUNT: ClassVar[str] = "cases"
+    LEFT: ClassVar[str] = "left_before_assessment"
     group: str | None
     cases: int = 0
     within: int = 0
@@ -892,14 +939,6 @@ class GgzRow:
     open_overdue: int = 0
     open_within: int = 0
     left_before_assessment: int = 0
-
-    @property
-    def denominator(self) -> int:
-        return self.within + self.late + self.open_overdue
-
-    @property
-    def share(self) -> float | None:
-        return self.within / self.denominator if self.denominator else None
 
 
 def ggz_clock(stay: Stay) -> tuple[Event, Event | None, bool]:
@@ -935,20 +974,10 @@ def ggz_crisis_within_norm(
             label = time_label(local_date(start.occurred_at), group_by)
         else:
             label = _group_value(stay, group_by, stay.age_at(start.occurred_at))
-        target = rows.setdefault(label, GgzRow(label))
-        target.cases += 1
         norm = duration_us(start.occurred_at + ggz_norm(stay.urgency_level), start.occurred_at)
-        if assessed is not None:
-            if duration_us(assessed.occurred_at, start.occurred_at) <= norm:
-                target.within += 1
-            else:
-                target.late += 1
-        elif left:
-            target.left_before_assessment += 1
-        elif duration_us(now, start.occurred_at) > norm:
-            target.open_overdue += 1
-        else:
-            target.open_within += 1
+        stopped = None if assessed is None else assessed.occurred_at
+        outcome = clock_outcome(start.occurred_at, stopped, left, now, norm)
+        rows.setdefault(label, GgzRow(label)).add(outcome)
     return sorted(rows.values(), key=lambda r: r.group or "")
 
 
@@ -1137,7 +1166,7 @@ GUARANTEE_WINDOW_US = 24 * 3_600_000_000  # 24 h in microseconds
 
 
 @dataclass(slots=True)
-class GuaranteeRow:
+class GuaranteeRow(ClockCounts):
     """Requests for a guaranteed care type (respite, observation) made in the group
     (docs/domain.md §6.5).
 
@@ -1149,6 +1178,8 @@ class GuaranteeRow:
     share = within / (within + late + open_overdue); the region's target is 1.0.
     """
 
+    COUNT: ClassVar[str] = "requests"
+    LEFT: ClassVar[str] = "cancelled"
     group: str | None
     requests: int = 0
     within: int = 0
@@ -1156,14 +1187,6 @@ class GuaranteeRow:
     open_overdue: int = 0
     open_within: int = 0
     cancelled: int = 0
-
-    @property
-    def denominator(self) -> int:
-        return self.within + self.late + self.open_overdue
-
-    @property
-    def share(self) -> float | None:
-        return self.within / self.denominator if self.denominator else None
 
 
 def admission_guarantee(
@@ -1182,20 +1205,11 @@ def admission_guarantee(
     for label, stay, created in _cohort(stays, period, flt or StayFilter(), group_by):
         if stay.care_type not in GUARANTEED_CARE_TYPES:
             continue
-        target = rows.setdefault(label, GuaranteeRow(label))
-        target.requests += 1
         accepted = stay.first(OFFER_ACCEPTED)
-        if accepted is not None:
-            if duration_us(accepted.occurred_at, created.occurred_at) <= window:
-                target.within += 1
-            else:
-                target.late += 1
-        elif stay.first(CANCELLED) is not None:
-            target.cancelled += 1
-        elif duration_us(now, created.occurred_at) > window:
-            target.open_overdue += 1
-        else:
-            target.open_within += 1
+        stopped = None if accepted is None else accepted.occurred_at
+        left = stay.first(CANCELLED) is not None
+        outcome = clock_outcome(created.occurred_at, stopped, left, now, window)
+        rows.setdefault(label, GuaranteeRow(label)).add(outcome)
     return sorted(rows.values(), key=lambda r: r.group or "")
 
 
@@ -1429,14 +1443,11 @@ def between_the_cracks(
         target.requests += 1
         t0 = created.occurred_at
         accepted = stay.first(OFFER_ACCEPTED)
-        norm = norm_us(stay.care_type)
-        if accepted is not None:
-            if duration_us(accepted.occurred_at, t0) > norm:
-                target.over_norm += 1
-        elif stay.first(CANCELLED) is not None:
-            target.cancelled_without_place += 1
-        elif duration_us(now, t0) > norm:
-            target.over_norm += 1
+        stopped = None if accepted is None else accepted.occurred_at
+        left = stay.first(CANCELLED) is not None
+        outcome = clock_outcome(t0, stopped, left, now, norm_us(stay.care_type))
+        target.over_norm += outcome in ("late", "overdue")
+        target.cancelled_without_place += outcome == "left"
         earlier = requested[stay.patient_key]
         if any(t < t0 and duration_us(t0, t) <= REREFERRAL_WINDOW_US for t in earlier):
             target.re_referrals += 1

@@ -51,6 +51,18 @@ class KpiBaseline(Base):
     loaded_by_key_id: Mapped[uuid.UUID | None] = mapped_column()
 
 
+# The natural key of an inflow line: a re-sent line with the same key replaces the count.
+INFLOW_KEY = (
+    "source",
+    "organisation_id",
+    "period_start",
+    "period_end",
+    "age_band",
+    "urgency_native",
+    "contact_type",
+)
+
+
 class InflowCount(Base):
     """One aggregate line of an SEH/HAP/RAV inflow report (docs/domain.md §6.2); no persons.
 
@@ -60,16 +72,7 @@ class InflowCount(Base):
 
     __tablename__ = "inflow_count"
     __table_args__ = (
-        UniqueConstraint(
-            "source",
-            "organisation_id",
-            "period_start",
-            "period_end",
-            "age_band",
-            "urgency_native",
-            "contact_type",
-            name="uq_inflow_count_natural_key",
-        ),
+        UniqueConstraint(*INFLOW_KEY, name="uq_inflow_count_natural_key"),
         CheckConstraint("count >= 0", name="count_not_negative"),
         CheckConstraint("period_end > period_start", name="period_ordered"),
         Index("ix_inflow_count_period_source", "period_start", "source"),

@@ -17,10 +17,10 @@ Cohorts select on UTC bounds of the local period
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -565,44 +565,53 @@ async def ggz_crisis_within_norm(
         f"CASE WHEN c.urgency_level <= 2 THEN {hour} WHEN c.urgency_level = 3 THEN {4 * hour} "
         f"ELSE {24 * hour} END"
     )
-    sql = (
-        "WITH "
-        + cohort
-        + f""", k AS (
-  SELECT c.label,
-    CASE WHEN c.accepted_at IS NOT NULL THEN
-           CASE WHEN {_us(dialect, "c.accepted_at")} - {_us(dialect, "c.t0")} <= {norm}
-                THEN 'within' ELSE 'late' END
-         WHEN c.cancelled_at IS NOT NULL THEN 'left'
-         WHEN :now_us - {_us(dialect, "c.t0")} > {norm} THEN 'overdue'
-         ELSE 'pending' END AS outcome
-  FROM c
-)
-SELECT label, outcome, COUNT(*) FROM k GROUP BY label, outcome
-"""
+    return await _clock_rows(
+        conn, cohort, "c.t0", norm, _cohort_params(period, flt), now, group_by, f.GgzRow
     )
-    params = {**_cohort_params(period, flt), "now_us": f.duration_us(now, _EPOCH_1970)}
-    clause, used = _bind(sql, params)
-    rows: dict[str | None, f.GgzRow] = {}
-    for r in (await _run(conn, clause, used)).all():
-        label = _label(group_by, r[0])
-        row = rows.setdefault(label, f.GgzRow(label))
-        count = int(r[2])
-        row.cases += count
-        if r[1] == "within":
-            row.within += count
-        elif r[1] == "late":
-            row.late += count
-        elif r[1] == "left":
-            row.left_before_assessment += count
-        elif r[1] == "overdue":
-            row.open_overdue += count
-        else:
-            row.open_within += count
-    return sorted(rows.values(), key=lambda r: r.group or "")
 
 
 _EPOCH_1970 = datetime(1970, 1, 1, tzinfo=UTC)
+C = TypeVar("C", bound=f.ClockCounts)
+
+
+def _clock_sql(dialect: str, start: str, norm: str) -> str:
+    """``formulas.clock_outcome`` as an SQL CASE over a cohort row ``c`` (its accepted_at,
+    cancelled_at and the clock's ``start``) against ``norm`` (µs, an SQL expression)."""
+    return f"""CASE WHEN c.accepted_at IS NOT NULL THEN
+           CASE WHEN {_us(dialect, "c.accepted_at")} - {_us(dialect, start)} <= {norm}
+                THEN 'within' ELSE 'late' END
+         WHEN c.cancelled_at IS NOT NULL THEN 'left'
+         WHEN :now_us - {_us(dialect, start)} > {norm} THEN 'overdue'
+         ELSE 'pending' END"""
+
+
+async def _clock_rows(
+    conn: AsyncConnection,
+    cohort: str,
+    start: str,
+    norm: str,
+    params: dict[str, Any],
+    now: datetime,
+    group_by: str | None,
+    make: Callable[[str | None], C],
+) -> list[C]:
+    """``formulas.clock_outcome`` in SQL over a cohort (columns label, accepted_at,
+    cancelled_at and the clock's ``start``) against ``norm`` (µs, an SQL expression), counted
+    per group into rows made by ``make``."""
+    outcome = _clock_sql(conn.dialect.name, start, norm)
+    sql = (
+        "WITH "
+        + cohort
+        + f""", k AS (SELECT c.label, {outcome} AS outcome FROM c)
+SELECT label, outcome, COUNT(*) FROM k GROUP BY label, outcome
+"""
+    )
+    clause, used = _bind(sql, {**params, "now_us": f.duration_us(now, _EPOCH_1970)})
+    rows: dict[str | None, C] = {}
+    for r in (await _run(conn, clause, used)).all():
+        label = _label(group_by, r[0])
+        rows.setdefault(label, make(label)).add(str(r[1]), int(r[2]))
+    return sorted(rows.values(), key=lambda r: r.group or "")
 
 
 # --- 6.2 inflow --------------------------------------------------------------------------------
@@ -909,41 +918,16 @@ async def admission_guarantee(
         "WHERE p.kpi_requested_at IS NOT NULL",
         f"WHERE p.care_type IN ({types}) AND p.kpi_requested_at IS NOT NULL",
     )
-    sql = (
-        "WITH "
-        + cohort
-        + f""", k AS (
-  SELECT c.label,
-    CASE WHEN c.accepted_at IS NOT NULL THEN
-           CASE WHEN {_us(dialect, "c.accepted_at")} - {_us(dialect, "c.created_at")} <= {window}
-                THEN 'within' ELSE 'late' END
-         WHEN c.cancelled_at IS NOT NULL THEN 'cancelled'
-         WHEN :now_us - {_us(dialect, "c.created_at")} > {window} THEN 'overdue'
-         ELSE 'pending' END AS outcome
-  FROM c
-)
-SELECT label, outcome, COUNT(*) FROM k GROUP BY label, outcome
-"""
+    return await _clock_rows(
+        conn,
+        cohort,
+        "c.created_at",
+        str(window),
+        _cohort_params(period, flt),
+        now,
+        group_by,
+        f.GuaranteeRow,
     )
-    params = {**_cohort_params(period, flt), "now_us": f.duration_us(now, _EPOCH_1970)}
-    clause, used = _bind(sql, params)
-    rows: dict[str | None, f.GuaranteeRow] = {}
-    for r in (await _run(conn, clause, used)).all():
-        label = _label(group_by, r[0])
-        row = rows.setdefault(label, f.GuaranteeRow(label))
-        count = int(r[2])
-        row.requests += count
-        if r[1] == "within":
-            row.within += count
-        elif r[1] == "late":
-            row.late += count
-        elif r[1] == "cancelled":
-            row.cancelled += count
-        elif r[1] == "overdue":
-            row.open_overdue += count
-        else:
-            row.open_within += count
-    return sorted(rows.values(), key=lambda r: r.group or "")
 
 
 # --- 6.6 demand forecast: the daily request counts and the capacity now --------------------------
@@ -1162,12 +1146,7 @@ async def between_the_cracks(
         "WITH "
         + cohort
         + f""", k AS (
-  SELECT c.label,
-    CASE WHEN c.accepted_at IS NOT NULL THEN
-           CASE WHEN {_us(dialect, "c.accepted_at")} - {created} > {norm} THEN 1 ELSE 0 END
-         WHEN c.cancelled_at IS NOT NULL THEN 0
-         WHEN :now_us - {created} > {norm} THEN 1 ELSE 0 END AS over_,
-    CASE WHEN c.accepted_at IS NULL AND c.cancelled_at IS NOT NULL THEN 1 ELSE 0 END AS canc,
+  SELECT c.label, {_clock_sql(dialect, "c.created_at", norm)} AS outcome,
     CASE WHEN EXISTS (
       SELECT 1 FROM placement p2
       WHERE p2.patient_key = c.pk AND p2.kpi_requested_at IS NOT NULL
@@ -1176,7 +1155,10 @@ async def between_the_cracks(
     ) THEN 1 ELSE 0 END AS rr
   FROM c
 )
-SELECT label, COUNT(*), SUM(over_), SUM(canc), SUM(rr) FROM k GROUP BY label
+SELECT label, COUNT(*),
+  SUM(CASE WHEN outcome IN ('late', 'overdue') THEN 1 ELSE 0 END),
+  SUM(CASE WHEN outcome = 'left' THEN 1 ELSE 0 END), SUM(rr)
+FROM k GROUP BY label
 """
     )
     params = {**_cohort_params(period, flt), "now_us": f.duration_us(now, _EPOCH_1970)}

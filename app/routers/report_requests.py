@@ -13,6 +13,7 @@ from app.db import utcnow
 from app.http.deps import DbDep, PrincipalDep, SessionDep, WriteDep
 from app.kpi import service as kpi_service
 from app.reportnow import service as report_service
+from app.reportnow.kpi import REPORT_REQUESTS
 from app.reportnow.schemas import ReportRequestCreate, ReportRequestRead, ReportResponsesAnswer
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ
 from app.schemas import Page
@@ -67,6 +68,5 @@ async def report_request_kpi(
 ) -> ReportResponsesAnswer:
     """Response times per organisation to the report requests made in the period: targeted,
     answered, answered within the deadline (and its share), median answer time."""
-    period = kpi_service.make_period(from_, to)
-    report_service.check_period(period)
-    return await report_service.response_times(db, principal, period, now=utcnow())
+    q = kpi_service.KpiQuery(kpi="report_requests", period=kpi_service.make_period(from_, to))
+    return await kpi_service.answer(db, principal, REPORT_REQUESTS, q, now=utcnow())

@@ -13,6 +13,7 @@ import httpx
 from app.config import Settings
 from app.db import Database, utcnow
 from app.kpi import formulas as f
+from app.web.dashboard import SPECS  # the KPI specs and report-now's
 from tests.conftest import auth
 from tests.factories import Seed, create_placements
 from tests.helpers import assert_problem, pointers
@@ -166,6 +167,26 @@ async def test_kpis_need_an_analyst_triagist_or_admin_key(
         )
         assert_problem(r, 403)
     assert_problem(await client.get("/v1/kpis/inflow", params=PERIOD), 401)
+
+
+async def test_every_kpi_spec_is_a_route_that_checks_its_roles(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    """/v1/kpis/<slug> answers each spec's question to its roles only, as JSON and as CSV."""
+    for spec in SPECS.values():
+        path = f"/v1/kpis/{spec.slug}"
+        for role in ("provider", "referrer"):
+            assert_problem(
+                await client.get(path, params=PERIOD, headers=auth(seed.keys[role])), 403
+            )
+        r = await client.get(path, params=PERIOD, headers=auth(seed.keys["analyst"]))
+        assert r.status_code == 200, (path, r.text)
+        assert r.json()["kpi"] == spec.name
+        if spec.routed:
+            headers = {**auth(seed.keys["triagist"]), "Accept": "text/csv"}
+            r = await client.get(path, params=PERIOD, headers=headers)
+            assert r.headers["content-type"].startswith("text/csv"), path
+            assert r.text.startswith("kpi,definition_version,period_from,period_to,line"), path
 
 
 async def test_malformed_kpi_questions_are_422_naming_the_parameter(

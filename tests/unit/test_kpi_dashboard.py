@@ -9,10 +9,10 @@ import pytest
 
 from app.enums import CareType
 from app.errors import InvalidInput
-from app.kpi import dashboard as dash
 from app.kpi import formulas as f
 from app.kpi import report
 from app.kpi.schemas import PeriodRead, TargetRead, WrongBedAnswer, WrongBedRead
+from app.web import dashboard as dash
 
 TODAY = date(2026, 12, 5)
 
@@ -247,3 +247,50 @@ def test_the_inflow_chart_has_a_series_and_a_target_line_per_source() -> None:
     assert baseline["data"] == [10.0, 70.0]
     assert chart["percent"] is False
     assert [t.values["source"] for t in dash.table(answer, "inflow").totals] == []
+
+
+def test_rows_without_a_group_are_named_by_their_day_and_a_day_is_one_chart_point() -> None:
+    from app.kpi.schemas import ShortageAnswer, ShortageRead, ShortageTotalRead
+
+    view = dash.parse_view({"kpi": "shortage", "period": "2026-11"}, today=TODAY)
+    assert view.group_by is None  # shortage is always per day
+    rows = [
+        ShortageRead(
+            day=date(2026, 11, d),
+            care_type=c,
+            subregion="leiden",
+            holds_refused=h,
+            searches_empty=1,
+        )
+        for d, c, h in ((2, "elv_high", 1), (2, "grz", 2), (5, "grz", 0))
+    ]
+    answer = ShortageAnswer(
+        kpi="shortage",
+        period=PeriodRead.model_validate({"from": "2026-11-01", "to": "2026-12-01", "days": 30}),
+        group_by=None,
+        filters={},
+        suppressed_cells=0,
+        rows=rows,
+        total=ShortageTotalRead(holds_refused=3, searches_empty=3),
+        computed_at=datetime(2026, 12, 5, tzinfo=UTC),
+    )
+    table = dash.table(answer, "shortage")
+    assert [r.group for r in table.rows] == ["2026-11-02", "2026-11-02", "2026-11-05"]
+    assert table.columns == ["care_type", "subregion", "holds_refused", "searches_empty"]
+    # the total has no care type or subregion: those cells are absent, not empty
+    assert table.totals[0].values == {"holds_refused": 3, "searches_empty": 3}
+    chart = dash.chart(answer, view)
+    assert chart["labels"] == ["2026-11-02", "2026-11-05"]
+    assert [s["data"] for s in chart["series"]] == [[3.0, 0.0], [2.0, 1.0]]
+    assert chart["percent"] is False
+
+
+def test_every_kpi_spec_has_a_tab_its_columns_and_a_chart() -> None:
+    assert tuple(dash.SPECS) == dash.KPIS
+    for name, spec in dash.SPECS.items():
+        assert dash.columns(name), name
+        assert dash.charted(name), name
+        assert spec.key == "group" or not spec.groups, name
+        switched = dash.switch(dash.parse_view({"group_by": "hospital"}, today=TODAY), name)
+        assert switched.group_by is None or switched.group_by in spec.groups
+        assert dash.parse_view(dict(switched.params()), today=TODAY) == switched

@@ -6,7 +6,7 @@ Principal, so an analyst sees aggregates with small cells suppressed, exactly as
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -14,24 +14,17 @@ from starlette.responses import Response
 
 from app.db import utcnow
 from app.http.deps import DbDep, SettingsDep
-from app.kpi import dashboard as dash
 from app.kpi import formulas as f
 from app.kpi import report as report_service
 from app.kpi import service as kpi_service
+from app.web import dashboard as dash
 from app.web.deps import AnalystUser
 from app.web.i18n import CARE_TYPE_LABELS, DECLINE_REASON_LABELS, N_, Translator
 from app.web.templating import render, request_locale, translator
 
 router = APIRouter(include_in_schema=False)
 
-KPI_LABELS = {
-    "wrong_bed_days": N_("Wrong-bed days"),
-    "inflow": N_("Inflow"),
-    "lead_times": N_("Lead times"),
-    "escalations": N_("Escalations"),
-    "capacity": N_("Capacity"),
-    "ggz_crisis_within_norm": N_("GGZ crisis within norm"),
-}
+KPI_LABELS = {name: spec.title for name, spec in dash.SPECS.items()}  # marked in app.kpi.specs
 SPAN_LABELS = {"month": N_("Month"), "week": N_("Week"), "year": N_("Year")}
 GROUP_LABELS = {
     "month": N_("month"),
@@ -41,6 +34,7 @@ GROUP_LABELS = {
     "age_band": N_("age band"),
     "care_type": N_("care type"),
     "source": N_("source"),
+    "patient_group": N_("patient group"),
 }
 FIELD_LABELS = {
     "days": N_("Wrong-bed days"),
@@ -87,8 +81,33 @@ FIELD_LABELS = {
     "inflow_rav": N_("Inflow 75+ ambulance (RAV)"),
     "ggz_within_norm": N_("GGZ crisis within norm"),
     "wrong_bed_days": N_("Wrong-bed days 75+"),
+    "closed_unit_days": N_("Closed unit-days"),
+    "cancelled": N_("Cancelled without a place"),
+    "day": N_("Day"),
+    "waiting": N_("Patients waiting"),
+    "patient_days": N_("Patient-days"),
+    "mean": N_("Mean per day"),
+    "peak": N_("Peak"),
+    "referrals": N_("Referrals 65+"),
+    "recorded": N_("ACP recorded"),
+    "not_recorded": N_("ACP not recorded"),
+    "unknown": N_("Not answered"),
+    "share_known": N_("Share of answered"),
+    "over_norm": N_("Over the norm"),
+    "cancelled_without_place": N_("Cancelled without a place"),
+    "re_referrals": N_("Re-referred within 30 days"),
+    "care_type": N_("Care type"),
+    "subregion": N_("Subregion"),
+    "holds_refused": N_("Holds refused (no place)"),
+    "searches_empty": N_("Searches without result"),
+    "organisation_name": N_("Organisation"),
+    "targeted": N_("Units asked"),
+    "answered": N_("Answered"),
+    "answered_within_deadline": N_("Answered in time"),
+    "share_within_deadline": N_("Share answered in time"),
+    "median_answer_seconds": N_("Median answer time (s)"),
 }
-SOURCE_LABELS = {"seh": N_("SEH"), "hap": N_("HAP"), "rav": N_("RAV")}
+SOURCE_LABELS = {"seh": N_("SEH"), "hap": N_("HAP"), "rav": N_("RAV"), "vvt_acute": N_("Acute VVT")}
 
 
 def _field_label(tr: Translator, field: str) -> str:
@@ -121,6 +140,8 @@ def _format(tr: Translator, field: str, value: Any, lang: str) -> str:
     if isinstance(value, bool):
         return tr("yes") if value else tr("no")
     if isinstance(value, str):
+        if field == "care_type":
+            return tr(CARE_TYPE_LABELS.get(value, value))
         return tr(SOURCE_LABELS[value]) if value in SOURCE_LABELS else value
     if field in dash.SHARES:
         text = f"{value * 100:.1f} %"
@@ -182,8 +203,9 @@ async def kpis_page(
             "kpi_labels": KPI_LABELS,
             "span_labels": SPAN_LABELS,
             "group_labels": GROUP_LABELS,
-            "groups": [g for g in dash.GROUP_ORDER if g in kpi_service.GROUPS[view.kpi]],
-            "filters": dash.FILTERS[view.kpi],
+            "spec": dash.SPECS[view.kpi],
+            "groups": [g for g in dash.GROUP_ORDER if g in dash.SPECS[view.kpi].groups],
+            "filters": dash.SPECS[view.kpi].filters,
             "ages": dash.AGES,
             "kpis": dash.KPIS,
             "spans": dash.SPANS,
@@ -202,36 +224,29 @@ def _qs(view: dash.View, **changes: Any) -> str:
     return urlencode(view.params(**changes))
 
 
-def _filename(view: dash.View, ext: str) -> str:
-    return f"{view.kpi}_{view.label}.{ext}"
-
-
-@router.get("/ui/kpis/export.csv")
-async def kpis_csv(
-    request: Request, person: AnalystUser, db: DbDep, settings: SettingsDep
-) -> Response:
-    view = _request_view(request)
-    answer = await dash.answer(db, person, view, now=utcnow(), settings=settings)
-    return Response(
-        kpi_service.render_csv(answer),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(view, "csv")}"'},
-    )
-
-
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@router.get("/ui/kpis/export.xlsx")
-async def kpis_xlsx(
-    request: Request, person: AnalystUser, db: DbDep, settings: SettingsDep
+@router.get("/ui/kpis/export.{ext}")
+async def kpis_export(
+    request: Request,
+    ext: Literal["csv", "xlsx"],
+    person: AnalystUser,
+    db: DbDep,
+    settings: SettingsDep,
 ) -> Response:
+    """What the dashboard shows as CSV (the API's CSV) or as a spreadsheet of the same lines."""
     view = _request_view(request)
     answer = await dash.answer(db, person, view, now=utcnow(), settings=settings)
+    if ext == "csv":
+        body, media = kpi_service.render_csv(answer).encode(), "text/csv; charset=utf-8"
+    else:
+        body, media = dash.xlsx(answer, title=view.kpi), XLSX
+    filename = f"{view.kpi}_{view.label}.{ext}"
     return Response(
-        dash.xlsx(answer, title=view.kpi),
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{_filename(view, "xlsx")}"'},
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -22,94 +22,44 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.enums import CareType, OrganisationKind, Role
-from app.errors import InvalidInput
 from app.kpi import formulas as f
 from app.kpi import service as kpi_service
+from app.kpi import specs as kpi_specs
 from app.kpi.schemas import TargetRead
+from app.kpi.specs import KpiSpec, invalid
 from app.principal import Principal
 from app.registry.models import Organisation, Subregion
+from app.reportnow.kpi import REPORT_REQUESTS
 
-KPIS = (
-    "wrong_bed_days",
-    "inflow",
-    "lead_times",
-    "escalations",
-    "capacity",
-    "ggz_crisis_within_norm",
-)
-SLUGS = {kpi: kpi.replace("_", "-") for kpi in KPIS}  # the /v1/kpis/<slug> endpoints
+# Every KPI the API answers, in the specs' order; report-now response times are asked about
+# report requests, so their spec lives there.
+SPECS: dict[str, KpiSpec[Any]] = {**kpi_specs.SPECS, REPORT_REQUESTS.name: REPORT_REQUESTS}
+KPIS = tuple(SPECS)
 SPANS = ("month", "week", "year")
 AGES = (65, 75, 85)
-FILTERS: dict[str, frozenset[str]] = {
-    "wrong_bed_days": frozenset({"age_min", "definition", "hospital", "subregion", "care_type"}),
-    "inflow": frozenset({"age_min", "subregion"}),
-    "lead_times": frozenset({"age_min", "definition", "hospital", "subregion", "care_type"}),
-    "escalations": frozenset({"age_min", "definition", "hospital", "subregion", "care_type"}),
-    "capacity": frozenset({"subregion", "care_type"}),
-    "ggz_crisis_within_norm": frozenset({"subregion"}),
-}
-# The region steers wrong-bed days and inflow on patients of 75 and over.
-DEFAULT_AGE = {"wrong_bed_days": 75, "inflow": 75}
 DEFAULT_GROUP = {"year": "month", "month": "week", "week": None}
-GROUP_ORDER = ("month", "week", "hospital", "subregion", "age_band", "care_type", "source")
-# Table columns per KPI (fields of the answer's rows), and the fields drawn in the chart.
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "wrong_bed_days": (
-        "days",
-        "patients",
-        "avg_daily",
-        "intervals",
-        "open_intervals",
-        "backdated",
-        "hospital_transfers",
-        "deaths",
-    ),
-    "inflow": ("source", "count", "ehgv"),
-    "lead_times": (
-        "requests",
-        "triaged",
-        "triage_median_minutes",
-        "triage_p90_minutes",
-        "placed",
-        "placement_median_minutes",
-        "placement_p90_minutes",
-    ),
-    "escalations": (
-        "requests",
-        "escalated",
-        "escalation_rate",
-        "to_region",
-        "to_national",
-        "expired_holds",
-    ),
-    "capacity": ("unit_moments", "stale", "stale_share", "staffed", "occupied", "occupancy"),
-    "ggz_crisis_within_norm": (
-        "cases",
-        "within",
-        "late",
-        "open_overdue",
-        "open_within",
-        "left_before_assessment",
-        "share",
-    ),
-}
-CHARTED: dict[str, tuple[str, ...]] = {
-    "wrong_bed_days": ("days",),
-    "inflow": ("count",),
-    "lead_times": ("triage_median_minutes", "placement_median_minutes"),
-    "escalations": ("escalation_rate",),
-    "capacity": ("stale_share", "occupancy"),
-    "ggz_crisis_within_norm": ("share",),
-}
-SHARES = frozenset({"escalation_rate", "stale_share", "occupancy", "share"})
-ADDITIVE_TARGETS = frozenset({"wrong_bed_days", "inflow"})  # targets scale with the days
+GROUP_ORDER = (
+    "month",
+    "week",
+    "hospital",
+    "subregion",
+    "age_band",
+    "care_type",
+    "source",
+    "patient_group",
+)
+# Fields shown as percentages: the specs' share columns, and the share targets.
+SHARES = frozenset({"share"} | {c.field for s in SPECS.values() for c in s.columns if c.share})
 
 
-def _invalid(param: str, detail: str) -> InvalidInput:
-    return InvalidInput(
-        f"Invalid value for {param}: {detail}",
-        errors=[{"pointer": f"query:{param}", "detail": detail}],
-    )
+def columns(kpi: str) -> tuple[str, ...]:
+    """The table's columns of a KPI (fields of its rows and total)."""
+    return tuple(c.field for c in SPECS[kpi].columns)
+
+
+def charted(kpi: str) -> tuple[str, ...]:
+    """The fields the chart draws as bars."""
+    return tuple(c.field for c in SPECS[kpi].columns if c.chart)
 
 
 # --- the view: the whole state of the page, from and to the query string --------------------------
@@ -138,7 +88,7 @@ def first_day(text: str) -> date:
             return date.fromisocalendar(int(text[:4]), int(text[6:]), 1)
     except ValueError:
         pass
-    raise _invalid("period", "must be a year (2026), a month (2026-11) or a week (2026-W48)")
+    raise invalid("period", "must be a year (2026), a month (2026-11) or a week (2026-W48)")
 
 
 @dataclass(frozen=True)
@@ -178,7 +128,7 @@ class View:
             ("period", v.label),
             ("group_by", v.group_by or ""),
         ]
-        allowed = FILTERS[v.kpi]
+        allowed = SPECS[v.kpi].filters
         if "age_min" in allowed:
             out.append(("age_min", "" if v.age_min is None else str(v.age_min)))
         if "definition" in allowed:
@@ -215,7 +165,7 @@ class View:
 
     @property
     def endpoint(self) -> str:
-        return f"/v1/kpis/{SLUGS[self.kpi]}"
+        return f"/v1/kpis/{SPECS[self.kpi].slug}"
 
 
 def parse_view(params: Mapping[str, str], *, today: date) -> View:
@@ -223,14 +173,14 @@ def parse_view(params: Mapping[str, str], *, today: date) -> View:
     days, the current month by week, 75+ where the region steers on it)."""
     kpi = params.get("kpi") or KPIS[0]
     if kpi not in KPIS:
-        raise _invalid("kpi", f"must be one of {', '.join(KPIS)}")
+        raise invalid("kpi", f"must be one of {', '.join(KPIS)}")
     span = params.get("span") or "month"
     if span not in SPANS:
-        raise _invalid("span", "must be month, week or year")
+        raise invalid("span", "must be month, week or year")
     text = (params.get("period") or "").strip()
     day = first_day(text) if text else today
     if not kpi_service.CALENDAR_FIRST <= day < kpi_service.CALENDAR_END - timedelta(days=366):
-        raise _invalid(
+        raise invalid(
             "period",
             f"must lie in {kpi_service.CALENDAR_FIRST.year} .. {kpi_service.CALENDAR_END.year - 2}",
         )
@@ -239,35 +189,38 @@ def parse_view(params: Mapping[str, str], *, today: date) -> View:
         group_by: str | None = params["group_by"] or None
     else:
         group_by = DEFAULT_GROUP[span]
-    if group_by is not None and group_by not in kpi_service.GROUPS[kpi]:
-        raise _invalid("group_by", "this KPI cannot be split that way")
-    allowed = FILTERS[kpi]
-    age_min = DEFAULT_AGE.get(kpi) if "age_min" not in params else None
+    spec = SPECS[kpi]
+    if not spec.groups:
+        group_by = None
+    if group_by is not None and group_by not in spec.groups:
+        raise invalid("group_by", "this KPI cannot be split that way")
+    allowed = spec.filters
+    age_min = spec.default_age if "age_min" not in params else None
     if "age_min" in allowed and params.get("age_min"):
         raw = params["age_min"]
-        if not raw.isdigit() or not 0 <= int(raw) <= 120:
-            raise _invalid("age_min", "must be an age from 0 to 120")
+        if not raw.isdigit() or not spec.age_floor <= int(raw) <= 120:
+            raise invalid("age_min", f"must be an age from {spec.age_floor} to 120")
         age_min = int(raw)
     if "age_min" not in allowed:
         age_min = None
     definition = params.get("definition") or "broad"
     if definition not in ("broad", "narrow"):
-        raise _invalid("definition", "must be broad or narrow")
+        raise invalid("definition", "must be broad or narrow")
     hospital = None
     if "hospital" in allowed and params.get("hospital"):
         try:
             hospital = uuid.UUID(params["hospital"])
         except ValueError:
-            raise _invalid("hospital", "must be a hospital's id") from None
+            raise invalid("hospital", "must be a hospital's id") from None
     subregion = params.get("subregion") or None if "subregion" in allowed else None
     if subregion is not None and (len(subregion) > 64 or not subregion.isascii()):
-        raise _invalid("subregion", "must be a subregion code")
+        raise invalid("subregion", "must be a subregion code")
     care_type = None
     if "care_type" in allowed and params.get("care_type"):
         try:
             care_type = CareType(params["care_type"])
         except ValueError:
-            raise _invalid("care_type", "unknown care type") from None
+            raise invalid("care_type", "unknown care type") from None
     view = View(
         kpi=kpi,
         span=span,
@@ -280,21 +233,23 @@ def parse_view(params: Mapping[str, str], *, today: date) -> View:
         subregion=subregion,
         care_type=care_type,
     )
-    kpi_service.validate(view.query())
     return view
 
 
 def switch(view: View, kpi: str) -> View:
     """The same period and as much of the grouping as the other KPI allows."""
+    spec = SPECS[kpi]
     group_by = view.group_by
-    if group_by is not None and group_by not in kpi_service.GROUPS[kpi]:
+    if group_by is not None and group_by not in spec.groups:
         group_by = DEFAULT_GROUP[view.span]
-    allowed = FILTERS[kpi]
+    if group_by is not None and group_by not in spec.groups:
+        group_by = None
+    allowed = spec.filters
     return replace(
         view,
         kpi=kpi,
         group_by=group_by,
-        age_min=DEFAULT_AGE.get(kpi),
+        age_min=spec.default_age,
         definition=view.definition if "definition" in allowed else "broad",
         hospital=view.hospital if "hospital" in allowed else None,
         subregion=view.subregion if "subregion" in allowed else None,
@@ -309,18 +264,8 @@ async def answer(
     db: Database, principal: Principal, view: View, *, now: datetime, settings: Settings
 ) -> BaseModel:
     """The KPI service's answer to the view's question, for this person (analysts: suppressed)."""
-    q = view.query()
-    if view.kpi == "wrong_bed_days":
-        return await kpi_service.wrong_bed_days(db, principal, q, now=now)
-    if view.kpi == "inflow":
-        return await kpi_service.inflow(db, principal, q, now=now)
-    if view.kpi == "lead_times":
-        return await kpi_service.lead_times(db, principal, q, now=now)
-    if view.kpi == "escalations":
-        return await kpi_service.escalations(db, principal, q, now=now)
-    if view.kpi == "capacity":
-        return await kpi_service.capacity(db, principal, q, now=now, settings=settings)
-    return await kpi_service.ggz_crisis_within_norm(db, principal, q, now=now)
+    spec = SPECS[view.kpi]
+    return await kpi_service.answer(db, principal, spec, view.query(), now=now, settings=settings)
 
 
 @dataclass(frozen=True)
@@ -354,8 +299,8 @@ async def filter_options(db: Database, principal: Principal) -> Options:
 
 @dataclass(frozen=True)
 class Row:
-    group: str | None
-    values: dict[str, Any]  # column -> value (None: empty or suppressed)
+    group: str | None  # the row's name: its group or the KPI's key (a day); None for a total
+    values: dict[str, Any]  # column -> value (None: empty or suppressed); absent: not its field
     suppressed: bool
     total: bool
 
@@ -367,33 +312,37 @@ class Table:
     totals: list[Row]
 
 
-def _row(read: BaseModel, columns: list[str], total: bool) -> Row:
+def _row(read: BaseModel, key: str, columns: list[str], total: bool) -> Row:
     data = read.model_dump()
-    values = {c: data.get(c) for c in columns if not c.startswith("decline_")}
-    declines = data.get("declines")
-    for c in columns:
-        if c.startswith("decline_"):
-            values[c] = None if declines is None else declines.get(c[len("decline_") :], 0)
-    return Row(data.get("group"), values, bool(data.get("suppressed")), total)
+    values = {c: data[c] for c in columns if c in data}
+    if "declines" in data:
+        declines = data["declines"]
+        for c in columns:
+            if c.startswith("decline_"):
+                values[c] = None if declines is None else declines.get(c[len("decline_") :], 0)
+    name = None if total else data.get(key)
+    return Row(None if name is None else str(name), values, bool(data.get("suppressed")), total)
 
 
 def _totals(data: Any) -> list[Any]:
-    """The total line(s): one per source for inflow, else the one total."""
-    return list(data.totals) if hasattr(data, "totals") else [data.total]
+    """The total line(s): one per source for inflow, none for a KPI without, else the total."""
+    if hasattr(data, "totals"):
+        return list(data.totals)
+    return [data.total] if hasattr(data, "total") else []
 
 
 def table(answer: BaseModel, kpi: str) -> Table:
-    """The answer as the page's table: one row per group and the total(s)."""
+    """The answer as the page's table: one row per group (or day) and the total(s)."""
     data: Any = answer
-    columns = list(COLUMNS[kpi])
-    if kpi == "escalations":
-        reasons: set[str] = set()
-        for read in [*data.rows, data.total]:
-            reasons |= set(read.declines or {})
-        columns += [f"decline_{r}" for r in sorted(reasons)]
-    rows = [_row(r, columns, False) for r in data.rows]
-    totals = [_row(r, columns, True) for r in _totals(data)]
-    return Table(columns, rows, totals)
+    key = SPECS[kpi].key
+    cols = list(columns(kpi))
+    reasons: set[str] = set()
+    for read in [*data.rows, *_totals(data)]:
+        reasons |= set(getattr(read, "declines", None) or {})
+    cols += [f"decline_{r}" for r in sorted(reasons)]
+    rows = [_row(r, key, cols, False) for r in data.rows]
+    totals = [_row(r, key, cols, True) for r in _totals(data)]
+    return Table(cols, rows, totals)
 
 
 def _number(value: Any, field: str) -> float | None:
@@ -405,7 +354,7 @@ def _number(value: Any, field: str) -> float | None:
 def _scaled(view: View, target: TargetRead, labels: list[str | None]) -> tuple[list[Any], ...]:
     """Target and baseline per chart point: the period's figure spread over the days of each
     time bucket (additive KPIs), the same threshold everywhere (shares)."""
-    if view.kpi not in ADDITIVE_TARGETS:
+    if not SPECS[view.kpi].additive_targets:
         value = _number(target.value, "share")
         return [value] * len(labels), [None] * len(labels)
     days = {b.label: b.days for b in f.buckets(view.period, view.group_by)}
@@ -420,47 +369,49 @@ def _scaled(view: View, target: TargetRead, labels: list[str | None]) -> tuple[l
     return targets, bases
 
 
+def _points(reads: list[Any], names: list[str | None], field: str) -> dict[str | None, Any]:
+    """A field's value per chart point; rows of the same point (a day's care types) add up."""
+    out: dict[str | None, Any] = {}
+    for read, name in zip(reads, names, strict=True):
+        value = getattr(read, field)
+        if value is None:
+            out.setdefault(name, None)
+        else:
+            out[name] = (out.get(name) or 0) + value
+    return out
+
+
 def chart(answer: BaseModel, view: View) -> dict[str, Any]:
     """Chart series (field keys; the page translates the names): one bar series per charted
     field (per source for inflow), plus baseline and target lines where a target applies to
     every point (the period as a whole, or its months or weeks). Suppressed cells are gaps."""
     data: Any = answer
-    grouped = view.group_by is not None
-    reads = list(data.rows) if grouped else _totals(data)
-    labels: list[str | None] = []
-    if view.kpi == "inflow":
-        for r in reads:
-            key = r.group if grouped else None
-            if key not in labels:
-                labels.append(key)
-    else:
-        labels = [r.group if grouped else None for r in reads]
+    spec = SPECS[view.kpi]
+    keyed = view.group_by is not None or spec.key != "group"
+    reads = list(data.rows) if keyed else _totals(data)
+    names: list[str | None] = [
+        None if not keyed or getattr(r, spec.key) is None else str(getattr(r, spec.key))
+        for r in reads
+    ]
+    labels = list(dict.fromkeys(names))
+    split = "source" in columns(view.kpi)  # one series per inflow source
     series: list[dict[str, Any]] = []
-    if view.kpi == "inflow":
-        for source in f.INFLOW_SOURCES:
-            values = {(r.group if grouped else None): r.count for r in reads if r.source == source}
-            series.append(
-                {
-                    "field": "count",
-                    "scope": source,
-                    "kind": "bar",
-                    "data": [_number(values.get(lb), "count") for lb in labels],
-                }
-            )
-    else:
-        for field in CHARTED[view.kpi]:
+    for field in charted(view.kpi):
+        for source in f.INFLOW_SOURCES if split else (None,):
+            chosen = [i for i, r in enumerate(reads) if source is None or r.source == source]
+            values = _points([reads[i] for i in chosen], [names[i] for i in chosen], field)
             series.append(
                 {
                     "field": field,
-                    "scope": None,
+                    "scope": source,
                     "kind": "bar",
-                    "data": [_number(getattr(r, field), field) for r in reads],
+                    "data": [_number(values.get(lb), field) for lb in labels],
                 }
             )
     time_points = view.group_by is None or view.group_by in f.TIME_GROUPS
-    for t in data.targets if time_points else []:
+    for t in getattr(data, "targets", []) if time_points else []:
         targets, bases = _scaled(view, t, labels)
-        scope = t.scope if view.kpi == "inflow" else None
+        scope = t.scope if split else None
         if any(b is not None for b in bases):
             series.append({"field": "baseline", "scope": scope, "kind": "line", "data": bases})
         series.append({"field": "target", "scope": scope, "kind": "line", "data": targets})
