@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
-
-from app.errors import InvalidInput
 
 T = TypeVar("T")
 _NUMERIC = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
@@ -130,21 +126,6 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
-
-
-def encode_cursor(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise InvalidInput(
-            "The pagination cursor is not valid; use next_cursor from a previous page.",
-            errors=[{"pointer": "query:cursor", "detail": "not a cursor issued by this service"}],
-        ) from exc
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

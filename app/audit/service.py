@@ -50,8 +50,7 @@ from app.auth.principal import Principal, format_roles
 from app.config import Settings, get_settings
 from app.db import Database, UTCDateTime, utcnow
 from app.enums import Role
-from app.pagination import cursor_int
-from app.schemas import encode_cursor
+from app.pagination import Keyset
 
 SOURCE = "juisteplek-api"
 # Anyone can read this; with it the log is only as good as an unkeyed hash chain.
@@ -384,6 +383,9 @@ def _read(row: AuditLog) -> AuditEntryRead:
     )
 
 
+_ORDER = Keyset(AuditLog.id)
+
+
 @dataclass(frozen=True)
 class AuditQuery:
     patient_key: str | None = None
@@ -420,11 +422,8 @@ async def list_entries(
         stmt = stmt.where(AuditLog.outcome == q.outcome)
     if q.action is not None:
         stmt = stmt.where(AuditLog.action == q.action)
-    if q.cursor is not None:
-        stmt = stmt.where(AuditLog.id > cursor_int(q.cursor))
-    rows = (await session.scalars(stmt.order_by(AuditLog.id).limit(q.limit + 1))).all()
-    nxt = encode_cursor(str(rows[q.limit - 1].id)) if len(rows) > q.limit else None
-    items = [_read(r) for r in rows[: q.limit]]
+    rows, nxt = await _ORDER.scalars(session, stmt, q.cursor, q.limit)
+    items = [_read(r) for r in rows]
     filters = {
         "patient_key": q.patient_key,
         "object_id": q.object_id,

@@ -27,7 +27,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.enums import CareType, Feature, Role, codes_of, mask_of
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.pagination import cursor_int, cursor_time_id
+from app.pagination import Keyset
 from app.placement import access, events, holds, ownership, task_events
 from app.placement.errors import ConcurrentChange, InvalidTransition
 from app.placement.models import Placement, PlacementHold, TransferEvent
@@ -57,7 +57,6 @@ from app.placement.states import (
 from app.realtime.outbox import publish
 from app.registry.models import Organisation
 from app.registry.service import resolve_subregion
-from app.schemas import encode_cursor
 from app.triage.urgency import (
     UnknownUrgencyCode,
     UnknownUrgencySystem,
@@ -937,11 +936,8 @@ async def list_events(
             TransferEvent.hold_id.in_(declined),
             TransferEvent.event_type == EventType.OFFER_DECLINED.value,
         )
-    if cursor is not None:
-        stmt = stmt.where(TransferEvent.seq > cursor_int(cursor))
-    rows = (await session.scalars(stmt.order_by(TransferEvent.seq).limit(limit + 1))).all()
-    nxt = encode_cursor(str(rows[limit - 1].seq)) if len(rows) > limit else None
-    items = [event_read(r) for r in rows[:limit]]
+    rows, nxt = await Keyset(TransferEvent.seq).scalars(session, stmt, cursor, limit)
+    items = [event_read(r) for r in rows]
     await _audit(session, ctx, p, "placement.events.read", "R", now=None)
     await session.commit()
     return items, nxt
@@ -1035,21 +1031,8 @@ async def list_placements(
     if q.unowned_overdue is not None:
         clause = unowned_overdue_clause(now)
         stmt = stmt.where(clause if q.unowned_overdue else not_(clause))
-    if q.cursor is not None:
-        at, pid = cursor_time_id(q.cursor)
-        stmt = stmt.where(
-            or_(Placement.created_at < at, and_(Placement.created_at == at, Placement.id < pid))
-        )
-    rows = (
-        await session.scalars(
-            stmt.order_by(Placement.created_at.desc(), Placement.id.desc()).limit(q.limit + 1)
-        )
-    ).all()
-    page = rows[: q.limit]
-    nxt = None
-    if len(rows) > q.limit:
-        last = page[-1]
-        nxt = encode_cursor(f"{last.created_at.isoformat()}|{last.id}")
+    order = Keyset(Placement.created_at, Placement.id, descending=True)
+    page, nxt = await order.scalars(session, stmt, q.cursor, q.limit)
     hold_ids = [p.current_hold_id for p in page if p.current_hold_id is not None]
     held: dict[uuid.UUID, PlacementHold] = {}
     if hold_ids:

@@ -1,4 +1,4 @@
-"""Shared input types, cursors, ETags, code masks and principals."""
+"""Shared input types, ETags, code masks and principals."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from app.auth.principal import Principal, generate_key, hash_key
 from app.enums import Feature, Role, TargetGroup, codes_of, mask_of
-from app.errors import Forbidden, InvalidInput, PreconditionFailed
+from app.errors import Forbidden, PreconditionFailed
 from app.etag import check_if_match, etag
-from app.schemas import Count, Postcode, decode_cursor, encode_cursor
+from app.schemas import Count, Postcode
 
 
 @pytest.mark.parametrize(("raw", "normal"), [("2333ZA", "2333 ZA"), ("2333 ZA", "2333 ZA")])
@@ -29,12 +29,6 @@ def test_postcode_refused(raw: str) -> None:
 def test_count_is_strictly_a_small_number(raw: object) -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(Count).validate_python(raw, strict=isinstance(raw, str))
-
-
-def test_cursor_round_trip_and_garbage() -> None:
-    assert decode_cursor(encode_cursor("abc/é")) == "abc/é"
-    with pytest.raises(InvalidInput):
-        decode_cursor("\u00ff\u00fe")
 
 
 def test_if_match() -> None:
