@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -11,7 +12,7 @@ from app.auth.principal import Principal, generate_key, hash_key
 from app.enums import Feature, Role, TargetGroup, codes_of, mask_of
 from app.errors import Forbidden, PreconditionFailed
 from app.etag import check_if_match, etag
-from app.schemas import Count, Postcode
+from app.schemas import Count, Postcode, UtcDateTime
 
 
 @pytest.mark.parametrize(("raw", "normal"), [("2333ZA", "2333 ZA"), ("2333 ZA", "2333 ZA")])
@@ -68,3 +69,18 @@ def test_principal_checks() -> None:
         p.require(Role.TRIAGIST)
     with pytest.raises(Forbidden):
         p.require_organisation(uuid.uuid4(), "units")
+
+
+@pytest.mark.parametrize("raw", [0, 1.5, "0", "1700000000", "1.5", "1e9", "2026-11-23", ""])
+def test_a_date_time_is_iso_text_only(raw: object) -> None:
+    with pytest.raises(ValidationError) as refused:
+        TypeAdapter(UtcDateTime).validate_python(raw)
+    assert "ISO 8601" in str(refused.value)
+
+
+def test_a_date_time_with_an_offset_is_kept_in_utc() -> None:
+    adapter = TypeAdapter(UtcDateTime)
+    at = adapter.validate_python("2026-11-23T10:00:00+01:00")
+    assert at == datetime(2026, 11, 23, 9, tzinfo=UTC)
+    assert at.utcoffset() == timedelta(0)
+    assert adapter.validate_python(at) == at
