@@ -328,12 +328,7 @@ async def create_placement(
     at = events.occurred_at(body.occurred_at, now=now, previous=None, skew=_skew(settings))
     subregion_id = None
     if body.subregion is not None:
-        try:
-            subregion_id = (await resolve_subregion(session, body.subregion)).id
-        except (NotFound, InvalidInput) as exc:
-            raise InvalidInput(
-                exc.detail, errors=[{"pointer": "#/subregion", "detail": "unknown subregion"}]
-            ) from None
+        subregion_id = (await resolve_subregion(session, body.subregion, pointer="#/subregion")).id
     p = Placement(
         id=uuid.uuid4(),
         region_id=org.region_id,
@@ -1010,12 +1005,7 @@ async def list_placements(
     if q.referrer is not None:
         stmt = stmt.where(Placement.referrer_organisation_id == q.referrer)
     if q.subregion is not None:
-        try:
-            sub = await resolve_subregion(session, q.subregion)
-        except (NotFound, InvalidInput) as exc:
-            raise InvalidInput(
-                exc.detail, errors=[{"pointer": "query:subregion", "detail": "unknown"}]
-            ) from None
+        sub = await resolve_subregion(session, q.subregion)
         stmt = stmt.where(Placement.subregion_id == sub.id)
     if q.patient_key is not None:
         stmt = stmt.where(Placement.patient_key == q.patient_key)

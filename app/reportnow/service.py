@@ -27,7 +27,7 @@ from app.kpi import queries
 from app.pagination import Keyset
 from app.realtime.outbox import publish
 from app.registry.models import Location, Organisation, Subregion, Unit
-from app.registry.service import resolve_subregion
+from app.registry.service import find_subregion
 from app.reportnow.models import ReportRequest, ReportRequestUnit
 from app.reportnow.schemas import (
     ReportRequestCreate,
@@ -72,10 +72,7 @@ async def create(
     region_id = await _region_of(principal, body.region_id)
     subregion_ids: list[uuid.UUID] = []
     for index, ref in enumerate(body.subregions):
-        try:
-            sub = await resolve_subregion(session, ref)
-        except InvalidInput:
-            sub = None
+        sub = await find_subregion(session, ref)
         if sub is None or sub.region_id != region_id:
             raise InvalidInput(
                 f"Unknown subregion {ref!r} in this region.",
