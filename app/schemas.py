@@ -67,7 +67,6 @@ def _require_finite(value: float) -> float:
     return value
 
 
-Int32 = Annotated[int, BeforeValidator(_reject_bool), Field(ge=-(2**31), le=2**31 - 1)]
 Count = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=100_000)]
 Text = Annotated[str, AfterValidator(_reject_nul)]
 Name = Annotated[str, AfterValidator(_reject_nul), Field(min_length=1, max_length=200)]

@@ -8,7 +8,6 @@ units of its own organisation; every key may read the registry.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -423,7 +422,3 @@ async def update_unit(
     )
     await session.flush()
     return unit_read(unit, location)
-
-
-def units_of(rows: Sequence[tuple[Unit, Location]]) -> list[UnitRead]:
-    return [unit_read(u, loc) for u, loc in rows]

@@ -149,8 +149,6 @@ log = structlog.get_logger("juisteplek.placements")
 
 router = APIRouter(prefix="/v1", tags=["placement"], route_class=AuditedRoute)
 
-PlacementId = Annotated[uuid.UUID, "placement id"]
-
 
 @router.post("/placements", status_code=201, response_model=PlacementRead, responses=WRITE_PROBLEMS)
 async def create_placement(
