@@ -359,28 +359,7 @@ async def log_denied(
 
 
 def _read(row: AuditLog) -> AuditEntryRead:
-    return AuditEntryRead(
-        id=row.id,
-        event_code=row.event_code,
-        action=row.action,
-        occurred_at=row.occurred_at,
-        outcome=row.outcome,
-        user_id=row.user_id,
-        user_display=row.user_display,
-        on_behalf_of=row.on_behalf_of,
-        role=row.role,
-        organisation_id=row.organisation_id,
-        access_point=row.access_point,
-        source=row.source,
-        object_type=row.object_type,
-        object_id=row.object_id,
-        patient_key=row.patient_key,
-        purpose=row.purpose,
-        request_id=row.request_id,
-        detail=orjson.loads(row.detail),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
+    return AuditEntryRead.model_validate(row, from_attributes=True)
 
 
 _ORDER = Keyset(AuditLog.id)

@@ -73,15 +73,7 @@ def current(state: UnitCapacity | None, unit_id: uuid.UUID, now: datetime) -> Un
 
 
 def _read(row: UnitStatus) -> UnitStatusRead:
-    return UnitStatusRead(
-        id=row.id,
-        unit_id=row.unit_id,
-        accepting=row.accepting,
-        reason=None if row.reason is None else NotAcceptingReason(row.reason),
-        detail=row.detail,
-        until=row.until,
-        changed_at=row.changed_at,
-    )
+    return UnitStatusRead.model_validate(row, from_attributes=True)
 
 
 async def set_status(

@@ -155,15 +155,7 @@ async def change_owner(
 
 
 def note_read(n: PlacementNote) -> NoteRead:
-    return NoteRead(
-        id=n.id,
-        placement_id=n.placement_id,
-        author_id=n.author_id,
-        author_name=n.author_name,
-        author_organisation_id=n.author_organisation_id,
-        created_at=n.created_at,
-        text=n.text,
-    )
+    return NoteRead.model_validate(n, from_attributes=True)
 
 
 async def add_note(

@@ -99,19 +99,7 @@ def patient_key(identifier: str, secret: str) -> str:
 
 
 def hold_read(h: PlacementHold) -> HoldRead:
-    return HoldRead(
-        id=h.id,
-        placement_id=h.placement_id,
-        unit_id=h.unit_id,
-        organisation_id=h.organisation_id,
-        status=h.status,
-        created_at=h.created_at,
-        expires_at=h.expires_at,
-        accepted_at=h.accepted_at,
-        admitted_at=h.admitted_at,
-        released_at=h.released_at,
-        release_reason=h.release_reason,
-    )
+    return HoldRead.model_validate(h, from_attributes=True)
 
 
 def owner_read(p: Placement) -> OwnerRead | None:
