@@ -14,10 +14,15 @@ import structlog
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 
-from app.audit import service as audit_service
-from app.audit.http import ON_BEHALF_HEADER, PURPOSE_HEADER, client_ip, context_of, request_id
+from app.audit.http import (
+    ON_BEHALF_HEADER,
+    PURPOSE_HEADER,
+    client_ip,
+    context_of,
+    log_refusal,
+    request_id,
+)
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
 from app.capacity import service as capacity_service
 from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
@@ -124,24 +129,7 @@ class AuditedRoute(APIRoute):
 async def on_forbidden(request: Request, exc: Exception) -> Response:
     """Exception handler for ``Forbidden``: log the refusal on audited routes, then render it."""
     assert isinstance(exc, Forbidden)
-    audited = getattr(request.state, "audit_event", None)
-    principal = getattr(request.state, "principal", None)
-    if audited is not None and isinstance(principal, Principal):
-        ctx = context_of(request, principal)
-        object_id = request.path_params.get("placement_id")
-        await audit_service.log_denied(
-            request.app.state.db,
-            ctx,
-            event_code=audited[0],
-            action=audited[1],
-            object_id=None if object_id is None else str(object_id)[:64],
-            detail={
-                "method": request.method,
-                "path": request.url.path,
-                "status": exc.status,
-                "reason": exc.detail,
-            },
-        )
+    await log_refusal(request, exc, context_of)
     return domain_error_response(request, exc)
 
 
