@@ -204,10 +204,6 @@ class Settings(BaseSettings):
             return self.env == "production"
         return self.cookie_secure
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def stale_after(self, care_type: str) -> timedelta:
         """How old a capacity report may be before it is shown as stale."""
         if care_type.startswith("district_nursing"):

@@ -1,4 +1,10 @@
-"""Domain errors and their RFC 9457 problem rendering; the status/type mapping lives only here."""
+"""Domain errors and their RFC 9457 problem rendering; the status/type mapping lives only here.
+
+The ``DomainError`` classes are the catalogue of problem types: each fixes a status, the slug of
+its type URI (``/problems/<slug>``) and its title. Handlers, the request-body guard and the
+routing errors (404, 405, 406) all render from these classes; no other place spells a slug or a
+title.
+"""
 
 from __future__ import annotations
 
@@ -91,6 +97,18 @@ class PreconditionFailed(DomainError):
     title = "The resource has changed"
 
 
+class MethodNotAllowed(DomainError):
+    status = 405
+    type_slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class NotAcceptable(DomainError):
+    status = 406
+    type_slug = "not-acceptable"
+    title = "Not acceptable"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     type_slug = "payload-too-large"
@@ -180,12 +198,23 @@ class IdempotencyKeyReused(DomainError):
     title = "Idempotency-Key was used for a different request"
 
 
-_HTTP_TITLES = {
-    404: ("not-found", "Resource not found"),
-    405: ("method-not-allowed", "Method not allowed"),
-    406: ("not-acceptable", "Not acceptable"),
-    413: ("payload-too-large", "Request body too large"),
-    415: ("unsupported-media-type", "Unsupported content type"),
+class HttpError(DomainError):
+    """An HTTP error from routing with no problem type of its own (its status is kept)."""
+
+    type_slug = "http-error"
+    title = "HTTP error"
+
+
+class InternalError(DomainError):
+    status = 500
+    type_slug = "internal"
+    title = "Internal server error"
+
+
+# The problem types of the errors Starlette raises itself, by status.
+_HTTP_PROBLEMS: dict[int, type[DomainError]] = {
+    kind.status: kind
+    for kind in (NotFound, MethodNotAllowed, NotAcceptable, PayloadTooLarge, UnsupportedMediaType)
 }
 
 
@@ -270,18 +299,26 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def domain_error_response(request: Request, exc: DomainError) -> Response:
+def render_problem(
+    exc: DomainError, *, instance: str, request_id: str | None, status: int | None = None
+) -> Response:
+    """The problem document (or the path's own error format) of ``exc``; ``status`` overrides
+    the class's for the errors of routing that have no problem type of their own."""
     return problem_response(
-        status=exc.status,
+        status=exc.status if status is None else status,
         type_slug=exc.type_slug,
         title=exc.title,
         detail=exc.detail,
-        instance=request.url.path,
-        request_id=_request_id(request),
+        instance=instance,
+        request_id=request_id,
         errors=exc.errors,
         extra=exc.extra,
         headers=exc.headers,
     )
+
+
+def domain_error_response(request: Request, exc: DomainError) -> Response:
+    return render_problem(exc, instance=request.url.path, request_id=_request_id(request))
 
 
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
@@ -311,8 +348,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    slug, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
-    detail = exc.detail if isinstance(exc.detail, str) else title
+    kind = _HTTP_PROBLEMS.get(exc.status_code, HttpError)
+    detail = exc.detail if isinstance(exc.detail, str) else kind.title
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No resource at {request.url.path}"
     headers = dict(exc.headers or {})
@@ -320,14 +357,11 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         allowed = _allowed_methods(request)
         detail = f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
         headers["Allow"] = ", ".join(allowed)
-    return problem_response(
-        status=exc.status_code,
-        type_slug=slug,
-        title=title,
-        detail=detail,
+    return render_problem(
+        kind(detail, headers=headers),
         instance=request.url.path,
         request_id=_request_id(request),
-        headers=headers,
+        status=exc.status_code,
     )
 
 
@@ -357,13 +391,9 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
         )
         return domain_error_response(request, database_unavailable_problem())
     log.exception("unhandled_error", path=request.url.path, request_id=_request_id(request))
-    return problem_response(
-        status=500,
-        type_slug="internal",
-        title="Internal server error",
-        detail="An unexpected error occurred; it has been logged with the request id.",
-        instance=request.url.path,
-        request_id=_request_id(request),
+    return domain_error_response(
+        request,
+        InternalError("An unexpected error occurred; it has been logged with the request id."),
     )
 
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BeforeValidator
 
 from app.schemas import Schema
+
+
+def _json_text(value: Any) -> Any:
+    # The log stores ``detail`` as JSON text; an entry read from a row gets the object back.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 class AuditEntryRead(Schema):
@@ -29,7 +37,7 @@ class AuditEntryRead(Schema):
     patient_key: str | None
     purpose: str
     request_id: str | None
-    detail: dict[str, Any]
+    detail: Annotated[dict[str, Any], BeforeValidator(_json_text)]
     prev_hash: str
     hash: str
 

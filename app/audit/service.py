@@ -49,9 +49,8 @@ from app.audit.schemas import AuditEntryRead, AuditVerifyResult, CheckpointRead
 from app.config import Settings, get_settings
 from app.db import Database, UTCDateTime, driver_args, driver_connection, utcnow
 from app.enums import Role
-from app.pagination import cursor_int
+from app.pagination import Keyset
 from app.principal import Principal, format_roles
-from app.schemas import encode_cursor
 
 SOURCE = "juisteplek-api"
 # Anyone can read this; with it the log is only as good as an unkeyed hash chain.
@@ -369,28 +368,10 @@ async def log_denied(
 
 
 def _read(row: AuditLog) -> AuditEntryRead:
-    return AuditEntryRead(
-        id=row.id,
-        event_code=row.event_code,
-        action=row.action,
-        occurred_at=row.occurred_at,
-        outcome=row.outcome,
-        user_id=row.user_id,
-        user_display=row.user_display,
-        on_behalf_of=row.on_behalf_of,
-        role=row.role,
-        organisation_id=row.organisation_id,
-        access_point=row.access_point,
-        source=row.source,
-        object_type=row.object_type,
-        object_id=row.object_id,
-        patient_key=row.patient_key,
-        purpose=row.purpose,
-        request_id=row.request_id,
-        detail=orjson.loads(row.detail),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
+    return AuditEntryRead.model_validate(row, from_attributes=True)
+
+
+_ORDER = Keyset(AuditLog.id)
 
 
 @dataclass(frozen=True)
@@ -429,11 +410,8 @@ async def list_entries(
         stmt = stmt.where(AuditLog.outcome == q.outcome)
     if q.action is not None:
         stmt = stmt.where(AuditLog.action == q.action)
-    if q.cursor is not None:
-        stmt = stmt.where(AuditLog.id > cursor_int(q.cursor))
-    rows = (await session.scalars(stmt.order_by(AuditLog.id).limit(q.limit + 1))).all()
-    nxt = encode_cursor(str(rows[q.limit - 1].id)) if len(rows) > q.limit else None
-    items = [_read(r) for r in rows[: q.limit]]
+    rows, nxt = await _ORDER.scalars(session, stmt, q.cursor, q.limit)
+    items = [_read(r) for r in rows]
     filters = {
         "patient_key": q.patient_key,
         "object_id": q.object_id,

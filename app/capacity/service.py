@@ -32,14 +32,13 @@ from app.db import Database
 from app.enums import CareType, Feature, Role, Sex, TargetGroup, codes_of, is_closed, mask_of
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleReport
 from app.kpi import episodes
-from app.pagination import cursor_int
+from app.pagination import Keyset
 from app.placement import service as placement_service
 from app.placement.suitability import ROOM_POLICIES
 from app.principal import Principal
 from app.realtime.outbox import publish, publish_many
 from app.registry.models import Location, Subregion, SubregionNeighbour, Unit
 from app.registry.service import resolve_subregion, unit_with_location
-from app.schemas import encode_cursor
 
 log = structlog.get_logger("juisteplek.capacity")
 
@@ -219,13 +218,10 @@ async def capacity_history(
         stmt = stmt.where(CapacityReport.reported_at >= since)
     if until is not None:
         stmt = stmt.where(CapacityReport.reported_at < until)
-    if cursor is not None:
-        stmt = stmt.where(CapacityReport.id < cursor_int(cursor))
-    reports = (
-        await session.scalars(stmt.order_by(CapacityReport.id.desc()).limit(limit + 1))
-    ).all()
-    nxt = encode_cursor(str(reports[limit - 1].id)) if len(reports) > limit else None
-    return [_report_read(r, 0) for r in reports[:limit]], nxt
+    reports, nxt = await Keyset(CapacityReport.id, descending=True).scalars(
+        session, stmt, cursor, limit
+    )
+    return [_report_read(r, 0) for r in reports], nxt
 
 
 # --- search -----------------------------------------------------------------------------------

@@ -21,10 +21,10 @@ from app.capacity.schemas import UnitStatusCurrent, UnitStatusIn, UnitStatusRead
 from app.db import Database
 from app.enums import NotAcceptingReason, Role, is_closed
 from app.errors import Conflict, InvalidInput
+from app.pagination import Keyset
 from app.principal import Principal
 from app.realtime.outbox import publish
 from app.registry.service import unit_with_location
-from app.schemas import decode_cursor, encode_cursor
 
 STATUS_EVENT = "unit.status_changed"
 
@@ -68,15 +68,7 @@ def current(state: UnitCapacity | None, unit_id: uuid.UUID, now: datetime) -> Un
 
 
 def _read(row: UnitStatus) -> UnitStatusRead:
-    return UnitStatusRead(
-        id=row.id,
-        unit_id=row.unit_id,
-        accepting=row.accepting,
-        reason=None if row.reason is None else NotAcceptingReason(row.reason),
-        detail=row.detail,
-        until=row.until,
-        changed_at=row.changed_at,
-    )
+    return UnitStatusRead.model_validate(row, from_attributes=True)
 
 
 async def set_status(
@@ -152,20 +144,8 @@ async def status_history(
     """The unit's status changes, newest first."""
     await unit_with_location(session, unit_id)
     stmt: Any = select(UnitStatus).where(UnitStatus.unit_id == unit_id)
-    if cursor is not None:
-        try:
-            before = int(decode_cursor(cursor))
-            if not 0 < before < 2**63:
-                raise ValueError
-        except ValueError as exc:
-            raise InvalidInput(
-                "The pagination cursor is not valid.",
-                errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
-            ) from exc
-        stmt = stmt.where(UnitStatus.id < before)
-    rows = (await session.scalars(stmt.order_by(UnitStatus.id.desc()).limit(limit + 1))).all()
-    nxt = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
-    return [_read(r) for r in rows[:limit]], nxt
+    rows, nxt = await Keyset(UnitStatus.id, descending=True).scalars(session, stmt, cursor, limit)
+    return [_read(r) for r in rows], nxt
 
 
 async def reopen_due(db: Database, *, now: datetime, batch: int = 200) -> int:

@@ -51,7 +51,6 @@ TARGET_GROUP_SYSTEM = f"{CANONICAL}/CodeSystem/target-group"
 FEATURE_SYSTEM = f"{CANONICAL}/CodeSystem/feature"
 SEX_POLICY_SYSTEM = f"{CANONICAL}/CodeSystem/sex-policy"
 ORGANISATION_KIND_SYSTEM = f"{CANONICAL}/CodeSystem/organisation-kind"
-NOT_ACCEPTING_SYSTEM = f"{CANONICAL}/CodeSystem/not-accepting-reason"
 POPULATION_SYSTEM = f"{CANONICAL}/CodeSystem/capacity-population"
 STRATIFIER_SYSTEM = f"{CANONICAL}/CodeSystem/capacity-stratifier"
 MEASURE_ID = "juisteplek-capacity"
@@ -88,10 +87,6 @@ def instant(value: datetime) -> str:
 
 def _coding(system: str, code: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code}], "text": code}
-
-
-def _uuid_identifier(value: uuid.UUID) -> dict[str, str]:
-    return {"system": URI_SYSTEM, "value": f"urn:uuid:{value}"}
 
 
 def _meta(updated_at: datetime) -> dict[str, str]:

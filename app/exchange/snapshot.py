@@ -47,7 +47,6 @@ SNAPSHOT_COLUMNS = (
     "age_minutes",
     "stale",
 )
-UPLOAD_COLUMNS = ("unit_id", "external_id", "free", "expected_free_24h", "reported_at")
 MAX_UPLOAD_LINES = 10_000
 MAX_COUNT = 100_000
 

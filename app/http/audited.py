@@ -10,13 +10,17 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 
-from app.audit import service as audit_service
 from app.audit.service import AuditContext
 from app.errors import Forbidden, domain_error_response
-from app.http.audit import ON_BEHALF_HEADER, PURPOSE_HEADER, client_ip, context_of, request_id
+from app.http.audit import (
+    ON_BEHALF_HEADER,
+    PURPOSE_HEADER,
+    client_ip,
+    context_of,
+    log_refusal,
+    request_id,
+)
 from app.http.deps import PrincipalDep
-from app.placement import views as placement_views
-from app.principal import Principal
 
 _ON_BEHALF = ON_BEHALF_HEADER
 _PURPOSE = PURPOSE_HEADER
@@ -85,23 +89,5 @@ class AuditedRoute(APIRoute):
 async def on_forbidden(request: Request, exc: Exception) -> Response:
     """Exception handler for ``Forbidden``: log the refusal on audited routes, then render it."""
     assert isinstance(exc, Forbidden)
-    audited = getattr(request.state, "audit_event", None)
-    principal = getattr(request.state, "principal", None)
-    if audited is not None and isinstance(principal, Principal):
-        ctx = context_of(request, principal)
-        object_id = request.path_params.get("placement_id")
-        await audit_service.log_denied(
-            request.app.state.db,
-            ctx,
-            event_code=audited[0],
-            action=audited[1],
-            object_id=None if object_id is None else str(object_id)[:64],
-            detail={
-                "method": request.method,
-                "path": request.url.path,
-                "status": exc.status,
-                "reason": exc.detail,
-            },
-            patient_keys=placement_views.patient_keys,
-        )
+    await log_refusal(request, exc, context_of)
     return domain_error_response(request, exc)

@@ -16,7 +16,13 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import problem_response
+from app.errors import (
+    DomainError,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    render_problem,
+)
 from app.metrics import REQUEST_LATENCY, REQUESTS
 
 log = structlog.get_logger("juisteplek.access")
@@ -129,13 +135,13 @@ class BodyGuardMiddleware:
             and not is_json
             and content_type not in _OTHER_TYPES.get(scope["path"], ())
         ):
-            await self._refuse(
+            await _refuse(
                 scope,
                 send,
-                415,
-                "unsupported-media-type",
-                "Unsupported content type",
-                f"Send the body as application/json (got {content_type or 'no content type'!r}).",
+                UnsupportedMediaType(
+                    "Send the body as application/json "
+                    f"(got {content_type or 'no content type'!r})."
+                ),
             )
             return
         fields = _nul_body_pointers(bytes(body), content_type, is_json)
@@ -154,47 +160,31 @@ class BodyGuardMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
-        await self._refuse(
-            scope,
-            send,
-            413,
-            "payload-too-large",
-            "Request body too large",
-            f"The body exceeds {self.max_body_bytes} bytes.",
-        )
-
-    @classmethod
-    async def _refuse_nul(cls, scope: Scope, send: Send, fields: list[str]) -> None:
-        await cls._refuse(
-            scope,
-            send,
-            422,
-            "validation",
-            "The request is not valid",
-            f"Invalid value for: {', '.join(fields)}",
-            errors=[{"pointer": f, "detail": "must not contain NUL characters"} for f in fields],
+        await _refuse(
+            scope, send, PayloadTooLarge(f"The body exceeds {self.max_body_bytes} bytes.")
         )
 
     @staticmethod
-    async def _refuse(
-        scope: Scope,
-        send: Send,
-        status: int,
-        slug: str,
-        title: str,
-        detail: str,
-        errors: list[dict[str, str]] | None = None,
-    ) -> None:
-        response = problem_response(
-            status=status,
-            type_slug=slug,
-            title=title,
-            detail=detail,
-            instance=scope["path"],
-            request_id=scope.get("state", {}).get("request_id"),
-            errors=errors,
+    async def _refuse_nul(scope: Scope, send: Send, fields: list[str]) -> None:
+        await _refuse(
+            scope,
+            send,
+            InvalidInput(
+                f"Invalid value for: {', '.join(fields)}",
+                errors=[
+                    {"pointer": field, "detail": "must not contain NUL characters"}
+                    for field in fields
+                ],
+            ),
         )
-        await response(scope, _no_receive, send)
+
+
+async def _refuse(scope: Scope, send: Send, exc: DomainError) -> None:
+    """Answer before routing with the problem document of ``exc``."""
+    response = render_problem(
+        exc, instance=scope["path"], request_id=scope.get("state", {}).get("request_id")
+    )
+    await response(scope, _no_receive, send)
 
 
 def _nul_query_names(query: str) -> list[str]:

@@ -17,7 +17,7 @@ from app.audit.service import AuditContext, AuditEntry
 from app.auth.models import User
 from app.enums import CareType, Role
 from app.errors import Forbidden, InvalidInput
-from app.pagination import cursor_int
+from app.pagination import Keyset
 from app.placement import access, events
 from app.placement.errors import InvalidTransition
 from app.placement.models import Placement, PlacementNote
@@ -41,7 +41,6 @@ from app.placement.service import (
 from app.placement.states import FINAL, EventType, State
 from app.principal import Principal, parse_roles
 from app.registry.models import Organisation
-from app.schemas import encode_cursor
 
 HISTORY_LIMIT = 50
 
@@ -156,15 +155,7 @@ async def change_owner(
 
 
 def note_read(n: PlacementNote) -> NoteRead:
-    return NoteRead(
-        id=n.id,
-        placement_id=n.placement_id,
-        author_id=n.author_id,
-        author_name=n.author_name,
-        author_organisation_id=n.author_organisation_id,
-        created_at=n.created_at,
-        text=n.text,
-    )
+    return NoteRead.model_validate(n, from_attributes=True)
 
 
 async def add_note(
@@ -216,11 +207,8 @@ async def list_notes(
             "owner or an admin may read case notes."
         )
     stmt = select(PlacementNote).where(PlacementNote.placement_id == p.id)
-    if cursor is not None:
-        stmt = stmt.where(PlacementNote.id > cursor_int(cursor))
-    rows = (await session.scalars(stmt.order_by(PlacementNote.id).limit(limit + 1))).all()
-    nxt = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
-    items = [note_read(n) for n in rows[:limit]]
+    rows, nxt = await Keyset(PlacementNote.id).scalars(session, stmt, cursor, limit)
+    items = [note_read(n) for n in rows]
     await _audit(
         session, ctx, p, "placement.notes.read", "R", now=None, detail={"returned": len(items)}
     )

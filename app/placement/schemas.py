@@ -21,7 +21,7 @@ from app.enums import (
     SexPolicy,
     TargetGroup,
 )
-from app.placement.states import Action, EventType, State
+from app.placement.states import Action, CancelReason, DeclineReason, EventType, State
 from app.schemas import Schema, ShortText, Text, UtcDateTime
 
 
@@ -43,20 +43,6 @@ class EscalationLevel(StrEnum):
     NATIONAL = "national"
 
 
-DeclineReason = Literal[
-    "no_place_after_all",
-    "care_too_complex",
-    "target_group_mismatch",
-    "room_sex_mismatch",
-    "isolation_not_possible",
-    "no_indication",
-    "patient_refused",
-    "staff_shortage",
-    "other",
-]
-CancelReason = Literal[
-    "died", "recovered", "home_without_care", "placed_elsewhere", "referrer_withdrew", "other"
-]
 PatientIdentifier = Annotated[
     str,
     Field(

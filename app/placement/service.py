@@ -26,7 +26,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.enums import CareType, Feature, Role, codes_of, mask_of
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.pagination import cursor_int, cursor_time_id
+from app.pagination import Keyset
 from app.placement import access, events, holds, ownership, task_events
 from app.placement.errors import ConcurrentChange, InvalidTransition
 from app.placement.models import Placement, PlacementHold, TransferEvent
@@ -57,7 +57,6 @@ from app.principal import Principal
 from app.realtime.outbox import publish
 from app.registry.models import Organisation
 from app.registry.service import resolve_subregion
-from app.schemas import encode_cursor
 from app.triage.urgency import (
     UnknownUrgencyCode,
     UnknownUrgencySystem,
@@ -101,19 +100,7 @@ def patient_key(identifier: str, secret: str) -> str:
 
 
 def hold_read(h: PlacementHold) -> HoldRead:
-    return HoldRead(
-        id=h.id,
-        placement_id=h.placement_id,
-        unit_id=h.unit_id,
-        organisation_id=h.organisation_id,
-        status=h.status,
-        created_at=h.created_at,
-        expires_at=h.expires_at,
-        accepted_at=h.accepted_at,
-        admitted_at=h.admitted_at,
-        released_at=h.released_at,
-        release_reason=h.release_reason,
-    )
+    return HoldRead.model_validate(h, from_attributes=True)
 
 
 def owner_read(p: Placement) -> OwnerRead | None:
@@ -330,12 +317,7 @@ async def create_placement(
     at = events.occurred_at(body.occurred_at, now=now, previous=None, skew=_skew(settings))
     subregion_id = None
     if body.subregion is not None:
-        try:
-            subregion_id = (await resolve_subregion(session, body.subregion)).id
-        except (NotFound, InvalidInput) as exc:
-            raise InvalidInput(
-                exc.detail, errors=[{"pointer": "#/subregion", "detail": "unknown subregion"}]
-            ) from None
+        subregion_id = (await resolve_subregion(session, body.subregion, pointer="#/subregion")).id
     p = Placement(
         id=uuid.uuid4(),
         region_id=org.region_id,
@@ -951,11 +933,8 @@ async def list_events(
             TransferEvent.hold_id.in_(declined),
             TransferEvent.event_type == EventType.OFFER_DECLINED.value,
         )
-    if cursor is not None:
-        stmt = stmt.where(TransferEvent.seq > cursor_int(cursor))
-    rows = (await session.scalars(stmt.order_by(TransferEvent.seq).limit(limit + 1))).all()
-    nxt = encode_cursor(str(rows[limit - 1].seq)) if len(rows) > limit else None
-    items = [event_read(r) for r in rows[:limit]]
+    rows, nxt = await Keyset(TransferEvent.seq).scalars(session, stmt, cursor, limit)
+    items = [event_read(r) for r in rows]
     await _audit(session, ctx, p, "placement.events.read", "R", now=None)
     await session.commit()
     return items, nxt
@@ -1028,12 +1007,7 @@ async def list_placements(
     if q.referrer is not None:
         stmt = stmt.where(Placement.referrer_organisation_id == q.referrer)
     if q.subregion is not None:
-        try:
-            sub = await resolve_subregion(session, q.subregion)
-        except (NotFound, InvalidInput) as exc:
-            raise InvalidInput(
-                exc.detail, errors=[{"pointer": "query:subregion", "detail": "unknown"}]
-            ) from None
+        sub = await resolve_subregion(session, q.subregion)
         stmt = stmt.where(Placement.subregion_id == sub.id)
     if q.patient_key is not None:
         stmt = stmt.where(Placement.patient_key == q.patient_key)
@@ -1049,21 +1023,8 @@ async def list_placements(
     if q.unowned_overdue is not None:
         clause = unowned_overdue_clause(now)
         stmt = stmt.where(clause if q.unowned_overdue else not_(clause))
-    if q.cursor is not None:
-        at, pid = cursor_time_id(q.cursor)
-        stmt = stmt.where(
-            or_(Placement.created_at < at, and_(Placement.created_at == at, Placement.id < pid))
-        )
-    rows = (
-        await session.scalars(
-            stmt.order_by(Placement.created_at.desc(), Placement.id.desc()).limit(q.limit + 1)
-        )
-    ).all()
-    page = rows[: q.limit]
-    nxt = None
-    if len(rows) > q.limit:
-        last = page[-1]
-        nxt = encode_cursor(f"{last.created_at.isoformat()}|{last.id}")
+    order = Keyset(Placement.created_at, Placement.id, descending=True)
+    page, nxt = await order.scalars(session, stmt, q.cursor, q.limit)
     hold_ids = [p.current_hold_id for p in page if p.current_hold_id is not None]
     held: dict[uuid.UUID, PlacementHold] = {}
     if hold_ids:

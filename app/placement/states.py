@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, get_args
 
 
 class State(StrEnum):
@@ -86,12 +87,9 @@ ACTION_EVENT: dict[Action, EventType] = {
     Action.GIVE_CONSENT: EventType.CONSENT_GIVEN,
 }
 
-CLINICAL_EVENTS = frozenset(
-    {EventType.MEDICALLY_READY, EventType.READY_REVOKED, EventType.HOSPITAL_ADMITTED}
-)
-
-# Decline and cancel reasons are codes so refusals can be counted (docs/domain.md §13).
-DECLINE_REASONS = (
+# Decline and cancel reasons are codes so refusals can be counted (docs/domain.md §13): the
+# types check the API bodies, the tuples list them for forms and the FHIR mapping.
+DeclineReason = Literal[
     "no_place_after_all",
     "care_too_complex",
     "target_group_mismatch",
@@ -101,15 +99,12 @@ DECLINE_REASONS = (
     "patient_refused",
     "staff_shortage",
     "other",
-)
-CANCEL_REASONS = (
-    "died",
-    "recovered",
-    "home_without_care",
-    "placed_elsewhere",
-    "referrer_withdrew",
-    "other",
-)
+]
+CancelReason = Literal[
+    "died", "recovered", "home_without_care", "placed_elsewhere", "referrer_withdrew", "other"
+]
+DECLINE_REASONS: tuple[str, ...] = get_args(DeclineReason)
+CANCEL_REASONS: tuple[str, ...] = get_args(CancelReason)
 
 
 class IllegalTransition(Exception):

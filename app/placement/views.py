@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,7 +23,8 @@ from app.audit.service import AuditContext, AuditEntry
 from app.config import Settings
 from app.db import Database
 from app.enums import CareType, Feature, codes_of
-from app.errors import Forbidden, InvalidInput, NotFound
+from app.errors import Forbidden, NotFound
+from app.pagination import Keyset
 from app.placement import access, ownership
 from app.placement.models import Placement, PlacementHold, TransferEvent
 from app.placement.queue_rules import (
@@ -45,7 +46,6 @@ from app.placement.service import (
 )
 from app.placement.states import FINAL, State
 from app.registry.models import Location, Organisation, Subregion, Unit
-from app.schemas import decode_cursor, encode_cursor
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -250,28 +250,9 @@ async def placement_archive(
     stmt = _search(_base(ctx), search, settings).where(
         Placement.state.in_([s.value for s in ENDED_STATES])
     )
-    if cursor is not None:
-        try:
-            at_text, _, pid = decode_cursor(cursor).partition("|")
-            at, after = datetime.fromisoformat(at_text), uuid.UUID(pid)
-        except ValueError as exc:
-            raise InvalidInput(
-                "The pagination cursor is not valid.",
-                errors=[{"pointer": "query:cursor", "detail": "not a cursor of this list"}],
-            ) from exc
-        stmt = stmt.where(
-            or_(Placement.updated_at < at, and_(Placement.updated_at == at, Placement.id < after))
-        )
-    rows = (
-        await session.execute(
-            stmt.order_by(Placement.updated_at.desc(), Placement.id.desc()).limit(limit + 1)
-        )
-    ).all()
-    items = [_item(r, now) for r in rows[:limit]]
-    nxt = None
-    if len(rows) > limit:
-        last = rows[limit - 1].Placement
-        nxt = encode_cursor(f"{last.updated_at.isoformat()}|{last.id}")
+    order = Keyset(Placement.updated_at, Placement.id, descending=True)
+    shown, nxt = await order.rows(session, stmt, cursor, limit, lambda row: row.Placement)
+    items = [_item(r, now) for r in shown]
     await _log_shown(
         session,
         ctx,

@@ -22,9 +22,6 @@ class StreamSlots:
     def total(self) -> int:
         return self._total
 
-    def open_for(self, key_id: uuid.UUID) -> int:
-        return self._open.get(key_id, 0)
-
     def acquire(self, key_id: uuid.UUID) -> Callable[[], None]:
         """Take a slot for ``key_id`` (429 when none is free); call the result once to free it."""
         if self._open.get(key_id, 0) >= self.per_key:

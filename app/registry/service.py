@@ -8,11 +8,10 @@ units of its own organisation; every key may read the registry.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -111,17 +110,29 @@ async def list_subregions(session: AsyncSession) -> list[SubregionRead]:
     ]
 
 
-async def resolve_subregion(session: AsyncSession, ref: str) -> Subregion:
-    """A subregion by UUID or code (``leiden``)."""
+def subregion_is(ref: str) -> ColumnElement[bool]:
+    """The condition picking the subregion a client names by id (UUID text) or code
+    (``leiden``): the one reading of a subregion reference, for sessions and connections."""
     try:
-        stmt = select(Subregion).where(Subregion.id == uuid.UUID(ref))
+        return Subregion.id == uuid.UUID(ref)
     except ValueError:
-        stmt = select(Subregion).where(Subregion.code == ref)
-    found = await session.scalar(stmt)
+        return Subregion.code == ref
+
+
+async def find_subregion(session: AsyncSession, ref: str) -> Subregion | None:
+    """The subregion ``ref`` (id or code) names, if any."""
+    return await session.scalar(select(Subregion).where(subregion_is(ref)))
+
+
+async def resolve_subregion(
+    session: AsyncSession, ref: str, *, pointer: str = "query:subregion"
+) -> Subregion:
+    """The subregion ``ref`` (id or code) names; else a 422 naming ``pointer``."""
+    found = await find_subregion(session, ref)
     if found is None:
         raise InvalidInput(
             f"Unknown subregion {ref!r}.",
-            errors=[{"pointer": "query:subregion", "detail": "no such subregion (id or code)"}],
+            errors=[{"pointer": pointer, "detail": "no such subregion (id or code)"}],
         )
     return found
 
@@ -408,7 +419,3 @@ async def update_unit(
     )
     await session.flush()
     return unit_read(unit, location)
-
-
-def units_of(rows: Sequence[tuple[Unit, Location]]) -> list[UnitRead]:
-    return [unit_read(u, loc) for u, loc in rows]

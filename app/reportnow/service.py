@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.capacity.models import CapacityReport
@@ -23,11 +23,11 @@ from app.enums import Role
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.kpi import formulas as f
 from app.kpi import queries
-from app.pagination import cursor_time_id
+from app.pagination import Keyset
 from app.principal import Principal
 from app.realtime.outbox import publish
 from app.registry.models import Location, Organisation, Subregion, Unit
-from app.registry.service import resolve_subregion
+from app.registry.service import find_subregion
 from app.reportnow.models import ReportRequest, ReportRequestUnit
 from app.reportnow.schemas import (
     ReportRequestCreate,
@@ -37,7 +37,6 @@ from app.reportnow.schemas import (
     ReportResponseRead,
     ReportResponsesAnswer,
 )
-from app.schemas import encode_cursor
 
 EVENT_CREATED = "report_request.created"
 # The units page shows a request's banner this long after its deadline while units still owe.
@@ -73,10 +72,7 @@ async def create(
     region_id = await _region_of(principal, body.region_id)
     subregion_ids: list[uuid.UUID] = []
     for index, ref in enumerate(body.subregions):
-        try:
-            sub = await resolve_subregion(session, ref)
-        except InvalidInput:
-            sub = None
+        sub = await find_subregion(session, ref)
         if sub is None or sub.region_id != region_id:
             raise InvalidInput(
                 f"Unknown subregion {ref!r} in this region.",
@@ -259,27 +255,8 @@ async def list_requests(
         if not visible:
             raise Forbidden("Report requests are for triagists, providers and admins.")
         stmt = stmt.where(or_(*visible))
-    if cursor is not None:
-        at, last = cursor_time_id(cursor)
-        stmt = stmt.where(
-            or_(
-                ReportRequest.created_at < at,
-                and_(ReportRequest.created_at == at, ReportRequest.id < last),
-            )
-        )
-    found = list(
-        (
-            await session.scalars(
-                stmt.order_by(ReportRequest.created_at.desc(), ReportRequest.id.desc()).limit(
-                    limit + 1
-                )
-            )
-        ).all()
-    )
-    nxt = None
-    if len(found) > limit:
-        found = found[:limit]
-        nxt = encode_cursor(f"{found[-1].created_at.isoformat()}|{found[-1].id}")
+    order = Keyset(ReportRequest.created_at, ReportRequest.id, descending=True)
+    found, nxt = await order.scalars(session, stmt, cursor, limit)
     return [await _read(session, r, principal, now=now) for r in found], nxt
 
 

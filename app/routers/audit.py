@@ -11,9 +11,8 @@ from app.audit import service as audit_service
 from app.audit.schemas import AuditEntryRead
 from app.http.audited import AuditCtx, AuditedRoute
 from app.http.deps import SessionDep
-from app.http.params import IsoDateTimeQ
 from app.routers.common import READ_PROBLEMS, CursorQ
-from app.schemas import Page
+from app.schemas import Page, UtcDateTime
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=AuditedRoute)
 
@@ -25,8 +24,8 @@ async def list_audit(
     patient_key: Annotated[str | None, Query(pattern=r"^[0-9a-f]{64}$")] = None,
     object_id: Annotated[str | None, Query(max_length=64, description="placement id")] = None,
     key_id: Annotated[uuid.UUID | None, Query(description="API key that acted")] = None,
-    since: Annotated[IsoDateTimeQ | None, Query(alias="from")] = None,
-    until: Annotated[IsoDateTimeQ | None, Query(alias="to")] = None,
+    since: Annotated[UtcDateTime | None, Query(alias="from")] = None,
+    until: Annotated[UtcDateTime | None, Query(alias="to")] = None,
     outcome: Literal["success", "failure"] | None = None,
     cursor: CursorQ = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

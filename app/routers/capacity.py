@@ -25,7 +25,6 @@ from app.db import utcnow
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.flows import search as search_flow
 from app.http.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
-from app.http.params import IsoDateTimeQ
 from app.routers.common import (
     READ_PROBLEMS,
     WRITE_PROBLEMS,
@@ -36,7 +35,7 @@ from app.routers.common import (
     json_response,
 )
 from app.routers.exchange import CSV_REQUEST_BODY, csv_upload
-from app.schemas import Page
+from app.schemas import Page, UtcDateTime
 
 router = APIRouter(prefix="/v1", tags=["capacity"])
 
@@ -89,8 +88,8 @@ async def capacity_history(
     _: PrincipalDep,
     cursor: CursorQ = None,
     limit: LimitQ = 100,
-    since: Annotated[IsoDateTimeQ | None, Query(alias="from")] = None,
-    until: Annotated[IsoDateTimeQ | None, Query(alias="to")] = None,
+    since: Annotated[UtcDateTime | None, Query(alias="from")] = None,
+    until: Annotated[UtcDateTime | None, Query(alias="to")] = None,
 ) -> Page[CapacityReportRead]:
     """The unit's reports, newest first: its occupancy time series."""
     items, nxt = await capacity_service.capacity_history(
@@ -124,7 +123,7 @@ async def search_availability(
         ),
     ] = False,
     admitting_at: Annotated[
-        IsoDateTimeQ | None,
+        UtcDateTime | None,
         Query(
             description="When the patient would arrive (default now): units admitting then are "
             "listed first, the others after them with next_admission_at"

@@ -21,7 +21,6 @@ from app.exchange import federation, partner_sync
 from app.flows import search as search_flow
 from app.http.audited import AuditCtx, AuditedRoute
 from app.http.deps import DbDep, ScopesDep, SessionDep, SettingsDep, WriteDep
-from app.http.params import IsoDateTimeQ
 from app.kpi import queries as kpi_queries
 from app.placement import cases
 from app.placement import service as placement_service
@@ -51,13 +50,11 @@ from app.routers.common import (
     NearQ,
     json_response,
 )
-from app.schemas import Page
+from app.schemas import Page, UtcDateTime
 
 log = structlog.get_logger("juisteplek.placements")
 
 router = APIRouter(prefix="/v1", tags=["placement"], route_class=AuditedRoute)
-
-PlacementId = Annotated[uuid.UUID, "placement id"]
 
 
 @router.post("/placements", status_code=201, response_model=PlacementRead, responses=WRITE_PROBLEMS)
@@ -87,8 +84,8 @@ async def list_placements(
             description="one patient's placements (the pseudonymous key of a placement answer)",
         ),
     ] = None,
-    created_from: IsoDateTimeQ | None = None,
-    created_to: IsoDateTimeQ | None = None,
+    created_from: UtcDateTime | None = None,
+    created_to: UtcDateTime | None = None,
     owner: Annotated[
         Literal["me", "none"] | None,
         Query(description="me: cases this person or key owns; none: cases nobody owns"),
@@ -214,7 +211,7 @@ async def placement_availability(
         Query(description="Also list units closed to admissions, marked, after the open ones"),
     ] = False,
     admitting_at: Annotated[
-        IsoDateTimeQ | None,
+        UtcDateTime | None,
         Query(description="When the patient would arrive (default now); see GET /v1/availability"),
     ] = None,
     include_partners: IncludePartnersQ = False,

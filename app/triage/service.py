@@ -442,16 +442,7 @@ async def questionnaire(session: AsyncSession, *, now: datetime) -> Questionnair
 
 
 def _question_read(q: Question) -> QuestionRead:
-    return QuestionRead(
-        id=q.id,
-        type=q.type,
-        values=list(q.values),
-        text_nl=q.text_nl,
-        text_en=q.text_en,
-        help_nl=q.help_nl,
-        help_en=q.help_en,
-        informational=q.informational,
-    )
+    return QuestionRead.model_validate(q, from_attributes=True)
 
 
 # --- urgency (docs/domain.md §7) ---------------------------------------------------------------

@@ -12,10 +12,9 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
-from app.audit import service as audit_service
 from app.audit.service import AuditContext
 from app.errors import DomainError, Forbidden
-from app.placement import views as placement_views
+from app.http.audit import client_ip, log_refusal, request_id
 from app.principal import Principal
 from app.web.deps import LoginRequired
 from app.web.templating import render, translator
@@ -62,29 +61,10 @@ def csrf_refused(request: Request) -> Response:
     )
 
 
-async def _log_refusal(request: Request, exc: Forbidden) -> None:
-    audited = getattr(request.state, "audit_event", None)
-    person = getattr(request.state, "principal", None)
-    if audited is None or not isinstance(person, Principal):
-        return
-    object_id = request.path_params.get("placement_id")
-    await audit_service.log_denied(
-        request.app.state.db,
-        AuditContext(
-            principal=person,
-            access_point=request.client.host if request.client is not None else None,
-            request_id=request.scope.get("state", {}).get("request_id"),
-        ),
-        event_code=audited[0],
-        action=audited[1],
-        object_id=None if object_id is None else str(object_id)[:64],
-        detail={
-            "method": request.method,
-            "path": request.url.path,
-            "status": exc.status,
-            "reason": exc.detail,
-        },
-        patient_keys=placement_views.patient_keys,
+def _page_context(request: Request, person: Principal) -> AuditContext:
+    # A page has no on-behalf-of or purpose headers: the person acts for themselves.
+    return AuditContext(
+        principal=person, access_point=client_ip(request), request_id=request_id(request)
     )
 
 
@@ -109,7 +89,7 @@ def install_page_handlers(app: FastAPI) -> None:
             if not is_page(request):
                 return await api(request, exc)
             if isinstance(exc, Forbidden):
-                await _log_refusal(request, exc)
+                await log_refusal(request, exc, _page_context)
             if isinstance(exc, DomainError):
                 return error_page(request, exc.status, exc.detail)
             if isinstance(exc, StarletteHTTPException):

@@ -9,7 +9,6 @@ events created after it whose ``organisation_ids`` contain its organisation.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,11 +21,10 @@ from app.config import Settings
 from app.db import Database
 from app.enums import Role
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.pagination import cursor_time_id
+from app.pagination import Keyset
 from app.principal import Principal
 from app.realtime.models import OutboxEvent
 from app.registry.models import Organisation
-from app.schemas import decode_cursor, encode_cursor
 from app.secretbox import SecretBox, SecretUnreadable
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from app.webhooks.policy import target_problem
@@ -41,7 +39,6 @@ from app.webhooks.schemas import (
 from app.webhooks.signing import generate_secret
 
 MANAGER_ROLES = (Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)
-_SEQUENCE = re.compile(r"[0-9]{1,18}")
 MAX_SUBSCRIPTIONS_PER_ORGANISATION = 25
 
 
@@ -152,29 +149,9 @@ async def list_subscriptions(
         organisation_id = principal.organisation_id
     if organisation_id is not None:
         stmt = stmt.where(WebhookSubscription.organisation_id == organisation_id)
-    if cursor is not None:
-        after_created, after_id = _decode_pair(cursor)
-        stmt = stmt.where(
-            (WebhookSubscription.created_at > after_created)
-            | (
-                (WebhookSubscription.created_at == after_created)
-                & (WebhookSubscription.id > after_id)
-            )
-        )
-    subs = (
-        await session.scalars(
-            stmt.order_by(WebhookSubscription.created_at, WebhookSubscription.id).limit(limit + 1)
-        )
-    ).all()
-    nxt = None
-    if len(subs) > limit:
-        subs = subs[:limit]
-        nxt = encode_cursor(f"{subs[-1].created_at.isoformat()}|{subs[-1].id}")
+    order = Keyset(WebhookSubscription.created_at, WebhookSubscription.id)
+    subs, nxt = await order.scalars(session, stmt, cursor, limit)
     return [subscription_read(s) for s in subs], nxt
-
-
-def _decode_pair(cursor: str) -> tuple[datetime, uuid.UUID]:
-    return cursor_time_id(cursor)
 
 
 async def get_subscription(
@@ -264,25 +241,8 @@ async def list_deliveries(
     )
     if status is not None:
         stmt = stmt.where(WebhookDelivery.status == status.value)
-    if cursor is not None:
-        raw = decode_cursor(cursor)
-        if not _SEQUENCE.fullmatch(raw):
-            raise InvalidInput(
-                "The pagination cursor is not valid; use next_cursor from a previous page.",
-                errors=[
-                    {"pointer": "query:cursor", "detail": "not a cursor issued by this service"}
-                ],
-            )
-        stmt = stmt.where(WebhookDelivery.outbox_event_id < int(raw))
-    deliveries = (
-        await session.scalars(
-            stmt.order_by(WebhookDelivery.outbox_event_id.desc()).limit(limit + 1)
-        )
-    ).all()
-    nxt = None
-    if len(deliveries) > limit:
-        deliveries = deliveries[:limit]
-        nxt = encode_cursor(str(deliveries[-1].outbox_event_id))
+    order = Keyset(WebhookDelivery.outbox_event_id, descending=True)
+    deliveries, nxt = await order.scalars(session, stmt, cursor, limit)
     return await _delivery_reads(session, deliveries), nxt
 
 

@@ -1,17 +1,18 @@
-"""Shared input types, cursors, ETags, code masks and principals."""
+"""Shared input types, ETags, code masks and principals."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from app.enums import Feature, Role, TargetGroup, codes_of, mask_of
-from app.errors import Forbidden, InvalidInput, PreconditionFailed
+from app.errors import Forbidden, PreconditionFailed
 from app.etag import check_if_match, etag
 from app.principal import Principal, generate_key, hash_key
-from app.schemas import Count, Postcode, decode_cursor, encode_cursor
+from app.schemas import Count, Postcode, UtcDateTime
 
 
 @pytest.mark.parametrize(("raw", "normal"), [("2333ZA", "2333 ZA"), ("2333 ZA", "2333 ZA")])
@@ -29,12 +30,6 @@ def test_postcode_refused(raw: str) -> None:
 def test_count_is_strictly_a_small_number(raw: object) -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(Count).validate_python(raw, strict=isinstance(raw, str))
-
-
-def test_cursor_round_trip_and_garbage() -> None:
-    assert decode_cursor(encode_cursor("abc/é")) == "abc/é"
-    with pytest.raises(InvalidInput):
-        decode_cursor("\u00ff\u00fe")
 
 
 def test_if_match() -> None:
@@ -74,3 +69,18 @@ def test_principal_checks() -> None:
         p.require(Role.TRIAGIST)
     with pytest.raises(Forbidden):
         p.require_organisation(uuid.uuid4(), "units")
+
+
+@pytest.mark.parametrize("raw", [0, 1.5, "0", "1700000000", "1.5", "1e9", "2026-11-23", ""])
+def test_a_date_time_is_iso_text_only(raw: object) -> None:
+    with pytest.raises(ValidationError) as refused:
+        TypeAdapter(UtcDateTime).validate_python(raw)
+    assert "ISO 8601" in str(refused.value)
+
+
+def test_a_date_time_with_an_offset_is_kept_in_utc() -> None:
+    adapter = TypeAdapter(UtcDateTime)
+    at = adapter.validate_python("2026-11-23T10:00:00+01:00")
+    assert at == datetime(2026, 11, 23, 9, tzinfo=UTC)
+    assert at.utcoffset() == timedelta(0)
+    assert adapter.validate_python(at) == at

@@ -41,7 +41,7 @@ from app.placement.schemas import (
     OwnerIn,
     PlacementCreate,
 )
-from app.placement.states import State
+from app.placement.states import CANCEL_REASONS, DECLINE_REASONS, State
 from app.realtime import service as realtime_service
 from app.triage import service as triage_service
 from app.triage.preview import preview
@@ -54,25 +54,6 @@ router = APIRouter(include_in_schema=False, route_class=AuditedPageRoute)
 # Reads of one placement log their own refusals (``views.placement_detail``).
 detail_router = APIRouter(include_in_schema=False)
 
-DECLINE_REASONS = [
-    "no_place_after_all",
-    "care_too_complex",
-    "target_group_mismatch",
-    "room_sex_mismatch",
-    "isolation_not_possible",
-    "no_indication",
-    "patient_refused",
-    "staff_shortage",
-    "other",
-]
-CANCEL_REASONS = [
-    "died",
-    "recovered",
-    "home_without_care",
-    "placed_elsewhere",
-    "referrer_withdrew",
-    "other",
-]
 NTS_CODES = ["U0", "U1", "U2", "U3", "U4", "U5"]
 
 
