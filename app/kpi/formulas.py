@@ -1385,8 +1385,12 @@ DEFAULT_NORM_HOURS = 72  # a care type missing from the table
 REREFERRAL_WINDOW_US = 30 * 24 * 3_600_000_000  # 30 days in microseconds
 
 
-def norm_us(care_type: str) -> int:
-    return CARE_TYPE_NORM_HOURS.get(care_type, DEFAULT_NORM_HOURS) * 3_600_000_000
+def norm_us(care_type: str, region_norms: Mapping[str, int] | None = None) -> int:
+    """The care type's norm in microseconds: the region's own (hours), else the default."""
+    hours = (region_norms or {}).get(care_type)
+    if hours is None:
+        hours = CARE_TYPE_NORM_HOURS.get(care_type, DEFAULT_NORM_HOURS)
+    return hours * 3_600_000_000
 
 
 @dataclass(slots=True)
@@ -1413,10 +1417,12 @@ def between_the_cracks(
     now: datetime,
     flt: StayFilter | None = None,
     group_by: str | None = None,
+    region_norms: Mapping[str, int] | None = None,
 ) -> list[CracksRow]:
     """Over the placements requested in the period (``_cohort``). An earlier request counts for
     a re-referral whatever its care type or the filters, as long as it is in the data given (the
-    SQL: the caller's region)."""
+    SQL: the caller's region). ``region_norms``: the stays' region's own norms in hours (the
+    SQL: each placement's region's)."""
     stays = list(stays)
     requested: dict[str, list[datetime]] = {}
     for stay in stays:
@@ -1429,7 +1435,7 @@ def between_the_cracks(
         target.requests += 1
         t0 = created.occurred_at
         accepted = stay.first(OFFER_ACCEPTED)
-        norm = norm_us(stay.care_type)
+        norm = norm_us(stay.care_type, region_norms)
         if accepted is not None:
             if duration_us(accepted.occurred_at, t0) > norm:
                 target.over_norm += 1

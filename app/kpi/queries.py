@@ -1145,16 +1145,20 @@ async def between_the_cracks(
     group_by: str | None = None,
 ) -> list[f.CracksRow]:
     """``formulas.between_the_cracks`` in SQL: the lead-time cohort, each request's wait against
-    its care type's norm (``formulas.CARE_TYPE_NORM_HOURS`` as a CASE), and an earlier request
-    of the same patient key within 30 days (an index lookup on ``patient_key``, in the caller's
-    region)."""
+    its care type's norm (the region's own, else ``formulas.CARE_TYPE_NORM_HOURS`` as a CASE),
+    and an earlier request of the same patient key within 30 days (an index lookup on
+    ``patient_key``, in the caller's region)."""
     flt = flt or f.StayFilter()
     dialect = conn.dialect.name
+    # The norm: the placement's region's own (``region_norm``, docs/domain.md §6.9), else the
+    # default of ``formulas.CARE_TYPE_NORM_HOURS``.
     cases = " ".join(f"WHEN '{k}' THEN {f.norm_us(k)}" for k in sorted(f.CARE_TYPE_NORM_HOURS))
-    norm = f"CASE c.ct {cases} ELSE {f.DEFAULT_NORM_HOURS * 3_600_000_000} END"
+    default = f"CASE c.ct {cases} ELSE {f.DEFAULT_NORM_HOURS * 3_600_000_000} END"
+    norm = f"COALESCE(n.hours * {3_600_000_000}, {default})"
     cohort = _cohort_sql(dialect, period, flt, group_by).replace(
         "p.kpi_expired_holds AS expired,",
-        "p.kpi_expired_holds AS expired, p.patient_key AS pk, p.care_type AS ct,",
+        "p.kpi_expired_holds AS expired, p.patient_key AS pk, p.care_type AS ct,"
+        " p.region_id AS rid,",
     )
     created = _us(dialect, "c.created_at")
     region = "AND p2.region_id = :region_id" if flt.region_id is not None else ""
@@ -1174,7 +1178,7 @@ async def between_the_cracks(
         AND p2.kpi_requested_at < c.created_at
         AND {_us(dialect, "p2.kpi_requested_at")} >= {created} - {f.REREFERRAL_WINDOW_US} {region}
     ) THEN 1 ELSE 0 END AS rr
-  FROM c
+  FROM c LEFT JOIN region_norm n ON n.region_id = c.rid AND n.care_type = c.ct
 )
 SELECT label, COUNT(*), SUM(over_), SUM(canc), SUM(rr) FROM k GROUP BY label
 """

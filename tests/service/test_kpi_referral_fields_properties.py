@@ -11,14 +11,16 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import delete, insert, update
 
 from app.db import Database
 from app.kpi import formulas as f
 from app.kpi import queries as q
 from app.placement.models import Placement
+from app.registry.models import RegionNorm
 from tests.service.test_kpi_sql_properties import (
     PROPS,
+    REGION,
     STAY_GROUPS,
     LoopThread,
     _clear,
@@ -149,6 +151,17 @@ def repeat_stays(draw: st.DrawFn) -> list[f.Stay]:
     ]
 
 
+async def _set_norms(db: Database, norms: dict[str, int]) -> None:
+    """The region's own norms (docs/domain.md §6.9), as the region import writes them."""
+    async with db.engine.begin() as conn:
+        await conn.execute(delete(RegionNorm))
+        if norms:
+            await conn.execute(
+                insert(RegionNorm),
+                [{"region_id": REGION, "care_type": k, "hours": v} for k, v in norms.items()],
+            )
+
+
 @pytest.mark.slow
 @PROPS
 @given(
@@ -158,6 +171,11 @@ def repeat_stays(draw: st.DrawFn) -> list[f.Stay]:
     flt=stay_filters(),
     group_by=st.sampled_from(GROUPS),
     incremental=st.booleans(),
+    norms=st.dictionaries(
+        st.sampled_from(["elv_high", "grz", "district_nursing_acute", "observation"]),
+        st.integers(1, 96),
+        max_size=3,
+    ),
 )
 def test_between_the_cracks_agrees_with_the_reference(
     kdb: tuple[LoopThread, Database],
@@ -167,16 +185,20 @@ def test_between_the_cracks_agrees_with_the_reference(
     flt: f.StayFilter,
     group_by: str | None,
     incremental: bool,
+    norms: dict[str, int],
 ) -> None:
     runner, db = kdb
     runner.run(_insert(db, data, incremental))
+    runner.run(_set_norms(db, norms))
 
     async def compute() -> list[f.CracksRow]:
         async with db.read() as conn:
             return await q.between_the_cracks(conn, period, now=now, flt=flt, group_by=group_by)
 
     got = runner.run(compute())
-    assert got == f.between_the_cracks(data, period, now=now, flt=flt, group_by=group_by)
+    assert got == f.between_the_cracks(
+        data, period, now=now, flt=flt, group_by=group_by, region_norms=norms
+    )
     for row in got:
         assert row.over_norm + row.cancelled_without_place <= row.requests
         assert row.re_referrals <= row.requests
