@@ -240,3 +240,18 @@ def test_between_the_cracks_reference_by_example() -> None:
     (total,) = f.between_the_cracks(logs, period, now=t0 + 5 * hour)
     assert (total.requests, total.over_norm, total.cancelled_without_place) == (6, 2, 1)
     assert total.re_referrals == 1
+    # The region's own norms replace the defaults of the care types they name, no others:
+    # ELV high 23 h puts the first one over; acute district nursing 6 h keeps the open one
+    # (5 h old) within it.
+    own = {"elv_high": 23, "district_nursing_acute": 6}
+
+    def over(norms: dict[str, int] | None) -> dict[str | None, int]:
+        rows = f.between_the_cracks(
+            logs, period, now=t0 + 5 * hour, group_by="care_type", region_norms=norms
+        )
+        return {r.group: r.over_norm for r in rows}
+
+    assert over(None) == {"district_nursing_acute": 1, "elv_high": 1, "grz": 0}
+    assert over(own) == {"district_nursing_acute": 0, "elv_high": 2, "grz": 0}
+    assert f.norm_us("grz", own) == f.norm_us("grz") == 72 * 3_600_000_000
+    assert f.norm_us("elv_high", own) == 23 * 3_600_000_000
