@@ -33,6 +33,7 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     insert,
+    select,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -1150,11 +1151,11 @@ async def between_the_cracks(
     ``patient_key``, in the caller's region)."""
     flt = flt or f.StayFilter()
     dialect = conn.dialect.name
-    # The norm: the placement's region's own (``region_norm``, docs/domain.md §6.9), else the
-    # default of ``formulas.CARE_TYPE_NORM_HOURS``.
     cases = " ".join(f"WHEN '{k}' THEN {f.norm_us(k)}" for k in sorted(f.CARE_TYPE_NORM_HOURS))
-    default = f"CASE c.ct {cases} ELSE {f.DEFAULT_NORM_HOURS * 3_600_000_000} END"
-    norm = f"COALESCE(n.hours * {3_600_000_000}, {default})"
+    norm = f"CASE c.ct {cases} ELSE {f.DEFAULT_NORM_HOURS * 3_600_000_000} END"
+    own = await _region_norms_sql(conn, flt.region_id)
+    if own:  # the placement's region's own norm first (docs/domain.md §6.9)
+        norm = f"CASE {own} ELSE {norm} END"
     cohort = _cohort_sql(dialect, period, flt, group_by).replace(
         "p.kpi_expired_holds AS expired,",
         "p.kpi_expired_holds AS expired, p.patient_key AS pk, p.care_type AS ct,"
@@ -1178,7 +1179,7 @@ async def between_the_cracks(
         AND p2.kpi_requested_at < c.created_at
         AND {_us(dialect, "p2.kpi_requested_at")} >= {created} - {f.REREFERRAL_WINDOW_US} {region}
     ) THEN 1 ELSE 0 END AS rr
-  FROM c LEFT JOIN region_norm n ON n.region_id = c.rid AND n.care_type = c.ct
+  FROM c
 )
 SELECT label, COUNT(*), SUM(over_), SUM(canc), SUM(rr) FROM k GROUP BY label
 """
@@ -1196,6 +1197,24 @@ SELECT label, COUNT(*), SUM(over_), SUM(canc), SUM(rr) FROM k GROUP BY label
         for r in (await _run(conn, clause, used)).all()
     ]
     return sorted(out, key=lambda r: r.group or "")
+
+
+async def _region_norms_sql(conn: AsyncConnection, region_id: str | None) -> str:
+    """The regions' own between-the-cracks norms (``region_norm``, a few rows) as ``WHEN``
+    clauses on the cohort's region and care type; empty when no region set its own."""
+    from app.registry.models import RegionNorm
+
+    stmt = select(RegionNorm.region_id, RegionNorm.care_type, RegionNorm.hours)
+    if region_id is not None:
+        stmt = stmt.where(RegionNorm.region_id == uuid.UUID(region_id))
+    rows = (await conn.execute(stmt.order_by(RegionNorm.region_id, RegionNorm.care_type))).all()
+    out = []
+    for rid, care, hours in rows:
+        if not care.replace("_", "").isalpha():  # a care type code, never SQL
+            continue
+        region = f"'{rid}'::uuid" if conn.dialect.name == "postgresql" else f"'{rid.hex}'"
+        out.append(f"WHEN c.rid = {region} AND c.ct = '{care}' THEN {int(hours) * 3_600_000_000}")
+    return " ".join(out)
 
 
 # --- 6.10 shortage -------------------------------------------------------------------------------
