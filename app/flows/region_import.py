@@ -34,6 +34,7 @@ from app.registry.models import (
     Municipality,
     Organisation,
     Region,
+    RegionNorm,
     Subregion,
     SubregionNeighbour,
     Unit,
@@ -316,14 +317,40 @@ class _State:
 
 async def _region(session: AsyncSession, state: _State, file: RegionFile, d: _Kind) -> Region:
     region = state.region
+    created = region is None
+    changed: list[str] = []
     if region is None:
         region = Region(id=uuid.uuid4(), code=file.region.code, name=file.region.name)
         session.add(region)
         d.created.append(region.code)
     else:
-        d.record(region.code, _sync(region, {"name": file.region.name}))
+        changed = _sync(region, {"name": file.region.name})
     await session.flush()
+    if file.region.norm_hours is not None:
+        wanted = {str(k): v for k, v in file.region.norm_hours.items()}
+        if await _norms(session, region, wanted):
+            changed.append("norm_hours")
+    if not created:
+        d.record(region.code, changed)
     return region
+
+
+async def _norms(session: AsyncSession, region: Region, wanted: dict[str, int]) -> bool:
+    """Replace the region's own between-the-cracks norms (docs/domain.md §6.9) by the file's;
+    whether they changed."""
+    rows = (
+        await session.scalars(select(RegionNorm).where(RegionNorm.region_id == region.id))
+    ).all()
+    if {r.care_type: r.hours for r in rows} == wanted:
+        return False
+    for row in rows:
+        await session.delete(row)
+    await session.flush()
+    session.add_all(
+        RegionNorm(region_id=region.id, care_type=k, hours=v) for k, v in wanted.items()
+    )
+    await session.flush()
+    return True
 
 
 async def _subregions(

@@ -14,6 +14,20 @@ and 4 % from GGZ clinics (medically ready 0-2 days before the request),
 admissions hours to days after acceptance, stays of 1-5 weeks that free the place again,
 3 capacity rounds a day for every unit, and one inflow report a day per SEH, HAP and RAV and
 per acute-VVT organisation (one per subregion).
+
+Shortage [A]: now and then a care type runs full in one subregion (Wlz-crisis, respite and
+observation beds in the whole region) for one to two and a half days, because patients admitted
+without the desk take the places: the providers report 0 free. The desk learns it the way a
+triagist does: a hold on a unit its own book thinks free is refused for no capacity, the search
+for the placement (the live search service) comes back empty, the case waits and the desk asks
+the providers to report now. Both refusals are recorded as shortage moments through the code
+the API uses (docs/domain.md §6.10).
+
+Case work [A] (docs/domain.md §15): a triagist of the region takes every Wlz-crisis and GGZ-crisis
+case after 5-90 minutes (so some are flagged unowned too long first), writes a note, and hands
+the case back to the referrer once a place is promised; a case without a place gets a note.
+Acute district nursing is also asked at night (ANW): its day teams do not admit then, so the
+desk holds a place with a team that does, as the search's admission hours say (§15.3).
 """
 
 from __future__ import annotations
@@ -29,31 +43,38 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditContext
+from app.capacity import admission
 from app.capacity import service as capacity_service
 from app.capacity.schemas import CapacityReportItem
 from app.config import Settings
 from app.db import Database
 from app.enums import Role
 from app.errors import DomainError
+from app.flows import search as search_flow
 from app.kpi import formulas as f
 from app.kpi import queries
 from app.kpi import service as kpi_service
 from app.kpi.schemas import InflowLineIn, InflowReportIn
+from app.placement import cases as case_work
 from app.placement import service as placement_service
 from app.placement import sweeper
+from app.placement.errors import NoCapacity
 from app.placement.schemas import (
     CancelIn,
     DeclineIn,
     EventIn,
     HoldCreate,
+    NoteIn,
     OccurredIn,
+    OwnerIn,
     PlacementCreate,
 )
 from app.principal import Principal
-from app.registry.models import Location, Organisation, Subregion, Unit
+from app.registry.models import Location, Organisation, Region, Subregion, Unit
+from app.reportnow import service as reportnow_service
+from app.reportnow.schemas import ReportRequestCreate
 
 SIMULATOR = Principal(
     key_id=uuid.UUID(int=0x5111),
@@ -96,6 +117,20 @@ DECLINES = [
     ("patient_refused", 10),
 ]
 CANCELS = [("died", 30), ("recovered", 30), ("home_without_care", 25), ("referrer_withdrew", 15)]
+# Periods of shortage, in turn [A]: (care type, whole region?). Wlz-crisis beds are the scarcest
+# of the region (about 40) and respite and observation beds exist in one subregion only.
+PRESSURE_ROTATION = [
+    ("wlz_crisis", True),
+    ("elv_high", False),
+    ("observation", True),
+    ("grz", False),
+    ("district_nursing_acute", False),
+    ("respite", True),
+    ("elv_low", False),
+]
+NIGHT_NURSING_PER_NIGHT = 1.5  # acute district-nursing requests between 23:00 and 06:00 [A]
+OWNED_CARE_TYPES = ("wlz_crisis", "ggz_crisis")  # the RAP triagist owns these (§12.3)
+REPORT_NOW_EVERY = timedelta(hours=8)  # at most one report-now request per care type so often
 
 
 @dataclass
@@ -107,6 +142,7 @@ class SimSummary:
     capacity_reports: int = 0
     inflow_lines: int = 0
     refused: Counter[str] = field(default_factory=Counter)
+    shortage_windows: int = 0
 
 
 @dataclass
@@ -118,6 +154,24 @@ class _Case:
     escalated: bool = False
     unit: uuid.UUID | None = None
     done: bool = False
+    owned: bool = False  # taken by a triagist (docs/domain.md §15.1)
+
+
+@dataclass(frozen=True)
+class _Pressure:
+    """A care type full in a subregion (or the whole region) from ``start`` to ``end``."""
+
+    care_type: str
+    subregion: str | None  # None: the whole region
+    start: datetime
+    end: datetime
+
+    def covers(self, care_type: str, subregion: str, at: datetime) -> bool:
+        return (
+            care_type == self.care_type
+            and self.subregion in (None, subregion)
+            and self.start <= at < self.end
+        )
 
 
 @dataclass(order=True)
@@ -136,6 +190,12 @@ class _World:
     units: dict[str, list[tuple[uuid.UUID, str, int]]]  # care type -> (unit, subregion, staffed)
     ggz: list[uuid.UUID] = field(default_factory=list)
     vvt_acute: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # one per subregion
+    region_id: uuid.UUID | None = None
+    rap: uuid.UUID | None = None  # the region's coordination desk
+    hours: dict[uuid.UUID, str] = field(default_factory=dict)  # unit -> its admission hours
+
+    def admits(self, unit_id: uuid.UUID, at: datetime) -> bool:
+        return admission.admission_fields(self.hours.get(unit_id), at)[0]
 
 
 async def _world(db: Database) -> _World:
@@ -150,7 +210,13 @@ async def _world(db: Database) -> _World:
         ).all()
         units = (
             await conn.execute(
-                select(Unit.id, Unit.care_type, Subregion.code, Unit.staffed_capacity)
+                select(
+                    Unit.id,
+                    Unit.care_type,
+                    Subregion.code,
+                    Unit.staffed_capacity,
+                    Unit.admission_hours,
+                )
                 .join(Location, Location.id == Unit.location_id)
                 .join(Subregion, Subregion.id == Location.subregion_id)
                 .where(Unit.active)
@@ -159,12 +225,16 @@ async def _world(db: Database) -> _World:
                 .order_by(Location.name, Unit.name, Unit.staffed_capacity, Unit.care_type)
             )
         ).all()
+        region_id = await conn.scalar(select(Region.id).order_by(Region.code).limit(1))
     first: dict[uuid.UUID, tuple[str, str | None]] = {}
     for org_id, kind, sub in orgs:
         first.setdefault(org_id, (kind, sub))
     by_care: dict[str, list[tuple[uuid.UUID, str, int]]] = {}
-    for unit_id, care, sub, staffed in units:
+    hours: dict[uuid.UUID, str] = {}
+    for unit_id, care, sub, staffed, unit_hours in units:
         by_care.setdefault(care, []).append((unit_id, sub, staffed))
+        if unit_hours is not None:
+            hours[unit_id] = unit_hours
     vvt_by_sub: dict[str, uuid.UUID] = {}
     for o, (k, s) in first.items():
         if k == "vvt" and s is not None:
@@ -176,6 +246,40 @@ async def _world(db: Database) -> _World:
         units=by_care,
         ggz=[o for o, (k, _) in first.items() if k == "ggz"],
         vvt_acute=sorted(((o, s) for s, o in vvt_by_sub.items()), key=lambda x: x[1]),
+        region_id=region_id,
+        rap=next((o for o, (k, _) in first.items() if k == "rap"), None),
+        hours=hours,
+    )
+
+
+def _pressure_windows(seed: int, start: datetime, end: datetime, world: _World) -> list[_Pressure]:
+    """The simulation's periods of shortage (module docstring), from their own generator, so
+    the rest of the simulation draws its numbers as before; the first starts within a day."""
+    aux = random.Random(f"pressure-{seed}")  # noqa: S311 - simulated data, not secrets
+    out: list[_Pressure] = []
+    at = start + timedelta(hours=aux.uniform(2, 20))
+    turn = 0
+    while at < end:
+        care, region_wide = PRESSURE_ROTATION[turn % len(PRESSURE_ROTATION)]
+        turn += 1
+        subs = sorted({sub for _, sub, _ in world.units.get(care, [])})
+        if subs:
+            length = timedelta(hours=aux.uniform(24, 60))
+            sub = None if region_wide else aux.choice(subs)
+            out.append(_Pressure(care, sub, at, at + length))
+            at += length
+        at += timedelta(hours=aux.uniform(12, 72))
+    return out
+
+
+def _triagist(world: _World) -> Principal:
+    """The region's triagist on duty, as the simulation's desk (a person-less key)."""
+    return Principal(
+        key_id=uuid.UUID(int=0x5112),
+        name="Triagist RAP (simulatie)",
+        roles=frozenset({Role.TRIAGIST}),
+        organisation_id=world.rap,
+        region_id=world.region_id,
     )
 
 
@@ -211,6 +315,7 @@ async def simulate(
         raise RuntimeError("load the demo region first (juisteplek demo --no-serve)")
     summary = SimSummary(start=start, end=end)
     ctx = AuditContext(principal=SIMULATOR, access_point="simulator", purpose="simulation")
+    night = random.Random(f"night-{seed}")  # noqa: S311 - its own draws, the rest unchanged
     occupancy: Counter[uuid.UUID] = Counter()
     queue: list[_Job] = []
     counter = 0
@@ -231,7 +336,15 @@ async def simulate(
             push(midnight + timedelta(minutes=rng.uniform(6 * 60, 22 * 60)), "arrive")
         for hour in range(24):
             push(midnight + timedelta(hours=hour, minutes=30), "sweep")
+        for _ in range(_poisson(night, NIGHT_NURSING_PER_NIGHT)):  # 23:00-06:00 (ANW)
+            at = midnight + timedelta(minutes=night.uniform(23 * 60, 30 * 60))
+            push(at, "arrive", "district_nursing_acute")
         day += timedelta(days=1)
+    windows = _pressure_windows(seed, start, end, world)
+    summary.shortage_windows = len(windows)
+    for window in windows:
+        push(window.start, "pressure", window)
+        push(window.end, "pressure", window)
 
     async def call(kind: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One service call in its own transaction, like one request; a refusal is counted."""
@@ -246,6 +359,38 @@ async def simulate(
         summary.actions[kind] += 1
         return result
 
+    async def hold(case_id: uuid.UUID, unit_id: uuid.UUID, now: datetime) -> str:
+        """``POST /v1/placements/{id}/holds``: "held", "no-capacity" (a shortage moment, recorded
+        after the refused write as the API records it, docs/domain.md §6.10) or "refused"."""
+        async with db.sessionmaker() as session:
+            try:
+                await placement_service.place_hold(
+                    session, ctx, case_id, HoldCreate(unit_id=unit_id), now=now, settings=settings
+                )
+                await session.commit()
+            except DomainError as exc:
+                await session.rollback()
+                summary.refused[f"hold:{exc.type_slug}"] += 1
+                if not isinstance(exc, NoCapacity):
+                    return "refused"
+                async with db.engine.begin() as conn:
+                    await queries.record_hold_refused(conn, case_id, now)
+                return "no-capacity"
+        summary.actions["hold"] += 1
+        return "held"
+
+    def free(care: str, unit_id: uuid.UUID, sub: str, staffed: int, at: datetime) -> int:
+        if any(w.covers(care, sub, at) for w in windows):
+            return 0  # taken by patients admitted without the desk
+        return max(0, staffed - occupancy[unit_id])
+
+    desk = _Desk(
+        db=db,
+        settings=settings,
+        ctx=AuditContext(principal=_triagist(world), access_point="simulator", purpose="care"),
+        call=call,
+        hold=hold,
+    )
     cases: dict[uuid.UUID, _Case] = {}
     while queue:
         job = heapq.heappop(queue)
@@ -254,9 +399,11 @@ async def simulate(
             break
         if job.kind == "report":
             items = [
-                CapacityReportItem(unit_id=u, free=max(0, staffed - occupancy[u]), reported_at=now)
-                for units in world.units.values()
-                for u, _, staffed in units
+                CapacityReportItem(
+                    unit_id=u, free=free(care, u, sub, staffed, now), reported_at=now
+                )
+                for care, units in world.units.items()
+                for u, sub, staffed in units
                 if rng.random() < 0.9  # now and then a round is missed: stale reports
             ]
             if items:
@@ -269,16 +416,31 @@ async def simulate(
                     settings=settings,
                 )
                 summary.capacity_reports += len(items) if done is not None else 0
+        elif job.kind == "pressure":  # a shortage starts or ends: the providers report it
+            w: _Pressure = job.data
+            items = [
+                CapacityReportItem(
+                    unit_id=u, free=free(w.care_type, u, sub, staffed, now), reported_at=now
+                )
+                for u, sub, staffed in world.units.get(w.care_type, [])
+                if w.subregion in (None, sub)
+            ]
+            await call(
+                "report", capacity_service.report_bulk, SIMULATOR, items, now=now, settings=settings
+            )
+            summary.capacity_reports += len(items)
         elif job.kind == "inflow":
             summary.inflow_lines += await _inflow(db, rng, world, job.data, now, settings, call)
         elif job.kind == "sweep":
             await sweeper.sweep(db, now=now)
             summary.actions["sweep"] += 1
         elif job.kind == "arrive":
-            case = await _arrive(rng, world, now, call, settings, seed, summary)
+            case = await _arrive(rng, world, now, call, settings, seed, summary, job.data)
             if case is not None:
                 cases[case.id] = case
                 push(now + timedelta(minutes=rng.uniform(3, 15)), "offer", case.id)
+                if case.care_type in OWNED_CARE_TYPES:
+                    push(now + timedelta(minutes=rng.uniform(5, 90)), "take", case.id)
                 if rng.random() < 0.08:
                     reason = _pick(rng, CANCELS)
                     push(now + timedelta(hours=rng.uniform(2, 96)), "cancel", (case.id, reason))
@@ -288,7 +450,25 @@ async def simulate(
             case = cases[job.data]
             if case.done:
                 continue
-            await _offer(rng, world, case, now, call, settings, occupancy, push)
+            await _offer(rng, world, case, now, desk, occupancy, push)
+        elif job.kind == "take":  # a triagist takes the crisis case (docs/domain.md §15.1)
+            case = cases[job.data]
+            if case.done:
+                continue
+            taken = await call(
+                "owner_taken",
+                case_work.change_owner,
+                desk.ctx,
+                case.id,
+                OwnerIn(action="take"),
+                now=now,
+            )
+            if taken is not None:
+                case.owned = True
+                text = "Casus overgenomen; contact met de verwijzer over de crisisplaatsing."
+                await call(
+                    "note", case_work.add_note, desk.ctx, case.id, NoteIn(text=text), now=now
+                )
         elif job.kind == "answer":
             case = cases[job.data]
             if case.done or case.unit is None:
@@ -304,6 +484,15 @@ async def simulate(
                     settings=settings,
                 )
                 if ok is not None:
+                    if case.owned:  # placed: the triagist hands the case back (§15.1)
+                        await call(
+                            "owner_handed_over",
+                            case_work.change_owner,
+                            desk.ctx,
+                            case.id,
+                            OwnerIn(action="hand_over", to="referrer"),
+                            now=now,
+                        )
                     hours = rng.uniform(1, 6) if case.care_type == "ggz_crisis" else None
                     hours = hours or rng.choice([rng.uniform(3, 24), rng.uniform(24, 96)])
                     push(now + timedelta(hours=hours), "admit", case.id)
@@ -426,8 +615,9 @@ async def _arrive(
     settings: Settings,
     seed: int,
     summary: SimSummary,
+    care_type: str | None = None,
 ) -> _Case | None:
-    care = _pick(rng, CARE_MIX)
+    care = _pick(rng, CARE_MIX) if care_type is None else care_type
     if care not in world.units:
         care = "elv_high"
     origin = (
@@ -486,60 +676,128 @@ async def _arrive(
     return _Case(id=created.id, care_type=care, subregion=sub, ready=ready)
 
 
+Hold = Callable[[uuid.UUID, uuid.UUID, datetime], Any]  # (placement, unit, now) -> outcome
+
+
+@dataclass
+class _Desk:
+    """What the simulated coordination desk needs to act as the region's triagist."""
+
+    db: Database
+    settings: Settings
+    ctx: AuditContext  # the triagist
+    call: Callable[..., Any]
+    hold: Hold
+    asked: dict[str, datetime] = field(default_factory=dict)  # care type -> last report-now
+
+
 async def _offer(
     rng: random.Random,
     world: _World,
     case: _Case,
     now: datetime,
-    call: Callable[..., Any],
-    settings: Settings,
+    desk: _Desk,
     occupancy: Counter[uuid.UUID],
     push: Callable[[datetime, str, Any], None],
 ) -> None:
-    """Hold a place: own subregion first (docs/domain.md §8), then the region after escalation."""
+    """Hold a place: own subregion first (docs/domain.md §8), then the region after escalation.
+
+    The desk first tries the units its own book thinks free and that admit now (their admission
+    hours, §15.3); when a unit turns out full (the hold is refused for no capacity) or the book
+    has nothing, it searches the live availability for the placement and holds the first hit
+    that admits now. A search without result is a shortage moment the search service records
+    (§6.10); a case without a place gets a note, a report-now request and a later retry."""
     ctx = AuditContext(principal=SIMULATOR, access_point="simulator", purpose="simulation")
     units = world.units.get(case.care_type, [])
     own = [u for u in units if u[1] == case.subregion]
     others = [u for u in units if u[1] != case.subregion]
     rng.shuffle(own)
     rng.shuffle(others)
+    preference = [u for u, _, _ in own + others]
+    next_admission: datetime | None = None
     for wider, tier in ((False, own[:6]), (True, others[:6])):
         if wider and not case.escalated:
             case.escalated = True
-            await call(
+            await desk.call(
                 "escalate",
                 placement_service.record_event,
                 ctx,
                 case.id,
                 EventIn(type="escalated", level="region", reason="no place in subregion"),
                 now=now,
-                settings=settings,
+                settings=desk.settings,
             )
+        refused = False
         for unit_id, _, staffed in tier:
-            if occupancy[unit_id] >= staffed:
+            if occupancy[unit_id] >= staffed or not world.admits(unit_id, now):
                 continue
-            held = await call(
-                "hold",
-                placement_service.place_hold,
-                ctx,
-                case.id,
-                HoldCreate(unit_id=unit_id),
-                now=now,
-                settings=settings,
-            )
-            if held is not None:
+            outcome = await desk.hold(case.id, unit_id, now)
+            if outcome == "held":
                 case.unit = unit_id
                 push(now + timedelta(minutes=rng.uniform(5, 25)), "answer", case.id)
                 return
-    # no place found anywhere: a shortage moment, as an empty search records it (§6.10)
-    await call("shortage", _search_empty, case.id, now)
+            if outcome == "no-capacity":  # the book was wrong: look at the live figures
+                refused = True
+                break
+        if not refused and not wider:
+            continue
+        hits = await _search(desk, case, wider, now)
+        admitting = {h["unit_id"] for h in hits if h["admits_now"]}
+        for unit_id in (u for u in preference if u in admitting):
+            if await desk.hold(case.id, unit_id, now) == "held":
+                case.unit = unit_id
+                push(now + timedelta(minutes=rng.uniform(5, 25)), "answer", case.id)
+                return
+        later = [h["next_admission_at"] for h in hits if h["next_admission_at"] is not None]
+        if later:
+            next_admission = min(later)
+    if next_admission is not None:  # places only with units that do not admit now (§15.3)
+        push(max(next_admission, now) + timedelta(minutes=rng.uniform(1, 20)), "offer", case.id)
+        return
+    await _no_place(desk, case, now)
     push(now + timedelta(hours=rng.uniform(3, 8)), "offer", case.id)
 
 
-async def _search_empty(session: AsyncSession, placement_id: uuid.UUID, now: datetime) -> None:
-    await queries.record_hold_refused(
-        await session.connection(), placement_id, now, kind=f.SEARCH_EMPTY
+async def _search(desk: _Desk, case: _Case, wider: bool, now: datetime) -> list[dict[str, Any]]:
+    """The triagist's search for the placement (``GET /v1/placements/{id}/availability``): the
+    own subregion, or the whole region after escalation; stale figures included, since the
+    providers report three times a day. An empty answer is recorded by the search itself."""
+    query = capacity_service.SearchQuery(care_types=(), escalate=wider, include_stale=True)
+    try:
+        found = await search_flow.search_for_placement(
+            desk.db, desk.ctx, case.id, query, now=now, settings=desk.settings
+        )
+    except DomainError:
+        return []
+    hits: list[dict[str, Any]] = found["items"]
+    for h in hits:
+        h["unit_id"] = uuid.UUID(str(h["unit_id"]))
+    return hits
+
+
+async def _no_place(desk: _Desk, case: _Case, now: datetime) -> None:
+    """No place in the region: the triagist notes it on the case and, at most once per care
+    type in ``REPORT_NOW_EVERY``, asks the region's providers of that care type to report now."""
+    await desk.call(
+        "note",
+        case_work.add_note,
+        desk.ctx,
+        case.id,
+        NoteIn(text="Geen plek gevonden in de regio; zoekt over enkele uren opnieuw."),
+        now=now,
     )
+    last = desk.asked.get(case.care_type)
+    if last is not None and now - last < REPORT_NOW_EVERY:
+        return
+    desk.asked[case.care_type] = now
+    body = ReportRequestCreate.model_validate(
+        {
+            "care_types": [case.care_type],
+            "within_minutes": 60,
+            "message": "Geen plek gevonden: graag uw actuele vrije plaatsen.",
+        }
+    )
+    await desk.call("report_now", reportnow_service.create, desk.ctx.principal, body, now=now)
 
 
 async def _inflow(

@@ -1399,8 +1399,12 @@ DEFAULT_NORM_HOURS = 72  # a care type missing from the table
 REREFERRAL_WINDOW_US = 30 * 24 * 3_600_000_000  # 30 days in microseconds
 
 
-def norm_us(care_type: str) -> int:
-    return CARE_TYPE_NORM_HOURS.get(care_type, DEFAULT_NORM_HOURS) * 3_600_000_000
+def norm_us(care_type: str, region_norms: Mapping[str, int] | None = None) -> int:
+    """The care type's norm in microseconds: the region's own (hours), else the default."""
+    hours = (region_norms or {}).get(care_type)
+    if hours is None:
+        hours = CARE_TYPE_NORM_HOURS.get(care_type, DEFAULT_NORM_HOURS)
+    return hours * 3_600_000_000
 
 
 @dataclass(slots=True)
@@ -1427,10 +1431,12 @@ def between_the_cracks(
     now: datetime,
     flt: StayFilter | None = None,
     group_by: str | None = None,
+    region_norms: Mapping[str, int] | None = None,
 ) -> list[CracksRow]:
     """Over the placements requested in the period (``_cohort``). An earlier request counts for
     a re-referral whatever its care type or the filters, as long as it is in the data given (the
-    SQL: the caller's region)."""
+    SQL: the caller's region). ``region_norms``: the stays' region's own norms in hours (the
+    SQL: each placement's region's)."""
     stays = list(stays)
     requested: dict[str, list[datetime]] = {}
     for stay in stays:
@@ -1445,7 +1451,7 @@ def between_the_cracks(
         accepted = stay.first(OFFER_ACCEPTED)
         stopped = None if accepted is None else accepted.occurred_at
         left = stay.first(CANCELLED) is not None
-        outcome = clock_outcome(t0, stopped, left, now, norm_us(stay.care_type))
+        outcome = clock_outcome(t0, stopped, left, now, norm_us(stay.care_type, region_norms))
         target.over_norm += outcome in ("late", "overdue")
         target.cancelled_without_place += outcome == "left"
         earlier = requested[stay.patient_key]

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     insert,
+    select,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -1129,16 +1130,20 @@ async def between_the_cracks(
     group_by: str | None = None,
 ) -> list[f.CracksRow]:
     """``formulas.between_the_cracks`` in SQL: the lead-time cohort, each request's wait against
-    its care type's norm (``formulas.CARE_TYPE_NORM_HOURS`` as a CASE), and an earlier request
-    of the same patient key within 30 days (an index lookup on ``patient_key``, in the caller's
-    region)."""
+    its care type's norm (the region's own, else ``formulas.CARE_TYPE_NORM_HOURS`` as a CASE),
+    and an earlier request of the same patient key within 30 days (an index lookup on
+    ``patient_key``, in the caller's region)."""
     flt = flt or f.StayFilter()
     dialect = conn.dialect.name
     cases = " ".join(f"WHEN '{k}' THEN {f.norm_us(k)}" for k in sorted(f.CARE_TYPE_NORM_HOURS))
     norm = f"CASE c.ct {cases} ELSE {f.DEFAULT_NORM_HOURS * 3_600_000_000} END"
+    own = await _region_norms_sql(conn, flt.region_id)
+    if own:  # the placement's region's own norm first (docs/domain.md §6.9)
+        norm = f"CASE {own} ELSE {norm} END"
     cohort = _cohort_sql(dialect, period, flt, group_by).replace(
         "p.kpi_expired_holds AS expired,",
-        "p.kpi_expired_holds AS expired, p.patient_key AS pk, p.care_type AS ct,",
+        "p.kpi_expired_holds AS expired, p.patient_key AS pk, p.care_type AS ct,"
+        " p.region_id AS rid,",
     )
     created = _us(dialect, "c.created_at")
     region = "AND p2.region_id = :region_id" if flt.region_id is not None else ""
@@ -1174,6 +1179,38 @@ FROM k GROUP BY label
         for r in (await _run(conn, clause, used)).all()
     ]
     return sorted(out, key=lambda r: r.group or "")
+
+
+async def region_norms(conn: AsyncConnection, region_id: str | None) -> dict[str, int]:
+    """One region's own between-the-cracks norms in hours by care type (none without a region)."""
+    from app.registry.models import RegionNorm
+
+    if region_id is None:
+        return {}
+    rows = await conn.execute(
+        select(RegionNorm.care_type, RegionNorm.hours).where(
+            RegionNorm.region_id == uuid.UUID(region_id)
+        )
+    )
+    return {care: int(hours) for care, hours in rows.all()}
+
+
+async def _region_norms_sql(conn: AsyncConnection, region_id: str | None) -> str:
+    """The regions' own between-the-cracks norms (``region_norm``, a few rows) as ``WHEN``
+    clauses on the cohort's region and care type; empty when no region set its own."""
+    from app.registry.models import RegionNorm
+
+    stmt = select(RegionNorm.region_id, RegionNorm.care_type, RegionNorm.hours)
+    if region_id is not None:
+        stmt = stmt.where(RegionNorm.region_id == uuid.UUID(region_id))
+    rows = (await conn.execute(stmt.order_by(RegionNorm.region_id, RegionNorm.care_type))).all()
+    out = []
+    for rid, care, hours in rows:
+        if not care.replace("_", "").isalpha():  # a care type code, never SQL
+            continue
+        region = f"'{rid}'::uuid" if conn.dialect.name == "postgresql" else f"'{rid.hex}'"
+        out.append(f"WHEN c.rid = {region} AND c.ct = '{care}' THEN {int(hours) * 3_600_000_000}")
+    return " ".join(out)
 
 
 # --- 6.10 shortage -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ session, committed by the route.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -250,6 +251,9 @@ async def answer(
                 totals_raw = [totals_raw[0] if totals_raw else spec.empty]
             totals = [_cell(spec, r, None, ctx, total=True) for r in totals_raw]
         targets = [] if spec.targets is None else await spec.targets(ctx, totals_raw, totals)
+        more = spec.more(ctx)
+        if inspect.isawaitable(more):
+            more = await more
     notes = [SUPPRESSION_NOTE] if suppress else []
     return spec.answer.model_validate(
         {
@@ -263,7 +267,7 @@ async def answer(
             **({"targets": targets} if spec.targets is not None else {}),
             "notes": notes + [n.replace("{now}", now.isoformat()) for n in spec.notes],
             "computed_at": now,
-            **spec.more(q),
+            **more,
         }
     )
 

@@ -116,6 +116,8 @@ Fetch = Callable[[Ctx, str | None], Awaitable[Sequence[Any]]]
 Summary = Callable[[Sequence[Any], Mapping[str, str]], tuple[BaseModel, int | None]]
 AnsweredBy = Callable[[Database, Principal, KpiQuery, datetime], Awaitable[BaseModel]]
 Targets = Callable[[Ctx, Sequence[Any], Sequence[BaseModel]], Awaitable[list[TargetRead]]]
+# More answer fields, from the question or the database (awaited when a coroutine).
+More = Callable[[Ctx], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ class KpiSpec(Generic[A]):
     # scope and suppression itself); ``routed``: /v1/kpis/<slug> is registered from the spec.
     answered_by: AnsweredBy | None = None
     routed: bool = True
-    more: Callable[[KpiQuery], dict[str, Any]] = lambda q: {}  # more answer fields
+    more: More = lambda ctx: {}  # more answer fields
     # The dashboard: table columns (chart series among them), default age filter, whether the
     # targets scale with the days (counts) rather than hold at every point (shares).
     columns: tuple[Column, ...] = ()
@@ -318,7 +320,7 @@ WRONG_BED_DAYS = KpiSpec(
     keep=("group", "calendar_days"),
     total_keep=("group", "calendar_days"),
     targets=_wrong_bed_targets,
-    more=lambda q: {"definition": "narrow" if q.definition == "narrow" else "broad"},
+    more=lambda ctx: {"definition": "narrow" if ctx.q.definition == "narrow" else "broad"},
     notes=(
         "Days are a midnight census of ready intervals in Europe/Amsterdam; open intervals "
         "end at {now} (now).",
@@ -737,6 +739,14 @@ ADVANCE_CARE_PLANNING = KpiSpec(
 
 # --- between the cracks (docs/domain.md §6.9) -----------------------------------------------------
 
+
+async def _norms(ctx: Ctx) -> dict[str, Any]:
+    """The norms the answer was counted against: the caller's region's own over the defaults
+    (an admin across regions sees the defaults; each region's own apply to its stays)."""
+    own = await queries.region_norms(ctx.conn, ctx.flt.region_id)
+    return {"norms_hours": {**f.CARE_TYPE_NORM_HOURS, **own}}
+
+
 BETWEEN_THE_CRACKS = KpiSpec(
     name="between_the_cracks",
     title=N_("Between the cracks"),
@@ -749,7 +759,7 @@ BETWEEN_THE_CRACKS = KpiSpec(
     cell=lambda r: r.requests,
     empty=f.CracksRow(None),
     filters_definition=True,
-    more=lambda q: {"norms_hours": dict(f.CARE_TYPE_NORM_HOURS)},
+    more=_norms,
     notes=(
         "Requests made in the period (first request_created). over_norm: placed (first "
         "offer_accepted) later than the care type's norm (norms_hours), or neither placed "

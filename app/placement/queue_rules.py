@@ -66,3 +66,28 @@ def columns(items: Iterable[Q], states: Sequence[State] = OPEN_STATES) -> dict[S
     for column in out.values():
         column.sort(key=lambda i: queue_key(i.urgency_level, i.waiting_since, i.id))
     return out
+
+
+class _Owned(_Queued, Protocol):
+    @property
+    def owner(self) -> object | None: ...
+
+    @property
+    def unowned_overdue(self) -> bool: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=_Owned)
+
+
+def by_owner_attention(items: Iterable[OwnedT]) -> list[OwnedT]:
+    """The board's open cases (docs/board-and-placements.md): those nobody has owned for longer
+    than their urgency allows first, then the others without an owner, then the owned ones;
+    each group in queue order."""
+    return sorted(
+        items,
+        key=lambda i: (
+            not i.unowned_overdue,
+            i.owner is not None,
+            queue_key(i.urgency_level, i.waiting_since, i.id),
+        ),
+    )

@@ -30,6 +30,7 @@ from app.placement.models import Placement, PlacementHold, TransferEvent
 from app.placement.queue_rules import (
     ENDED_STATES,
     OPEN_STATES,
+    by_owner_attention,
     columns,
     minutes_between,
     seconds_left,
@@ -234,6 +235,40 @@ async def placement_queue(
         session, ctx, "placement.queue", items, {"search": search} if search else {}, now
     )
     return Queue(columns=columns(items), total=len(items), search=search, generated_at=now)
+
+
+BOARD_CASES = 20  # open cases listed on the board; the queue has them all
+
+
+@dataclass(frozen=True)
+class OpenCases:
+    """The board's panel of open cases with their owners (docs/board-and-placements.md)."""
+
+    items: list[QueueItem]
+    total: int
+    unowned: int
+    unowned_overdue: int
+    generated_at: datetime
+
+
+async def open_cases(
+    session: AsyncSession, ctx: AuditContext, *, now: datetime, limit: int = BOARD_CASES
+) -> OpenCases:
+    """Open placements the person may see, those nobody has owned for too long first
+    (``by_owner_attention``), at most ``limit``; each one shown is logged (``placement.board``),
+    the counts cover them all."""
+    stmt = _base(ctx).where(Placement.state.in_([s.value for s in OPEN_STATES]))
+    rows = (await session.execute(stmt.order_by(Placement.created_at).limit(500))).all()
+    items = by_owner_attention(_item(r, now) for r in rows)
+    shown = items[:limit]
+    await _log_shown(session, ctx, "placement.board", shown, {"listed": len(items)}, now)
+    return OpenCases(
+        items=shown,
+        total=len(items),
+        unowned=sum(1 for i in items if i.owner is None),
+        unowned_overdue=sum(1 for i in items if i.unowned_overdue),
+        generated_at=now,
+    )
 
 
 async def placement_archive(

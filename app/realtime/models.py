@@ -34,7 +34,7 @@ class OutboxEvent(Base):
     payload: Mapped[str] = mapped_column(Text, doc="JSON document")
     region_id: Mapped[uuid.UUID | None] = mapped_column()
     organisation_ids: Mapped[str] = mapped_column(
-        String(400), default="", doc="comma-separated organisations the event concerns"
+        Text, default="", doc="comma-separated organisations the event concerns (any number)"
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set once the webhook dispatcher has created the event's deliveries. A marker per row (not

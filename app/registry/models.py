@@ -31,6 +31,19 @@ class Region(Base):
     name: Mapped[str] = mapped_column(String(200))
 
 
+class RegionNorm(Base):
+    """The region's own norm for a care type: hours from a request to a promised place after
+    which the request counts as "between the cracks" (docs/domain.md §6.9). A care type without
+    a row takes the default norm."""
+
+    __tablename__ = "region_norm"
+    __table_args__ = (CheckConstraint("hours BETWEEN 1 AND 8760", name="hours_in_range"),)
+
+    region_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("region.id"), primary_key=True)
+    care_type: Mapped[str] = mapped_column(String(30), primary_key=True)
+    hours: Mapped[int] = mapped_column(Integer)
+
+
 class Subregion(Base):
     """Subregion (verzorgingsgebied); escalation starts here (docs/domain.md §8)."""
 

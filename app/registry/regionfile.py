@@ -102,9 +102,20 @@ class OrganisationEntry(Schema):
     locations: list[LocationEntry] = Field(default_factory=list, max_length=500)
 
 
+NormHours = Annotated[int, Field(ge=1, le=8760)]
+
+
 class RegionEntry(Schema):
     code: Annotated[Code, Field(max_length=40)]
     name: Name
+    norm_hours: dict[CareType, NormHours] | None = Field(
+        default=None,
+        description="The region's norm per care type, in hours from a request to a promised "
+        "place, after which a request counts as between the cracks (1-8760). Care types left "
+        "out take the default norm; omitted: the region's norms stay as they are; {}: the "
+        "defaults for every care type",
+        examples=[{"elv_high": 12, "grz": 48}],
+    )
 
 
 class RegionFile(Schema):

@@ -37,6 +37,11 @@ class RegionRead(Schema):
     code: str
     name: str
     subregions: list[SubregionRead]
+    norm_hours: dict[str, int] = Field(
+        default_factory=dict,
+        description="The region's own between-the-cracks norm per care type, in hours (set by "
+        "the region file); care types not listed take the default norm",
+    )
 
 
 class OrganisationCreate(Schema):

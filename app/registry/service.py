@@ -34,6 +34,7 @@ from app.registry.models import (
     Municipality,
     Organisation,
     Region,
+    RegionNorm,
     Subregion,
     SubregionNeighbour,
     Unit,
@@ -66,12 +67,16 @@ class Listing:
 async def list_regions(session: AsyncSession) -> list[RegionRead]:
     regions = (await session.scalars(select(Region).order_by(Region.code))).all()
     subregions = await list_subregions(session)
+    norms: dict[uuid.UUID, dict[str, int]] = {}
+    for n in (await session.scalars(select(RegionNorm).order_by(RegionNorm.care_type))).all():
+        norms.setdefault(n.region_id, {})[n.care_type] = n.hours
     return [
         RegionRead(
             id=r.id,
             code=r.code,
             name=r.name,
             subregions=[s for s in subregions if s.region_id == r.id],
+            norm_hours=norms.get(r.id, {}),
         )
         for r in regions
     ]

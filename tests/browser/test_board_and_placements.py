@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.audit.models import AuditLog
 from app.config import Settings
-from app.db import Database
+from app.db import Database, utcnow
 from app.enums import Role
+from app.placement.models import Placement
 from tests.api.test_triage import ELV_HIGH
 from tests.browser.conftest import SCREENSHOTS, LiveServer
 from tests.browser.helpers import assert_accessible, login
@@ -311,4 +314,77 @@ async def test_a_board_that_lost_its_stream_says_so_and_catches_up_when_back(
     states = await page.evaluate("() => window.__states")
     assert states[:1] == ["reconnecting"]
     assert states[-1] == "connected"
+    await page.context.close()
+
+
+async def test_the_board_shows_open_cases_with_their_owner_live(
+    browser: Browser, server: LiveServer, db: Database, seed: Seed
+) -> None:
+    triagist = await add_person(db, Role.TRIAGIST, seed.organisations["rap"], name="Tim Triage")
+    page = await new_page(browser, server)
+    await login(page, triagist)
+    await expect(page).to_have_url(re.compile(r"/ui/board$"))
+    await connected(page)
+    panel = page.locator("#open-cases")
+    await expect(panel).to_contain_text("Geen open plaatsingen.")
+
+    def referral(care_type: str, number: str) -> dict[str, object]:
+        return {
+            "origin_setting": "home",
+            "patient_identifier": number,
+            "birth_year": 1940,
+            "sex": "female",
+            "target_group": "somatic",
+            "care_type": care_type,
+            "urgency": {"system": "nts", "code": "U3"},
+            "consent_given_at": "2026-01-01T00:00:00Z",
+        }
+
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        referrer = auth(seed.keys["referrer"])
+        owned = await client.post(
+            "/v1/placements", json=referral("elv_high", "mrn-cases-1"), headers=referrer
+        )
+        crisis = await client.post(
+            "/v1/placements", json=referral("wlz_crisis", "mrn-cases-2"), headers=referrer
+        )
+        assert owned.status_code == crisis.status_code == 201, crisis.text
+        crisis_id = crisis.json()["id"]
+        owner_name = owned.json()["owner"]["name"]
+        # Both appear without a reload: the Wlz-crisis case has no owner (the RAP takes it).
+        crisis_row = panel.locator(f'tr[data-placement-id="{crisis_id}"]')
+        await expect(crisis_row).to_have_attribute("data-owner", "", timeout=LIVE_WITHIN_MS)
+        await expect(crisis_row).to_contain_text("Geen casushouder")
+        owned_row = panel.locator(f'tr[data-placement-id="{owned.json()["id"]}"]')
+        await expect(owned_row).to_have_attribute("data-owner", owner_name)
+        await expect(panel).to_have_attribute("data-unowned", "1")
+        await expect(panel).to_have_attribute("data-unowned-overdue", "0")
+
+        # Nobody has taken it for an hour: the next refresh flags it, first in the panel.
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                update(Placement)
+                .where(Placement.id == uuid.UUID(crisis_id))
+                .values(created_at=utcnow() - timedelta(hours=1))
+            )
+        await page.evaluate("() => htmx.trigger(document.body, 'jp:resync')")
+        await expect(crisis_row).to_have_attribute("data-unowned-overdue", "true")
+        await expect(panel.locator("tbody tr").first).to_have_attribute(
+            "data-placement-id", crisis_id
+        )
+        await expect(crisis_row).to_contain_text("te lang zonder casushouder")
+        await assert_accessible(page)
+
+        # A triagist takes the case: the panel follows live.
+        taken = await client.put(
+            f"/v1/placements/{crisis_id}/owner",
+            json={"action": "take"},
+            headers=auth(seed.keys["triagist"]),
+        )
+        assert taken.status_code == 200, taken.text
+        await expect(crisis_row).to_have_attribute(
+            "data-owner", taken.json()["owner"]["name"], timeout=LIVE_WITHIN_MS
+        )
+        await expect(crisis_row).to_have_attribute("data-unowned-overdue", "false")
+        await expect(panel).to_have_attribute("data-unowned", "0")
     await page.context.close()

@@ -11,14 +11,16 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import delete, insert, update
 
 from app.db import Database
 from app.kpi import formulas as f
 from app.kpi import queries as q
 from app.placement.models import Placement
+from app.registry.models import RegionNorm
 from tests.service.test_kpi_sql_properties import (
     PROPS,
+    REGION,
     STAY_GROUPS,
     LoopThread,
     _clear,
@@ -149,6 +151,17 @@ def repeat_stays(draw: st.DrawFn) -> list[f.Stay]:
     ]
 
 
+async def _set_norms(db: Database, norms: dict[str, int]) -> None:
+    """The region's own norms (docs/domain.md §6.9), as the region import writes them."""
+    async with db.engine.begin() as conn:
+        await conn.execute(delete(RegionNorm))
+        if norms:
+            await conn.execute(
+                insert(RegionNorm),
+                [{"region_id": REGION, "care_type": k, "hours": v} for k, v in norms.items()],
+            )
+
+
 @pytest.mark.slow
 @PROPS
 @given(
@@ -158,6 +171,11 @@ def repeat_stays(draw: st.DrawFn) -> list[f.Stay]:
     flt=stay_filters(),
     group_by=st.sampled_from(GROUPS),
     incremental=st.booleans(),
+    norms=st.dictionaries(
+        st.sampled_from(["elv_high", "grz", "district_nursing_acute", "observation"]),
+        st.integers(1, 96),
+        max_size=3,
+    ),
 )
 def test_between_the_cracks_agrees_with_the_reference(
     kdb: tuple[LoopThread, Database],
@@ -167,16 +185,20 @@ def test_between_the_cracks_agrees_with_the_reference(
     flt: f.StayFilter,
     group_by: str | None,
     incremental: bool,
+    norms: dict[str, int],
 ) -> None:
     runner, db = kdb
     runner.run(_insert(db, data, incremental))
+    runner.run(_set_norms(db, norms))
 
     async def compute() -> list[f.CracksRow]:
         async with db.read() as conn:
             return await q.between_the_cracks(conn, period, now=now, flt=flt, group_by=group_by)
 
     got = runner.run(compute())
-    assert got == f.between_the_cracks(data, period, now=now, flt=flt, group_by=group_by)
+    assert got == f.between_the_cracks(
+        data, period, now=now, flt=flt, group_by=group_by, region_norms=norms
+    )
     for row in got:
         assert row.over_norm + row.cancelled_without_place <= row.requests
         assert row.re_referrals <= row.requests
@@ -218,3 +240,18 @@ def test_between_the_cracks_reference_by_example() -> None:
     (total,) = f.between_the_cracks(logs, period, now=t0 + 5 * hour)
     assert (total.requests, total.over_norm, total.cancelled_without_place) == (6, 2, 1)
     assert total.re_referrals == 1
+    # The region's own norms replace the defaults of the care types they name, no others:
+    # ELV high 23 h puts the first one over; acute district nursing 6 h keeps the open one
+    # (5 h old) within it.
+    own = {"elv_high": 23, "district_nursing_acute": 6}
+
+    def over(norms: dict[str, int] | None) -> dict[str | None, int]:
+        rows = f.between_the_cracks(
+            logs, period, now=t0 + 5 * hour, group_by="care_type", region_norms=norms
+        )
+        return {r.group: r.over_norm for r in rows}
+
+    assert over(None) == {"district_nursing_acute": 1, "elv_high": 1, "grz": 0}
+    assert over(own) == {"district_nursing_acute": 0, "elv_high": 2, "grz": 0}
+    assert f.norm_us("grz", own) == f.norm_us("grz") == 72 * 3_600_000_000
+    assert f.norm_us("elv_high", own) == 23 * 3_600_000_000

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.placement.queue_rules import (
     OPEN_STATES,
+    by_owner_attention,
     columns,
     minutes_between,
     seconds_left,
@@ -59,3 +60,30 @@ def test_columns_most_urgent_then_longest_waiting() -> None:
     assert [i.id.int for i in cols[State.REQUESTED]] == [4]
     assert cols[State.OFFERED] == []
     assert cols[State.ACCEPTED] == []
+
+
+@dataclass(frozen=True)
+class Owned(Item):
+    owner: str | None
+    unowned_overdue: bool
+
+
+def test_open_cases_put_the_unowned_overdue_first_then_unowned_then_owned() -> None:
+    def case(n: int, level: int, owner: str | None, overdue: bool) -> Owned:
+        since = NOW - timedelta(minutes=10 * n)
+        return Owned(uuid.UUID(int=n), State.TRIAGED, level, since, owner, overdue)
+
+    owned_urgent = case(1, 0, "Tessa", False)
+    unowned_old = case(2, 4, None, False)
+    unowned_new = case(3, 4, None, False)  # waiting longer: first among equals
+    overdue_mild = case(4, 5, None, True)
+    overdue_urgent = case(5, 2, None, True)
+    items = [owned_urgent, unowned_old, unowned_new, overdue_mild, overdue_urgent]
+    assert by_owner_attention(items) == [
+        overdue_urgent,
+        overdue_mild,
+        unowned_new,
+        unowned_old,
+        owned_urgent,
+    ]
+    assert by_owner_attention(reversed(items)) == by_owner_attention(items)

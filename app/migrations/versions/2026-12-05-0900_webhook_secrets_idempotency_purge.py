@@ -5,7 +5,7 @@ Revises: 0012
 Create Date: 2026-12-05 09:00:00.000000+00:00
 
 - ``webhook_subscription.secret`` grows to 500 characters: it now holds ``enc:v1:<Fernet
-  token>`` (app/webhooks/secretbox.py). Existing plaintext secrets stay readable as they are;
+  token>`` (now app/secretbox.py). Existing plaintext secrets stay readable as they are;
   ``juisteplek webhooks reencrypt`` encrypts them with the configured key.
 - ``idempotency_record.created_at`` gets an index: the background sweep purges records older
   than ``JUISTEPLEK_IDEMPOTENCY_RETENTION_HOURS``.

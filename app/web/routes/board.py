@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sse_starlette.sse import EventSourceResponse
 from starlette.responses import RedirectResponse, Response
 
+from app.audit.service import AuditContext
 from app.auth import users as user_service
 from app.capacity import board as board_service
 from app.capacity.board import BoardQuery
@@ -26,13 +27,14 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import CareType, Feature, Sex, TargetGroup
 from app.errors import InvalidInput
+from app.placement import views as placement_views
 from app.principal import Principal
 from app.realtime import service as realtime_service
 from app.realtime.hub import Hub
 from app.realtime.pages import page_stream
 from app.reportnow import service as report_service
 from app.reportnow.schemas import ReportRequestCreate
-from app.web.deps import SESSION_COOKIE, TriagistUser, WebUser
+from app.web.deps import SESSION_COOKIE, TriagistUser, WebAudit, WebUser
 from app.web.templating import render, translator
 
 router = APIRouter(include_in_schema=False)
@@ -87,6 +89,7 @@ def _context(request: Request) -> tuple[Database, Settings]:
 async def _board(
     request: Request,
     person: Principal,
+    ctx: AuditContext,
     *,
     report_error: str | None = None,
     status_code: int = 200,
@@ -100,6 +103,7 @@ async def _board(
     )
     async with db.sessionmaker() as session:
         requests = await report_service.open_requests(session, person, now=now)
+        cases = await placement_views.open_cases(session, ctx, now=now)
     return render(
         request,
         "board/page.html",
@@ -114,6 +118,7 @@ async def _board(
             "features": list(Feature),
             "sexes": [Sex.MALE, Sex.FEMALE],
             "report_requests": requests,
+            "cases": cases,
             "report_error": report_error,
             "asked": request.query_params.get("asked") == "1",
         },
@@ -122,12 +127,21 @@ async def _board(
 
 
 @router.get("/ui/board")
-async def board_page(request: Request, person: TriagistUser) -> Response:
-    return await _board(request, person)
+async def board_page(request: Request, person: TriagistUser, ctx: WebAudit) -> Response:
+    return await _board(request, person, ctx)
+
+
+@router.get("/ui/board/cases")
+async def board_cases(request: Request, person: TriagistUser, ctx: WebAudit) -> Response:
+    """The open cases with their owners, most in need of an owner first (live fragment)."""
+    db, _ = _context(request)
+    async with db.sessionmaker() as session:
+        cases = await placement_views.open_cases(session, ctx, now=utcnow())
+    return render(request, "board/cases.html", {"cases": cases})
 
 
 @router.post("/ui/board/report-requests")
-async def ask_to_report(request: Request, person: TriagistUser) -> Response:
+async def ask_to_report(request: Request, person: TriagistUser, ctx: WebAudit) -> Response:
     """Ask the providers of the board's care types (and a subregion) to report within N minutes:
     the service of ``POST /v1/report-requests``. The board's filters stay in the query string."""
     tr = translator(request)
@@ -148,9 +162,9 @@ async def ask_to_report(request: Request, person: TriagistUser) -> Response:
             await session.commit()
     except ValidationError:
         message = tr("Give the minutes (1 to 10,080) and known care types.")
-        return await _board(request, person, report_error=message, status_code=422)
+        return await _board(request, person, ctx, report_error=message, status_code=422)
     except InvalidInput as exc:
-        return await _board(request, person, report_error=exc.detail, status_code=422)
+        return await _board(request, person, ctx, report_error=exc.detail, status_code=422)
     qs = filter_qs(request)
     return RedirectResponse(
         f"/ui/board?{qs + '&' if qs else ''}asked=1#report-now", status_code=303
