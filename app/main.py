@@ -15,6 +15,7 @@ from app.auth.throttle import AuthThrottle
 from app.capacity.service import ScopeResolver
 from app.config import Settings, get_settings
 from app.db import Database
+from app.deps import declare_access
 from app.errors import Forbidden, install_problem_handlers, render_errors_under
 from app.exchange import partner_sync
 from app.logging import configure_logging
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(triage_routes.router)
     app.include_router(urgency_routes.router)
     install_web(app, settings)
+    declare_access(app)  # each route's declared callers into its OpenAPI operation
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

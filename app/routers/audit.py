@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 
 from app.audit import service as audit_service
 from app.audit.schemas import AuditEntryRead
-from app.deps import SessionDep
+from app.deps import SessionDep, requires
+from app.enums import Role
 from app.routers.common import READ_PROBLEMS, CursorQ
 from app.routers.placements import AuditCtx, AuditedRoute, IsoDateTimeQ
 from app.schemas import Page
@@ -17,7 +18,12 @@ from app.schemas import Page
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=AuditedRoute)
 
 
-@router.get("/audit", response_model=Page[AuditEntryRead], responses=READ_PROBLEMS)
+@router.get(
+    "/audit",
+    response_model=Page[AuditEntryRead],
+    responses=READ_PROBLEMS,
+    dependencies=[requires(Role.ADMIN)],
+)
 async def list_audit(
     session: SessionDep,
     ctx: AuditCtx,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from app.db import utcnow
-from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep, authenticated
 from app.enums import CareType
 from app.errors import MalformedRequest
 from app.exchange import service as exchange_service
@@ -32,6 +32,7 @@ CSV_MEDIA_TYPE = "text/csv"
             "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
         },
     },
+    dependencies=[authenticated()],
 )
 async def capacity_snapshot(
     session: SessionDep,

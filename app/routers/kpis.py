@@ -11,8 +11,8 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel
 
 from app.db import utcnow
-from app.deps import DbDep, PrincipalDep, SettingsDep, WriteDep
-from app.enums import CareType
+from app.deps import DbDep, PrincipalDep, SettingsDep, WriteDep, requires
+from app.enums import CareType, Role
 from app.kpi import service as kpi_service
 from app.kpi.schemas import (
     AcpAnswer,
@@ -76,7 +76,12 @@ def _query(kpi: str, start: date, end: date, **kw: object) -> kpi_service.KpiQue
     return q
 
 
-@router.get("/kpis/wrong-bed-days", response_model=WrongBedAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/wrong-bed-days",
+    response_model=WrongBedAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def wrong_bed_days(
     db: DbDep,
     principal: PrincipalDep,
@@ -106,7 +111,12 @@ async def wrong_bed_days(
     return _answer(await kpi_service.wrong_bed_days(db, principal, q, now=utcnow()), accept)
 
 
-@router.get("/kpis/inflow", response_model=InflowAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/inflow",
+    response_model=InflowAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def inflow(
     db: DbDep,
     principal: PrincipalDep,
@@ -122,7 +132,12 @@ async def inflow(
     return _answer(await kpi_service.inflow(db, principal, q, now=utcnow()), accept)
 
 
-@router.get("/kpis/lead-times", response_model=LeadTimeAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/lead-times",
+    response_model=LeadTimeAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def lead_times(
     db: DbDep,
     principal: PrincipalDep,
@@ -151,7 +166,12 @@ async def lead_times(
     return _answer(await kpi_service.lead_times(db, principal, q, now=utcnow()), accept)
 
 
-@router.get("/kpis/escalations", response_model=EscalationAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/escalations",
+    response_model=EscalationAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def escalations(
     db: DbDep,
     principal: PrincipalDep,
@@ -180,7 +200,12 @@ async def escalations(
     return _answer(await kpi_service.escalations(db, principal, q, now=utcnow()), accept)
 
 
-@router.get("/kpis/capacity", response_model=CapacityAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/capacity",
+    response_model=CapacityAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def capacity(
     db: DbDep,
     principal: PrincipalDep,
@@ -198,7 +223,12 @@ async def capacity(
     return _answer(answer, accept)
 
 
-@router.get("/kpis/ggz-crisis-within-norm", response_model=GgzAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/ggz-crisis-within-norm",
+    response_model=GgzAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def ggz_crisis_within_norm(
     db: DbDep,
     principal: PrincipalDep,
@@ -218,13 +248,19 @@ async def ggz_crisis_within_norm(
     "/kpi-baselines",
     response_model=list[BaselineRead],
     responses=problem_responses(400, 401, 403, 422),
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
 )
 async def list_baselines(db: DbDep, principal: PrincipalDep) -> list[BaselineRead]:
     """Loaded baselines (docs/domain.md §12.2)."""
     return await kpi_service.list_baselines(db, principal)
 
 
-@router.put("/kpi-baselines", response_model=list[BaselineRead], responses=WRITE_PROBLEMS)
+@router.put(
+    "/kpi-baselines",
+    response_model=list[BaselineRead],
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.ADMIN)],
+)
 async def put_baselines(
     body: Annotated[list[BaselineIn], Body(min_length=1, max_length=200)], write: WriteDep
 ) -> Response:
@@ -233,7 +269,12 @@ async def put_baselines(
     return await write.commit(items)
 
 
-@router.post("/inflow-reports", response_model=InflowReportResult, responses=WRITE_PROBLEMS)
+@router.post(
+    "/inflow-reports",
+    response_model=InflowReportResult,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER, Role.REFERRER)],
+)
 async def report_inflow(body: InflowReportIn, write: WriteDep) -> Response:
     """Aggregated SEH/HAP/RAV contacts (docs/domain.md §6.2); a re-sent line replaces its count."""
     result = await kpi_service.report_inflow(write.session, write.principal, body, now=utcnow())
@@ -243,7 +284,12 @@ async def report_inflow(body: InflowReportIn, write: WriteDep) -> Response:
 # --- admission guarantee (docs/domain.md §6.5) ----------------------------------------------------
 
 
-@router.get("/kpis/admission-guarantee", response_model=GuaranteeAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/admission-guarantee",
+    response_model=GuaranteeAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def admission_guarantee(
     db: DbDep,
     principal: PrincipalDep,
@@ -275,7 +321,12 @@ async def admission_guarantee(
 # --- Wlz-crisis waiting (docs/domain.md §6.7) ----------------------------------------------------
 
 
-@router.get("/kpis/wlz-crisis-waiting", response_model=WaitingAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/wlz-crisis-waiting",
+    response_model=WaitingAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def wlz_crisis_waiting(
     db: DbDep,
     principal: PrincipalDep,
@@ -294,7 +345,12 @@ async def wlz_crisis_waiting(
 # --- advance care planning (docs/domain.md §6.8) --------------------------------------------------
 
 
-@router.get("/kpis/advance-care-planning", response_model=AcpAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/advance-care-planning",
+    response_model=AcpAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def advance_care_planning(
     db: DbDep,
     principal: PrincipalDep,
@@ -329,7 +385,12 @@ async def advance_care_planning(
 # --- between the cracks (docs/domain.md §6.9) -----------------------------------------------------
 
 
-@router.get("/kpis/between-the-cracks", response_model=CracksAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/between-the-cracks",
+    response_model=CracksAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def between_the_cracks(
     db: DbDep,
     principal: PrincipalDep,
@@ -362,7 +423,12 @@ async def between_the_cracks(
 # --- shortage (docs/domain.md §6.10) --------------------------------------------------------------
 
 
-@router.get("/kpis/shortage", response_model=ShortageAnswer, responses=KPI_RESPONSES)
+@router.get(
+    "/kpis/shortage",
+    response_model=ShortageAnswer,
+    responses=KPI_RESPONSES,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def shortage(
     db: DbDep,
     principal: PrincipalDep,
@@ -385,6 +451,7 @@ async def shortage(
     "/forecast/demand",
     response_model=DemandForecastAnswer,
     responses=problem_responses(400, 401, 403, 422),
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
 )
 async def demand_forecast(
     db: DbDep,

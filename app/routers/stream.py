@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 
 from app.audit.http import context_of
-from app.deps import DbDep, PrincipalDep
+from app.deps import DbDep, PrincipalDep, authenticated
 from app.realtime.hub import Hub
 from app.realtime.limits import StreamSlots
 from app.realtime.stream import EventStream, EventStreamResponse
@@ -47,6 +47,7 @@ One server keeps a limited number of streams open per key and in all (settings
         },
         **READ_PROBLEMS,
     },
+    dependencies=[authenticated()],
 )
 async def stream(
     request: Request,
