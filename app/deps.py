@@ -26,9 +26,11 @@ Database access: one rule (docs/database-access.md)
   against the route's declared response model, stores the idempotency record in the same
   transaction and commits before the response exists. ``write.commit_response`` does the same
   for a response already rendered in another format (FHIR).
-- Services never commit and never open a transaction of their own on the request's session; the
-  route's unit of work does (exceptions, each said where it happens: a refusal's access-log row
-  and a shortage count are written in their own transaction, because the request's rolls back).
+- Services never commit a write; the route's unit of work does. The exceptions are named where
+  they happen: a read of placement data commits its NEN 7513 access-log row before the data
+  leaves the service, and a refusal's access-log row and a refused hold's shortage count are
+  written in their own transaction, because the request's rolls back.
+- Web pages open a session per step (``db.sessionmaker()``) and commit in the page route.
 """
 
 from __future__ import annotations
