@@ -20,6 +20,7 @@ from app.exchange import partner_sync
 from app.flows import demo_ticker
 from app.flows.background import background, sweeper_running
 from app.http.audited import on_forbidden
+from app.http.deps import declare_access
 from app.http.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from app.http.uow import ReplayedResponse
 from app.logging import configure_logging
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(triage_routes.router)
     app.include_router(urgency_routes.router)
     install_web(app, settings)
+    declare_access(app)  # each route's declared callers into its OpenAPI operation
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

@@ -107,6 +107,10 @@ class Schema(BaseModel):
 class ProblemFieldError(BaseModel):
     pointer: str = Field(description="JSON pointer into the body ('#/free'), or 'query:name'")
     detail: str
+    # A refused triage rule set names where in its YAML source each error is.
+    line: int | None = Field(default=None, description="rule sets: the line in the source")
+    location: str | None = Field(default=None, description="rule sets: the path, e.g. rules[3]")
+    rule_id: str | None = Field(default=None, description="rule sets: the rule's id")
 
 
 class Problem(BaseModel):

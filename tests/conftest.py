@@ -28,6 +28,7 @@ from app.db import Database
 from app.main import create_app
 from app.models import Base
 from tests.factories import Seed, seed_region
+from tests.response_check import ResponseCheck
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = [
@@ -169,7 +170,8 @@ async def app(db: Database, settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+    # Every JSON answer is validated against its operation's OpenAPI response schema.
+    transport = httpx.ASGITransport(app=ResponseCheck(app))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 

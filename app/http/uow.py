@@ -1,8 +1,9 @@
 """Unit of work for writes: one session, idempotent replay, commit before the response exists.
 
 A write route does its service call on ``write.session`` and returns ``await write.commit(body)``;
-the idempotency record is stored in the same transaction as the write, so a retried request either
-finds the first response or finds nothing was written.
+the body is validated against the route's declared response model, the idempotency record is
+stored in the same transaction as the write, so a retried request either finds the first response
+or finds nothing was written (docs/database-access.md).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,6 +85,22 @@ async def find_replay(
     return _replay(record)
 
 
+@lru_cache(maxsize=512)
+def _adapter(response_type: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(response_type)
+
+
+def validated(response_type: Any, body: BaseModel | Sequence[BaseModel]) -> Any:
+    """``body`` as the declared ``response_type`` in JSON-ready form, or a ``ValidationError``.
+
+    An instance of the declared model passes as it is (it was validated when it was built);
+    anything else is read by attribute and validated, so a route answering with another model
+    than the one its OpenAPI operation declares fails here instead of sending a wrong body.
+    """
+    adapter = _adapter(response_type)
+    return adapter.dump_python(adapter.validate_python(body, from_attributes=True), mode="json")
+
+
 @dataclass
 class Write:
     session: AsyncSession
@@ -91,6 +110,8 @@ class Write:
     headers: dict[str, str] = field(default_factory=dict)
     # Called with the session when the answer is a replay (logs it on audited routes).
     on_replay: Callable[[AsyncSession, Response], Awaitable[None]] | None = None
+    # The route's declared response model (its ``response_model``); None: not validated.
+    response_type: Any = None
 
     async def commit(
         self,
@@ -106,23 +127,39 @@ class Write:
         """
         if body is None:
             content = b""
+        elif self.response_type is not None:
+            content = orjson.dumps(validated(self.response_type, body))
         elif isinstance(body, BaseModel):
             content = orjson.dumps(body.model_dump(mode="json"))
         else:
             content = orjson.dumps([item.model_dump(mode="json") for item in body])
-        media_type = "application/json"
+        kept = content if stored is None else orjson.dumps(stored.model_dump(mode="json"))
+        response = Response(
+            content, status_code=status_code, media_type="application/json", headers=self.headers
+        )
+        return await self._commit(response, kept, self.headers)
+
+    async def commit_response(self, response: Response) -> Response:
+        """Commit with a response already rendered in another format (a FHIR resource): the
+        idempotency record keeps it as it is sent."""
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-length", "content-type")
+        }
+        return await self._commit(response, bytes(response.body), headers)
+
+    async def _commit(self, response: Response, kept: bytes, headers: dict[str, str]) -> Response:
         if self.idempotency_key is not None:
             self.session.add(
                 IdempotencyRecord(
                     api_key_id=self.principal.key_id,
                     idempotency_key=self.idempotency_key,
                     request_hash=self.fingerprint,
-                    status_code=status_code,
-                    content_type=media_type,
-                    body=content
-                    if stored is None
-                    else orjson.dumps(stored.model_dump(mode="json")),
-                    headers_json=orjson.dumps(self.headers).decode(),
+                    status_code=response.status_code,
+                    content_type=response.media_type or "application/json",
+                    body=kept,
+                    headers_json=orjson.dumps(headers).decode(),
                 )
             )
         try:
@@ -140,6 +177,4 @@ class Write:
             if self.on_replay is not None:
                 await self.on_replay(self.session, replay)
             return replay
-        return Response(
-            content, status_code=status_code, media_type=media_type, headers=self.headers
-        )
+        return response

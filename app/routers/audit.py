@@ -9,15 +9,21 @@ from fastapi import APIRouter, Query
 
 from app.audit import service as audit_service
 from app.audit.schemas import AuditEntryRead
+from app.enums import Role
 from app.http.audited import AuditCtx, AuditedRoute
-from app.http.deps import SessionDep
+from app.http.deps import SessionDep, requires
 from app.routers.common import READ_PROBLEMS, CursorQ
 from app.schemas import Page, UtcDateTime
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=AuditedRoute)
 
 
-@router.get("/audit", response_model=Page[AuditEntryRead], responses=READ_PROBLEMS)
+@router.get(
+    "/audit",
+    response_model=Page[AuditEntryRead],
+    responses=READ_PROBLEMS,
+    dependencies=[requires(Role.ADMIN)],
+)
 async def list_audit(
     session: SessionDep,
     ctx: AuditCtx,

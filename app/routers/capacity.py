@@ -22,9 +22,18 @@ from app.capacity.schemas import (
     UnitStatusRead,
 )
 from app.db import utcnow
-from app.enums import CareType, Feature, Sex, TargetGroup
+from app.enums import CareType, Feature, Role, Sex, TargetGroup
 from app.flows import search as search_flow
-from app.http.deps import DbDep, PrincipalDep, ScopesDep, SessionDep, SettingsDep, WriteDep
+from app.http.deps import (
+    DbDep,
+    PrincipalDep,
+    ScopesDep,
+    SessionDep,
+    SettingsDep,
+    WriteDep,
+    authenticated,
+    requires,
+)
 from app.routers.common import (
     READ_PROBLEMS,
     WRITE_PROBLEMS,
@@ -41,7 +50,10 @@ router = APIRouter(prefix="/v1", tags=["capacity"])
 
 
 @router.put(
-    "/units/{unit_id}/capacity", response_model=CapacityReportRead, responses=WRITE_PROBLEMS
+    "/units/{unit_id}/capacity",
+    response_model=CapacityReportRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER)],
 )
 async def report_capacity(
     unit_id: uuid.UUID, body: CapacityReportIn, write: WriteDep, settings: SettingsDep
@@ -58,7 +70,7 @@ async def report_capacity(
     status_code=201,
     response_model=list[CapacityReportRead],
     responses=WRITE_PROBLEMS,
-    dependencies=[Depends(csv_upload)],
+    dependencies=[requires(Role.PROVIDER), Depends(csv_upload)],
     openapi_extra=CSV_REQUEST_BODY,
 )
 async def report_capacity_bulk(
@@ -81,11 +93,11 @@ async def report_capacity_bulk(
     "/units/{unit_id}/capacity-history",
     response_model=Page[CapacityReportRead],
     responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def capacity_history(
     unit_id: uuid.UUID,
     session: SessionDep,
-    _: PrincipalDep,
     cursor: CursorQ = None,
     limit: LimitQ = 100,
     since: Annotated[UtcDateTime | None, Query(alias="from")] = None,
@@ -98,7 +110,12 @@ async def capacity_history(
     return Page(items=items, next_cursor=nxt)
 
 
-@router.get("/availability", response_model=AvailabilityResult, responses=READ_PROBLEMS)
+@router.get(
+    "/availability",
+    response_model=AvailabilityResult,
+    responses=READ_PROBLEMS,
+    dependencies=[requires(Role.TRIAGIST, Role.REFERRER, Role.PROVIDER)],
+)
 async def search_availability(
     db: DbDep,
     principal: PrincipalDep,
@@ -158,18 +175,22 @@ async def search_availability(
 
 
 @router.get(
-    "/units/{unit_id}/admission-hours", response_model=AdmissionHoursRead, responses=READ_PROBLEMS
+    "/units/{unit_id}/admission-hours",
+    response_model=AdmissionHoursRead,
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
 )
-async def get_admission_hours(
-    unit_id: uuid.UUID, session: SessionDep, _: PrincipalDep
-) -> AdmissionHoursRead:
+async def get_admission_hours(unit_id: uuid.UUID, session: SessionDep) -> AdmissionHoursRead:
     """The unit's weekly admission hours and exceptions (local time in the Netherlands), and
     whether it admits now."""
     return await hours_service.get_hours(session, unit_id, now=utcnow())
 
 
 @router.put(
-    "/units/{unit_id}/admission-hours", response_model=AdmissionHoursRead, responses=WRITE_PROBLEMS
+    "/units/{unit_id}/admission-hours",
+    response_model=AdmissionHoursRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER)],
 )
 async def set_admission_hours(
     unit_id: uuid.UUID, body: AdmissionHoursIn, write: WriteDep
@@ -182,7 +203,12 @@ async def set_admission_hours(
     return await write.commit(result)
 
 
-@router.put("/units/{unit_id}/status", response_model=UnitStatusCurrent, responses=WRITE_PROBLEMS)
+@router.put(
+    "/units/{unit_id}/status",
+    response_model=UnitStatusCurrent,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER)],
+)
 async def set_unit_status(unit_id: uuid.UUID, body: UnitStatusIn, write: WriteDep) -> Response:
     """A provider closes one of its units to admissions (reason, detail, expected ``until``) or
     reopens it (``accepting: true``). A closed unit reopens by itself at ``until``; holds on it
@@ -193,10 +219,13 @@ async def set_unit_status(unit_id: uuid.UUID, body: UnitStatusIn, write: WriteDe
     return await write.commit(status)
 
 
-@router.get("/units/{unit_id}/status", response_model=UnitStatusCurrent, responses=READ_PROBLEMS)
-async def get_unit_status(
-    unit_id: uuid.UUID, session: SessionDep, _: PrincipalDep
-) -> UnitStatusCurrent:
+@router.get(
+    "/units/{unit_id}/status",
+    response_model=UnitStatusCurrent,
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
+async def get_unit_status(unit_id: uuid.UUID, session: SessionDep) -> UnitStatusCurrent:
     """Whether the unit takes admissions now, and if not why and until when."""
     return await status_service.get_status(session, unit_id, utcnow())
 
@@ -205,11 +234,11 @@ async def get_unit_status(
     "/units/{unit_id}/status-history",
     response_model=Page[UnitStatusRead],
     responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def unit_status_history(
     unit_id: uuid.UUID,
     session: SessionDep,
-    _: PrincipalDep,
     cursor: CursorQ = None,
     limit: LimitQ = 100,
 ) -> Page[UnitStatusRead]:

@@ -13,7 +13,7 @@ from app.errors import MalformedRequest
 from app.exchange import service as exchange_service
 from app.exchange import snapshot as snapshot_csv
 from app.exchange.schemas import CapacitySnapshot
-from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep, authenticated
 from app.http.uow import ReplayedResponse
 from app.routers.common import READ_PROBLEMS, json_response
 
@@ -32,6 +32,7 @@ CSV_MEDIA_TYPE = "text/csv"
             "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
         },
     },
+    dependencies=[authenticated()],
 )
 async def capacity_snapshot(
     session: SessionDep,

@@ -16,10 +16,19 @@ from fastapi import APIRouter, Path, Request, Response
 
 from app.audit.service import AuditContext
 from app.db import utcnow
+from app.enums import Role
 from app.errors import MalformedRequest, NotFound
 from app.exchange import fhir, task_service
 from app.exchange import service as exchange_service
-from app.http.deps import PrincipalDep, SessionDep, SettingsDep
+from app.http.deps import (
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    WriteDep,
+    authenticated,
+    public,
+    requires,
+)
 from app.principal import Principal
 
 router = APIRouter(prefix="/fhir", tags=["fhir"], include_in_schema=False)
@@ -86,7 +95,7 @@ async def _json_body(request: Request) -> Any:
         ) from exc
 
 
-@router.get("/metadata")
+@router.get("/metadata", dependencies=[public()])
 async def metadata(request: Request) -> Response:
     """The CapabilityStatement: what this FHIR server offers (no key needed)."""
     return fhir_response(
@@ -99,7 +108,7 @@ async def metadata(request: Request) -> Response:
 # --- transfers as Task negotiation (before the generic routes, which they would match) --------
 
 
-@router.get("/ServiceRequest/{resource_id}")
+@router.get("/ServiceRequest/{resource_id}", dependencies=[authenticated()])
 async def read_service_request(
     resource_id: IdPath, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> Response:
@@ -113,7 +122,7 @@ async def read_service_request(
     return fhir_response(resource)
 
 
-@router.get("/Task")
+@router.get("/Task", dependencies=[authenticated()])
 async def search_tasks(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     """A provider system's worklist: ``owner``, ``status``, ``focus``, ``_count``."""
     bundle = await task_service.search_tasks(
@@ -125,7 +134,7 @@ async def search_tasks(request: Request, session: SessionDep, principal: Princip
     return fhir_response(bundle)
 
 
-@router.get("/Task/{resource_id}")
+@router.get("/Task/{resource_id}", dependencies=[authenticated()])
 async def read_task(
     resource_id: IdPath, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> Response:
@@ -139,29 +148,24 @@ async def read_task(
     return fhir_response(resource)
 
 
-@router.put("/Task/{resource_id}")
+@router.put("/Task/{resource_id}", dependencies=[authenticated()])
 async def answer_task(
-    resource_id: IdPath,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    settings: SettingsDep,
+    resource_id: IdPath, request: Request, write: WriteDep, settings: SettingsDep
 ) -> Response:
     """The owner answers: ``accepted`` (accept) or ``rejected`` with a decline code (decline)."""
     data = await _json_body(request)
     resource = await task_service.answer_task(
-        session,
-        audit_context_of(request, principal, ("fhir.task.update", "U")),
+        write.session,
+        audit_context_of(request, write.principal, ("fhir.task.update", "U")),
         resource_id,
         data,
         now=utcnow(),
         settings=settings,
     )
-    await session.commit()
-    return fhir_response(resource)
+    return await write.commit_response(fhir_response(resource))
 
 
-@router.get("/{resource_type}")
+@router.get("/{resource_type}", dependencies=[authenticated()])
 async def search(
     resource_type: Annotated[str, Path(max_length=40)],
     request: Request,
@@ -183,7 +187,7 @@ async def search(
     return fhir_response(bundle)
 
 
-@router.get("/{resource_type}/{resource_id}")
+@router.get("/{resource_type}/{resource_id}", dependencies=[authenticated()])
 async def read(
     resource_type: Annotated[str, Path(max_length=40)],
     resource_id: IdPath,
@@ -198,29 +202,27 @@ async def read(
     return fhir_response(resource)
 
 
-@router.post("/MeasureReport")
+@router.post("/MeasureReport", dependencies=[requires(Role.PROVIDER)])
 async def create_measure_report(
-    request: Request, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+    request: Request, write: WriteDep, settings: SettingsDep
 ) -> Response:
     """A provider's capacity as a MeasureReport (the rules of PUT /v1/units/{id}/capacity)."""
     data = await _json_body(request)
     location, resource = await exchange_service.post_measure_report(
-        session, principal, data, now=utcnow(), settings=settings
+        write.session, write.principal, data, now=utcnow(), settings=settings
     )
-    await session.commit()
-    return fhir_response(
-        resource, status_code=201, headers={"Location": f"{_base(request)}/{location}"}
+    return await write.commit_response(
+        fhir_response(
+            resource, status_code=201, headers={"Location": f"{_base(request)}/{location}"}
+        )
     )
 
 
-@router.post("")
-async def transaction(
-    request: Request, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
-) -> Response:
+@router.post("", dependencies=[requires(Role.PROVIDER)])
+async def transaction(request: Request, write: WriteDep, settings: SettingsDep) -> Response:
     """A transaction Bundle of MeasureReports: all written or none."""
     data = await _json_body(request)
     bundle = await exchange_service.post_transaction(
-        session, principal, data, now=utcnow(), settings=settings
+        write.session, write.principal, data, now=utcnow(), settings=settings
     )
-    await session.commit()
-    return fhir_response(bundle)
+    return await write.commit_response(fhir_response(bundle))

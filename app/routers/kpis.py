@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from app.config import Settings
 from app.db import Database, utcnow
-from app.enums import CareType
-from app.http.deps import DbDep, PrincipalDep, SettingsDep, WriteDep
+from app.enums import CareType, Role
+from app.http.deps import DbDep, PrincipalDep, SettingsDep, WriteDep, requires
 from app.kpi import service as kpi_service
 from app.kpi.schemas import (
     BaselineIn,
@@ -126,6 +126,7 @@ def _kpi_route(spec: KpiSpec[Any]) -> None:
         name=spec.name,
         response_model=spec.answer,
         responses=KPI_RESPONSES,
+        dependencies=[requires(*spec.roles)],
     )
 
 
@@ -138,13 +139,19 @@ for _spec in SPECS.values():
     "/kpi-baselines",
     response_model=list[BaselineRead],
     responses=problem_responses(400, 401, 403, 422),
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
 )
 async def list_baselines(db: DbDep, principal: PrincipalDep) -> list[BaselineRead]:
     """Loaded baselines (docs/domain.md §12.2)."""
     return await kpi_service.list_baselines(db, principal)
 
 
-@router.put("/kpi-baselines", response_model=list[BaselineRead], responses=WRITE_PROBLEMS)
+@router.put(
+    "/kpi-baselines",
+    response_model=list[BaselineRead],
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.ADMIN)],
+)
 async def put_baselines(
     body: Annotated[list[BaselineIn], Body(min_length=1, max_length=200)], write: WriteDep
 ) -> Response:
@@ -153,7 +160,12 @@ async def put_baselines(
     return await write.commit(items)
 
 
-@router.post("/inflow-reports", response_model=InflowReportResult, responses=WRITE_PROBLEMS)
+@router.post(
+    "/inflow-reports",
+    response_model=InflowReportResult,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER, Role.REFERRER)],
+)
 async def report_inflow(body: InflowReportIn, write: WriteDep) -> Response:
     """Aggregated SEH/HAP/RAV contacts (docs/domain.md §6.2); a re-sent line replaces its count."""
     result = await kpi_service.report_inflow(write.session, write.principal, body, now=utcnow())
@@ -167,6 +179,7 @@ async def report_inflow(body: InflowReportIn, write: WriteDep) -> Response:
     "/forecast/demand",
     response_model=DemandForecastAnswer,
     responses=problem_responses(400, 401, 403, 422),
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
 )
 async def demand_forecast(
     db: DbDep,

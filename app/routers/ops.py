@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from app.db import utcnow
-from app.http.deps import DbDep
+from app.http.deps import DbDep, public
 from app.metrics import REGISTRY
 from app.ops import service as ops_service
 
@@ -19,13 +19,15 @@ class Health(BaseModel):
     checks: dict[str, str] = {}
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Health, dependencies=[public()])
 async def healthz() -> Health:
     """The process is up."""
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@router.get(
+    "/readyz", response_model=Health, responses={503: {"model": Health}}, dependencies=[public()]
+)
 async def readyz(db: DbDep, response: Response) -> Health:
     """The database answers and its schema is at the migrations' head."""
     ready, checks = await ops_service.readiness(db)
@@ -34,7 +36,12 @@ async def readyz(db: DbDep, response: Response) -> Health:
     return Health(status="ok" if ready else "unavailable", checks=checks)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+    dependencies=[public()],
+)
 async def metrics(db: DbDep) -> Response:
     await ops_service.refresh_metrics(db, utcnow())
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -16,11 +16,19 @@ from app.capacity import service as capacity_service
 from app.capacity.schemas import AvailabilityResult
 from app.config import Settings
 from app.db import utcnow
-from app.enums import CareType, Feature, Sex, TargetGroup
+from app.enums import CareType, Feature, Role, Sex, TargetGroup
 from app.exchange import federation, partner_sync
 from app.flows import search as search_flow
 from app.http.audited import AuditCtx, AuditedRoute
-from app.http.deps import DbDep, ScopesDep, SessionDep, SettingsDep, WriteDep
+from app.http.deps import (
+    DbDep,
+    ScopesDep,
+    SessionDep,
+    SettingsDep,
+    WriteDep,
+    authenticated,
+    requires,
+)
 from app.kpi import queries as kpi_queries
 from app.placement import cases
 from app.placement import service as placement_service
@@ -57,7 +65,13 @@ log = structlog.get_logger("juisteplek.placements")
 router = APIRouter(prefix="/v1", tags=["placement"], route_class=AuditedRoute)
 
 
-@router.post("/placements", status_code=201, response_model=PlacementRead, responses=WRITE_PROBLEMS)
+@router.post(
+    "/placements",
+    status_code=201,
+    response_model=PlacementRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.REFERRER, Role.TRIAGIST)],
+)
 async def create_placement(
     body: PlacementCreate, write: WriteDep, ctx: AuditCtx, settings: SettingsDep
 ) -> Response:
@@ -69,7 +83,12 @@ async def create_placement(
     return await write.commit(result, status_code=201)
 
 
-@router.get("/placements", response_model=Page[PlacementRead], responses=READ_PROBLEMS)
+@router.get(
+    "/placements",
+    response_model=Page[PlacementRead],
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
 async def list_placements(
     session: SessionDep,
     ctx: AuditCtx,
@@ -119,7 +138,12 @@ async def list_placements(
     return Page(items=items, next_cursor=nxt)
 
 
-@router.get("/placements/{placement_id}", response_model=PlacementRead, responses=READ_PROBLEMS)
+@router.get(
+    "/placements/{placement_id}",
+    response_model=PlacementRead,
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
 async def get_placement(
     placement_id: uuid.UUID, session: SessionDep, ctx: AuditCtx, response: Response
 ) -> PlacementRead:
@@ -134,6 +158,7 @@ async def get_placement(
     status_code=201,
     response_model=HoldRead,
     responses=WRITE_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def place_hold(
     request: Request,
@@ -179,6 +204,7 @@ async def place_hold(
     "/placements/{placement_id}/availability",
     response_model=AvailabilityResult,
     responses=READ_PROBLEMS,
+    dependencies=[requires(Role.TRIAGIST, Role.REFERRER, Role.PROVIDER)],
 )
 async def placement_availability(
     placement_id: uuid.UUID,
@@ -247,7 +273,10 @@ OptionalOccurred = Annotated[OccurredIn | None, Body()]
 
 
 @router.post(
-    "/placements/{placement_id}/accept", response_model=PlacementRead, responses=WRITE_PROBLEMS
+    "/placements/{placement_id}/accept",
+    response_model=PlacementRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def accept_placement(
     placement_id: uuid.UUID,
@@ -264,7 +293,10 @@ async def accept_placement(
 
 
 @router.post(
-    "/placements/{placement_id}/decline", response_model=PlacementRead, responses=WRITE_PROBLEMS
+    "/placements/{placement_id}/decline",
+    response_model=PlacementRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def decline_placement(
     placement_id: uuid.UUID,
@@ -281,7 +313,10 @@ async def decline_placement(
 
 
 @router.post(
-    "/placements/{placement_id}/admit", response_model=PlacementRead, responses=WRITE_PROBLEMS
+    "/placements/{placement_id}/admit",
+    response_model=PlacementRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def admit_placement(
     placement_id: uuid.UUID,
@@ -298,7 +333,10 @@ async def admit_placement(
 
 
 @router.post(
-    "/placements/{placement_id}/cancel", response_model=PlacementRead, responses=WRITE_PROBLEMS
+    "/placements/{placement_id}/cancel",
+    response_model=PlacementRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def cancel_placement(
     placement_id: uuid.UUID,
@@ -321,6 +359,7 @@ async def cancel_placement(
     status_code=201,
     response_model=TransferEventRead,
     responses=WRITE_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def record_event(
     placement_id: uuid.UUID,
@@ -341,6 +380,7 @@ async def record_event(
     "/placements/{placement_id}/events",
     response_model=Page[TransferEventRead],
     responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def list_events(
     placement_id: uuid.UUID,
@@ -357,7 +397,10 @@ async def list_events(
 
 
 @router.put(
-    "/placements/{placement_id}/owner", response_model=PlacementRead, responses=WRITE_PROBLEMS
+    "/placements/{placement_id}/owner",
+    response_model=PlacementRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def change_owner(
     placement_id: uuid.UUID, body: OwnerIn, write: WriteDep, ctx: AuditCtx
@@ -374,6 +417,7 @@ async def change_owner(
     status_code=201,
     response_model=NoteRead,
     responses=WRITE_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def add_note(
     placement_id: uuid.UUID, body: NoteIn, write: WriteDep, ctx: AuditCtx
@@ -385,7 +429,10 @@ async def add_note(
 
 
 @router.get(
-    "/placements/{placement_id}/notes", response_model=Page[NoteRead], responses=READ_PROBLEMS
+    "/placements/{placement_id}/notes",
+    response_model=Page[NoteRead],
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def list_notes(
     placement_id: uuid.UUID,
@@ -400,7 +447,10 @@ async def list_notes(
 
 
 @router.get(
-    "/placements/{placement_id}/history", response_model=HistoryRead, responses=READ_PROBLEMS
+    "/placements/{placement_id}/history",
+    response_model=HistoryRead,
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def placement_history(
     placement_id: uuid.UUID, session: SessionDep, ctx: AuditCtx

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.db import utcnow
-from app.enums import CareType, OrganisationKind
+from app.enums import CareType, OrganisationKind, Role
 from app.etag import etag
 from app.flows import region_import as importer
 from app.flows import units as units_flow
-from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.http.deps import SessionDep, SettingsDep, WriteDep, authenticated, requires
 from app.registry import service as registry_service
 from app.registry.regionfile import RegionFile
 from app.registry.schemas import (
@@ -43,13 +43,23 @@ from app.schemas import Page
 router = APIRouter(prefix="/v1", tags=["registry"])
 
 
-@router.get("/regions", response_model=list[RegionRead], responses=READ_PROBLEMS)
-async def list_regions(session: SessionDep, _: PrincipalDep) -> list[RegionRead]:
+@router.get(
+    "/regions",
+    response_model=list[RegionRead],
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
+async def list_regions(session: SessionDep) -> list[RegionRead]:
     """Regions with their subregions, escalation neighbours and municipalities."""
     return await registry_service.list_regions(session)
 
 
-@router.post("/regions/import", response_model=ImportDiff, responses=WRITE_PROBLEMS)
+@router.post(
+    "/regions/import",
+    response_model=ImportDiff,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.ADMIN)],
+)
 async def import_region(
     body: RegionFile,
     write: WriteDep,
@@ -70,15 +80,24 @@ async def import_region(
     return await write.commit(diff)
 
 
-@router.get("/subregions", response_model=list[SubregionRead], responses=READ_PROBLEMS)
-async def list_subregions(session: SessionDep, _: PrincipalDep) -> list[SubregionRead]:
+@router.get(
+    "/subregions",
+    response_model=list[SubregionRead],
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
+async def list_subregions(session: SessionDep) -> list[SubregionRead]:
     return await registry_service.list_subregions(session)
 
 
-@router.get("/organisations", response_model=Page[OrganisationRead], responses=READ_PROBLEMS)
+@router.get(
+    "/organisations",
+    response_model=Page[OrganisationRead],
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
 async def list_organisations(
     session: SessionDep,
-    _: PrincipalDep,
     cursor: CursorQ = None,
     limit: LimitQ = 50,
     kind: OrganisationKind | None = None,
@@ -92,7 +111,11 @@ async def list_organisations(
 
 
 @router.post(
-    "/organisations", status_code=201, response_model=OrganisationRead, responses=WRITE_PROBLEMS
+    "/organisations",
+    status_code=201,
+    response_model=OrganisationRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.ADMIN)],
 )
 async def create_organisation(body: OrganisationCreate, write: WriteDep) -> Response:
     org = await registry_service.create_organisation(write.session, write.principal, body)
@@ -101,10 +124,13 @@ async def create_organisation(body: OrganisationCreate, write: WriteDep) -> Resp
 
 
 @router.get(
-    "/organisations/{organisation_id}", response_model=OrganisationRead, responses=READ_PROBLEMS
+    "/organisations/{organisation_id}",
+    response_model=OrganisationRead,
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def get_organisation(
-    organisation_id: uuid.UUID, session: SessionDep, _: PrincipalDep, response: Response
+    organisation_id: uuid.UUID, session: SessionDep, response: Response
 ) -> OrganisationRead:
     org = await registry_service.get_organisation(session, organisation_id)
     response.headers["ETag"] = etag(org.version)
@@ -112,7 +138,10 @@ async def get_organisation(
 
 
 @router.patch(
-    "/organisations/{organisation_id}", response_model=OrganisationRead, responses=WRITE_PROBLEMS
+    "/organisations/{organisation_id}",
+    response_model=OrganisationRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.ADMIN)],
 )
 async def update_organisation(
     organisation_id: uuid.UUID, body: OrganisationUpdate, write: WriteDep, if_match: IfMatchH = None
@@ -124,10 +153,14 @@ async def update_organisation(
     return await write.commit(org)
 
 
-@router.get("/locations", response_model=Page[LocationRead], responses=READ_PROBLEMS)
+@router.get(
+    "/locations",
+    response_model=Page[LocationRead],
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
 async def list_locations(
     session: SessionDep,
-    _: PrincipalDep,
     cursor: CursorQ = None,
     limit: LimitQ = 50,
     organisation_id: uuid.UUID | None = None,
@@ -144,23 +177,39 @@ async def list_locations(
     return Page(items=items, next_cursor=nxt)
 
 
-@router.post("/locations", status_code=201, response_model=LocationRead, responses=WRITE_PROBLEMS)
+@router.post(
+    "/locations",
+    status_code=201,
+    response_model=LocationRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER)],
+)
 async def create_location(body: LocationCreate, write: WriteDep) -> Response:
     loc = await registry_service.create_location(write.session, write.principal, body)
     write.headers["ETag"] = etag(loc.version)
     return await write.commit(loc, status_code=201)
 
 
-@router.get("/locations/{location_id}", response_model=LocationRead, responses=READ_PROBLEMS)
+@router.get(
+    "/locations/{location_id}",
+    response_model=LocationRead,
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
 async def get_location(
-    location_id: uuid.UUID, session: SessionDep, _: PrincipalDep, response: Response
+    location_id: uuid.UUID, session: SessionDep, response: Response
 ) -> LocationRead:
     loc = await registry_service.get_location(session, location_id)
     response.headers["ETag"] = etag(loc.version)
     return loc
 
 
-@router.patch("/locations/{location_id}", response_model=LocationRead, responses=WRITE_PROBLEMS)
+@router.patch(
+    "/locations/{location_id}",
+    response_model=LocationRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER)],
+)
 async def update_location(
     location_id: uuid.UUID, body: LocationUpdate, write: WriteDep, if_match: IfMatchH = None
 ) -> Response:
@@ -171,10 +220,11 @@ async def update_location(
     return await write.commit(loc)
 
 
-@router.get("/units", response_model=Page[UnitRead], responses=READ_PROBLEMS)
+@router.get(
+    "/units", response_model=Page[UnitRead], responses=READ_PROBLEMS, dependencies=[authenticated()]
+)
 async def list_units(
     session: SessionDep,
-    _: PrincipalDep,
     cursor: CursorQ = None,
     limit: LimitQ = 50,
     location_id: uuid.UUID | None = None,
@@ -195,23 +245,37 @@ async def list_units(
     return Page(items=items, next_cursor=nxt)
 
 
-@router.post("/units", status_code=201, response_model=UnitRead, responses=WRITE_PROBLEMS)
+@router.post(
+    "/units",
+    status_code=201,
+    response_model=UnitRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER)],
+)
 async def create_unit(body: UnitCreate, write: WriteDep) -> Response:
     unit = await units_flow.create_unit(write.session, write.principal, body)
     write.headers["ETag"] = etag(unit.version)
     return await write.commit(unit, status_code=201)
 
 
-@router.get("/units/{unit_id}", response_model=UnitRead, responses=READ_PROBLEMS)
-async def get_unit(
-    unit_id: uuid.UUID, session: SessionDep, _: PrincipalDep, response: Response
-) -> UnitRead:
+@router.get(
+    "/units/{unit_id}",
+    response_model=UnitRead,
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
+async def get_unit(unit_id: uuid.UUID, session: SessionDep, response: Response) -> UnitRead:
     unit = await registry_service.get_unit(session, unit_id)
     response.headers["ETag"] = etag(unit.version)
     return unit
 
 
-@router.patch("/units/{unit_id}", response_model=UnitRead, responses=WRITE_PROBLEMS)
+@router.patch(
+    "/units/{unit_id}",
+    response_model=UnitRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER)],
+)
 async def update_unit(
     unit_id: uuid.UUID, body: UnitUpdate, write: WriteDep, if_match: IfMatchH = None
 ) -> Response:

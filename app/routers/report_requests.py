@@ -10,7 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.db import utcnow
-from app.http.deps import DbDep, PrincipalDep, SessionDep, WriteDep
+from app.enums import Role
+from app.http.deps import DbDep, PrincipalDep, SessionDep, WriteDep, authenticated, requires
 from app.kpi import service as kpi_service
 from app.reportnow import service as report_service
 from app.reportnow.kpi import REPORT_REQUESTS
@@ -22,7 +23,11 @@ router = APIRouter(prefix="/v1", tags=["report-requests"])
 
 
 @router.post(
-    "/report-requests", status_code=201, response_model=ReportRequestRead, responses=WRITE_PROBLEMS
+    "/report-requests",
+    status_code=201,
+    response_model=ReportRequestRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.TRIAGIST)],
 )
 async def create_report_request(body: ReportRequestCreate, write: WriteDep) -> Response:
     """Triagist or admin: ask the providers of these care types and subregions to report within
@@ -33,7 +38,12 @@ async def create_report_request(body: ReportRequestCreate, write: WriteDep) -> R
     return await write.commit(created, status_code=201)
 
 
-@router.get("/report-requests", response_model=Page[ReportRequestRead], responses=READ_PROBLEMS)
+@router.get(
+    "/report-requests",
+    response_model=Page[ReportRequestRead],
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
 async def list_report_requests(
     session: SessionDep,
     principal: PrincipalDep,
@@ -49,7 +59,10 @@ async def list_report_requests(
 
 
 @router.get(
-    "/report-requests/{request_id}", response_model=ReportRequestRead, responses=READ_PROBLEMS
+    "/report-requests/{request_id}",
+    response_model=ReportRequestRead,
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
 )
 async def get_report_request(
     request_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
@@ -59,7 +72,12 @@ async def get_report_request(
     return await report_service.get(session, principal, request_id, now=utcnow())
 
 
-@router.get("/kpis/report-requests", response_model=ReportResponsesAnswer, responses=READ_PROBLEMS)
+@router.get(
+    "/kpis/report-requests",
+    response_model=ReportResponsesAnswer,
+    responses=READ_PROBLEMS,
+    dependencies=[requires(Role.ANALYST, Role.TRIAGIST)],
+)
 async def report_request_kpi(
     db: DbDep,
     principal: PrincipalDep,

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.db import utcnow
-from app.http.deps import DbDep, KeyOrPersonDep, SettingsDep
+from app.enums import Role
+from app.http.deps import DbDep, KeyOrPersonDep, SettingsDep, requires
 from app.kpi import report as report_service
 from app.kpi.report import RoazReport
 from app.schemas import problem_responses
@@ -21,7 +22,10 @@ MonthQ = Annotated[
 
 
 @router.get(
-    "/reports/roaz", response_model=RoazReport, responses=problem_responses(400, 401, 403, 422)
+    "/reports/roaz",
+    response_model=RoazReport,
+    responses=problem_responses(400, 401, 403, 422),
+    dependencies=[requires(Role.ANALYST, session_ok=True)],
 )
 async def roaz_report(
     db: DbDep, principal: KeyOrPersonDep, settings: SettingsDep, month: MonthQ

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 
 from app.http.audit import context_of
-from app.http.deps import DbDep, PrincipalDep
+from app.http.deps import DbDep, PrincipalDep, authenticated
 from app.placement import views as placement_views
 from app.realtime.hub import Hub
 from app.realtime.limits import StreamSlots
@@ -48,6 +48,7 @@ One server keeps a limited number of streams open per key and in all (settings
         },
         **READ_PROBLEMS,
     },
+    dependencies=[authenticated()],
 )
 async def stream(
     request: Request,

@@ -7,10 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.db import utcnow
+from app.enums import Role
 from app.flows import triage as triage_flow
 from app.flows.triage import TriageAdvice
 from app.http.audited import AuditCtx, AuditedRoute
-from app.http.deps import DbDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.http.deps import (
+    DbDep,
+    SessionDep,
+    SettingsDep,
+    WriteDep,
+    authenticated,
+    requires,
+)
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS
 from app.schemas import problem_responses
 from app.triage import service as triage_service
@@ -34,7 +42,12 @@ Version = Annotated[
 ]
 
 
-@audited.post("/triage", response_model=TriageAdvice, responses=WRITE_PROBLEMS)
+@audited.post(
+    "/triage",
+    response_model=TriageAdvice,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.TRIAGIST, Role.REFERRER)],
+)
 async def triage(
     body: TriageRequest, write: WriteDep, db: DbDep, ctx: AuditCtx, settings: SettingsDep
 ) -> Response:
@@ -45,13 +58,21 @@ async def triage(
     return await write.commit(advice)
 
 
-@router.get("/rules", response_model=RuleSetList, responses=READ_PROBLEMS)
-async def list_rule_sets(session: SessionDep, _: PrincipalDep) -> RuleSetList:
+@router.get(
+    "/rules", response_model=RuleSetList, responses=READ_PROBLEMS, dependencies=[authenticated()]
+)
+async def list_rule_sets(session: SessionDep) -> RuleSetList:
     """Every rule-set version with its check report; the active one is marked."""
     return await triage_service.list_rule_sets(session, now=utcnow())
 
 
-@router.post("/rules", status_code=201, response_model=RuleSetRead, responses=WRITE_PROBLEMS)
+@router.post(
+    "/rules",
+    status_code=201,
+    response_model=RuleSetRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.ADMIN)],
+)
 async def load_rule_set(body: RuleSetUpload, write: WriteDep) -> Response:
     """Admin: load a region's own rule set (YAML text). Refused sets are a 422 naming rule and
     line; a set with check errors is stored but cannot be activated."""
@@ -60,13 +81,23 @@ async def load_rule_set(body: RuleSetUpload, write: WriteDep) -> Response:
     return await write.commit(result, status_code=201)
 
 
-@router.get("/rules/{version}", response_model=RuleSetRead, responses=READ_PROBLEMS)
-async def get_rule_set(version: Version, session: SessionDep, _: PrincipalDep) -> RuleSetRead:
+@router.get(
+    "/rules/{version}",
+    response_model=RuleSetRead,
+    responses=READ_PROBLEMS,
+    dependencies=[authenticated()],
+)
+async def get_rule_set(version: Version, session: SessionDep) -> RuleSetRead:
     """One version with its YAML source and check report."""
     return await triage_service.get_rule_set(session, version, now=utcnow())
 
 
-@router.post("/rules/{version}/activate", response_model=RuleSetRead, responses=WRITE_PROBLEMS)
+@router.post(
+    "/rules/{version}/activate",
+    response_model=RuleSetRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.ADMIN)],
+)
 async def activate_rule_set(version: Version, write: WriteDep) -> Response:
     """Admin: make this version the one every triage uses (409 with the report on errors)."""
     result = await triage_service.activate_rule_set(
@@ -75,7 +106,12 @@ async def activate_rule_set(version: Version, write: WriteDep) -> Response:
     return await write.commit(result)
 
 
-@router.get("/questions", response_model=Questionnaire, responses=READ_OR_CONFLICT)
-async def questionnaire(session: SessionDep, _: PrincipalDep) -> Questionnaire:
+@router.get(
+    "/questions",
+    response_model=Questionnaire,
+    responses=READ_OR_CONFLICT,
+    dependencies=[authenticated()],
+)
+async def questionnaire(session: SessionDep) -> Questionnaire:
     """The active rule set's questions in asking order, with Dutch and English text and help."""
     return await triage_service.questionnaire(session, now=utcnow())

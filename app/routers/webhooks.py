@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.db import utcnow
-from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep
+from app.enums import Role
+from app.http.deps import PrincipalDep, SessionDep, SettingsDep, WriteDep, requires
 from app.routers.common import READ_PROBLEMS, WRITE_PROBLEMS, CursorQ, LimitQ
 from app.schemas import Page
 from app.webhooks import service as webhook_service
@@ -24,7 +25,11 @@ router = APIRouter(prefix="/v1/webhook-subscriptions", tags=["webhooks"])
 
 
 @router.post(
-    "", status_code=201, response_model=WebhookSubscriptionCreated, responses=WRITE_PROBLEMS
+    "",
+    status_code=201,
+    response_model=WebhookSubscriptionCreated,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)],
 )
 async def create_subscription(
     body: WebhookSubscriptionCreate, write: WriteDep, settings: SettingsDep
@@ -41,7 +46,12 @@ async def create_subscription(
     return await write.commit(created, status_code=201)
 
 
-@router.get("", response_model=Page[WebhookSubscriptionRead], responses=READ_PROBLEMS)
+@router.get(
+    "",
+    response_model=Page[WebhookSubscriptionRead],
+    responses=READ_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)],
+)
 async def list_subscriptions(
     session: SessionDep,
     principal: PrincipalDep,
@@ -56,7 +66,12 @@ async def list_subscriptions(
     return Page(items=items, next_cursor=nxt)
 
 
-@router.get("/{subscription_id}", response_model=WebhookSubscriptionRead, responses=READ_PROBLEMS)
+@router.get(
+    "/{subscription_id}",
+    response_model=WebhookSubscriptionRead,
+    responses=READ_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)],
+)
 async def get_subscription(
     subscription_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> WebhookSubscriptionRead:
@@ -64,7 +79,10 @@ async def get_subscription(
 
 
 @router.delete(
-    "/{subscription_id}", response_model=WebhookSubscriptionRead, responses=WRITE_PROBLEMS
+    "/{subscription_id}",
+    response_model=WebhookSubscriptionRead,
+    responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)],
 )
 async def delete_subscription(subscription_id: uuid.UUID, write: WriteDep) -> Response:
     """Stop the subscription; its pending deliveries are marked failed."""
@@ -78,6 +96,7 @@ async def delete_subscription(subscription_id: uuid.UUID, write: WriteDep) -> Re
     "/{subscription_id}/deliveries",
     response_model=Page[WebhookDeliveryRead],
     responses=READ_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)],
 )
 async def list_deliveries(
     subscription_id: uuid.UUID,
@@ -99,6 +118,7 @@ async def list_deliveries(
     status_code=202,
     response_model=WebhookDeliveryRead,
     responses=WRITE_PROBLEMS,
+    dependencies=[requires(Role.PROVIDER, Role.REFERRER, Role.TRIAGIST)],
 )
 async def redeliver(
     subscription_id: uuid.UUID, delivery_id: uuid.UUID, write: WriteDep

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from starlette.responses import HTMLResponse
 
+from app.http.deps import public
 from app.web.templating import static
 
 router = APIRouter(include_in_schema=False)
@@ -15,7 +16,7 @@ def _openapi_url(request: Request) -> str:
     return str(request.app.openapi_url or "/openapi.json")
 
 
-@router.get("/docs")
+@router.get("/docs", dependencies=[public()])
 async def swagger_ui(request: Request) -> HTMLResponse:
     return get_swagger_ui_html(
         openapi_url=_openapi_url(request),
@@ -26,7 +27,7 @@ async def swagger_ui(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/redoc")
+@router.get("/redoc", dependencies=[public()])
 async def redoc(request: Request) -> HTMLResponse:
     return get_redoc_html(
         openapi_url=_openapi_url(request),
