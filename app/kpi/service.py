@@ -72,6 +72,7 @@ from app.kpi.specs import (
 )
 from app.principal import Principal
 from app.registry.models import Organisation, Subregion
+from app.registry.service import subregion_is
 
 __all__ = ["MAX_PERIOD_DAYS", "SMALL_CELL", "KpiQuery"]
 
@@ -121,12 +122,7 @@ def suppressed_for(principal: Principal) -> bool:
 async def _subregion_id(conn: AsyncConnection, ref: str | None) -> str | None:
     if ref is None:
         return None
-    try:
-        as_id: uuid.UUID | None = uuid.UUID(ref)
-    except ValueError:
-        as_id = None
-    cond = Subregion.code == ref if as_id is None else Subregion.id == as_id
-    found = (await conn.execute(select(Subregion.id).where(cond))).scalar_one_or_none()
+    found = (await conn.execute(select(Subregion.id).where(subregion_is(ref)))).scalar_one_or_none()
     if found is None:
         raise invalid("subregion", "no subregion with this id or code")
     return str(found)
@@ -476,15 +472,7 @@ async def report_inflow(
             known = ", ".join(f.URGENCY_CODES[body.source])
             errors.append({"pointer": f"#/lines/{i}/urgency_native", "detail": f"one of {known}"})
         if line.subregion is not None and line.subregion not in subregions:
-            try:
-                ref: uuid.UUID | None = uuid.UUID(line.subregion)
-            except ValueError:
-                ref = None
-            found = await session.scalar(
-                select(Subregion.id).where(
-                    Subregion.code == line.subregion if ref is None else Subregion.id == ref
-                )
-            )
+            found = await session.scalar(select(Subregion.id).where(subregion_is(line.subregion)))
             if found is None:
                 errors.append({"pointer": f"#/lines/{i}/subregion", "detail": "unknown"})
             else:
