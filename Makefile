@@ -50,7 +50,7 @@ openapi-check: setup
 # Four workers on two cores: many tests wait on servers, browsers and the database, and each
 # worker has its own databases, servers and ports.
 pytest: setup
-	$(BIN)/pytest -q -n 4 --dist loadfile --durations=20
+	$(BIN)/pytest -q -n 4 --dist loadfile --no-loadscope-reorder --durations=20
 
 # The pure domain modules (triage rules, state machine, KPI formulas, ranking, region file) are
 # covered, every line and branch, by their unit tests and by the property tests that hold each KPI's
