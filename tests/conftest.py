@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from app.config import Settings
@@ -43,6 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = [
     b for b in os.environ.get("JUISTEPLEK_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
 ]
+
+# No time limit per example: speed targets live in bench/, and on a shared or loaded machine a
+# property test's example may take longer than hypothesis' default 200 ms without being wrong.
+hypothesis_settings.register_profile("juisteplek", deadline=None)
+hypothesis_settings.load_profile("juisteplek")
 
 # The directory of the run's SQLite template and of the locks the workers build templates under.
 TEMPLATES_ENV = "JUISTEPLEK_TEST_TEMPLATES"
