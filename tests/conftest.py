@@ -239,10 +239,23 @@ async def truncate_all(db: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with db.engine.begin() as conn:
         if db.dialect == "postgresql":
-            # The access-log tables refuse TRUNCATE by trigger; a superuser's replica session
-            # (the test cluster's) skips triggers.
+            # The access-log tables refuse DELETE by trigger; a superuser's replica session (the
+            # test cluster's) skips triggers, foreign-key checks included. DELETE, not TRUNCATE:
+            # on a few rows it is several times faster than TRUNCATE's new files for 40 tables.
             await conn.execute(text("SET LOCAL session_replication_role = replica"))
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            deletes = " ".join(f"DELETE FROM {table};" for table in tables)
+            await conn.execute(text(f"DO $$ BEGIN {deletes} END $$"))
+            # What TRUNCATE ... RESTART IDENTITY did: the tables' own sequences start again.
+            await conn.execute(
+                text(
+                    "SELECT setval(s.seqrelid, s.seqstart, false) FROM pg_sequence s"
+                    " JOIN pg_depend d ON d.objid = s.seqrelid AND d.deptype IN ('a', 'i')"
+                    " JOIN pg_class t ON t.oid = d.refobjid"
+                    " WHERE t.relname = ANY(:tables)"
+                    " AND t.relnamespace = current_schema()::regnamespace"
+                ),
+                {"tables": tables},
+            )
         else:
             for table in tables:
                 await conn.execute(text(f"DELETE FROM {table}"))
