@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo run test test-notice screenshots lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean i18n i18n-compile
+.PHONY: setup demo run test test-notice checks screenshots lint typecheck openapi openapi-check pytest pure-coverage bench-smoke clean i18n i18n-compile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,7 +21,17 @@ demo: setup
 run: demo
 
 ## Set up and run everything CI runs: lint, types, OpenAPI drift, tests on SQLite and PostgreSQL
-test: test-notice setup lint typecheck openapi-check pytest pure-coverage bench-smoke
+# The test suite (the longest step) runs beside the other checks, which take their turns in the
+# second job slot; each step's output is printed in one piece when it ends (-O), and any failing
+# step fails `make test`. The benchmark smoke runs last and alone: it measures.
+test: test-notice setup
+	@echo "make test: pytest runs beside lint, typecheck, openapi-check and pure-coverage;"
+	@echo "  each step's output appears when it ends"
+	$(MAKE) --no-print-directory -j 2 -O pytest checks
+	$(MAKE) --no-print-directory bench-smoke
+
+# The steps of `make test` besides pytest and the benchmark smoke, one after the other.
+checks: lint typecheck openapi-check pure-coverage
 
 # What `make test` installs besides .venv, said before it does.
 test-notice:
@@ -52,7 +62,7 @@ openapi-check: setup
 # Four workers on two cores: many tests wait on servers, browsers and the database, and each
 # worker has its own databases, servers and ports.
 pytest: setup
-	$(BIN)/pytest -q -n 4 --dist loadfile --durations=20
+	$(BIN)/pytest -q -n 4 --dist loadfile --no-loadscope-reorder --durations=20
 
 # The pure domain modules (triage rules, state machine, KPI formulas, ranking, region file) are
 # covered, every line and branch, by their unit tests and by the property tests that hold each KPI's

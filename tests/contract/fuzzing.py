@@ -7,11 +7,13 @@ take one each: each run is long, and one file per worker keeps them side by side
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +23,14 @@ import pytest
 
 from app.config import Settings
 from app.db import Database
-from tests.conftest import _worker, fresh_database_url
+from tests.conftest import (
+    TEMPLATES_ENV,
+    _copy_sqlite,
+    _exclusive,
+    _migrations_digest,
+    _worker,
+    fresh_database_url,
+)
 from tests.factories import seed_region
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,19 +54,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _demo_database() -> tuple[Path, dict[str, str]]:
+    """The demo region (``juisteplek demo --no-serve``) in the run's template directory, built
+    once per run: the SQLite file and one key per role."""
+    directory = Path(os.environ.get(TEMPLATES_ENV) or tempfile.gettempdir())
+    database = directory / f"fuzz_demo_{_migrations_digest()}.db"
+    keys_file = database.with_suffix(".keys.json")
+    with _exclusive("fuzz-demo"):
+        if not keys_file.exists():
+            for leftover in directory.glob(f"{database.name}*"):
+                leftover.unlink()
+            out = subprocess.run(
+                [str(BIN / "juisteplek"), "demo", "--database", str(database), "--no-serve"],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            ).stdout
+            keys = dict(re.findall(r"^\s+(admin|referrer)\s+(jp_\S+)", out, re.MULTILINE))
+            assert set(keys) == {"admin", "referrer"}, out
+            keys_file.write_text(json.dumps(keys))
+    return database, json.loads(keys_file.read_text())
+
+
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """The demo on loopback: its base URL and one key per role."""
+    """The demo on loopback: its base URL and one key per role. Each fuzz file fuzzes a copy of
+    its own (the run writes to it); the demo is built once per test run."""
+    template, keys = _demo_database()
     database = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    out = subprocess.run(
-        [str(BIN / "juisteplek"), "demo", "--database", str(database), "--no-serve"],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    ).stdout
-    keys = dict(re.findall(r"^\s+(admin|referrer)\s+(jp_\S+)", out, re.MULTILINE))
-    assert set(keys) == {"admin", "referrer"}, out
+    _copy_sqlite(template, database)
     with running_server(f"sqlite+aiosqlite:///{database}") as base:
         yield base, keys
 
