@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StrictBool
 
 from app.enums import CareType, Role
 from app.schemas import Name, Schema
@@ -64,18 +64,18 @@ class UserCreate(Schema):
     )
     roles: list[Role] = Field(min_length=1, max_length=5)
     password: Password = Field(description="At least 10 characters; only its argon2 hash is kept")
-    active: bool = True
+    active: StrictBool = True
 
 
 class UserUpdate(Schema):
     name: Name | None = None
     organisation_id: uuid.UUID | None = None
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=5)
-    active: bool | None = None
+    active: StrictBool | None = None
     password: Password | None = Field(
         default=None, description="A new password; ends the person's open sessions"
     )
-    reset_totp: bool | None = Field(
+    reset_totp: StrictBool | None = Field(
         default=None, description="true: remove the second factor (the person enrols again)"
     )
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from app.enums import CareType, Feature, NotAcceptingReason, SexPolicy, TargetGroup
 from app.schemas import Count, Schema, ShortText, UtcDateTime
@@ -149,7 +149,9 @@ class AvailabilityResult(Schema):
 class UnitStatusIn(Schema):
     """Open a unit to admissions (``accepting: true``) or close it for a while."""
 
-    accepting: bool = Field(description="false closes the unit to admissions; true reopens it")
+    accepting: StrictBool = Field(
+        description="false closes the unit to admissions; true reopens it"
+    )
     reason: NotAcceptingReason | None = Field(
         default=None, description="Why it is closed; required when accepting is false"
     )
@@ -237,7 +239,9 @@ class AdmissionHoursIn(Schema):
         }
     )
 
-    always_open: bool = Field(description="true: admits 24/7 (except on the exceptions' dates)")
+    always_open: StrictBool = Field(
+        description="true: admits 24/7 (except on the exceptions' dates)"
+    )
     weekly: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], DayHours] = Field(
         default_factory=dict, description="Hours per weekday; a day left out admits not at all"
     )

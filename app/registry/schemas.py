@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from app.enums import CareType, Feature, OrganisationKind, SexPolicy, TargetGroup
 from app.schemas import Count, Latitude, Longitude, Name, Postcode, Schema, ShortText
@@ -54,7 +54,7 @@ class OrganisationCreate(Schema):
 class OrganisationUpdate(Schema):
     name: Name | None = None
     agb_code: AgbCode | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class OrganisationRead(Schema):
@@ -91,7 +91,7 @@ class LocationUpdate(Schema):
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     phone: Phone | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class LocationRead(Schema):
@@ -140,7 +140,7 @@ class UnitUpdate(Schema):
     features: list[Feature] | None = None
     staffed_capacity: Capacity | None = None
     label: UnitLabel | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class UnitRead(Schema):

@@ -387,3 +387,15 @@ async def test_the_sweep_records_and_announces_a_reopening_at_until(
         f"/v1/units/{seed.units['leiden-grz']}/status", headers=auth(seed.keys["triagist"])
     )
     assert r.json()["accepting"] is False
+
+
+@pytest.mark.parametrize("accepting", [0, 1, "false", "true", "yes"])
+async def test_accepting_is_a_json_boolean_not_a_number_or_word(
+    client: httpx.AsyncClient, seed: Seed, accepting: Any
+) -> None:
+    """The schema says boolean: 0 or "false" would otherwise be read as a yes or a no."""
+    r = await close(client, seed, {"accepting": accepting, "reason": "other"})
+    body = assert_problem(r, 422)
+    assert any("accepting" in p for p in pointers(body)), body
+    still = await client.get(status_path(seed), headers=auth(seed.keys["triagist"]))
+    assert still.json()["accepting"] is True
