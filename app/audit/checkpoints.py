@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+import functools
+from contextlib import AbstractAsyncContextManager
 
 import structlog
 
 from app.audit import service
 from app.config import Settings
 from app.db import Database
+from app.lifetime import task_while_open
 
 log = structlog.get_logger("juisteplek.audit")
 
@@ -34,16 +35,9 @@ async def run_forever(db: Database, settings: Settings) -> None:
             log.exception("audit_checkpoint_failed")
 
 
-@contextlib.asynccontextmanager
-async def running(db: Database, settings: Settings) -> AsyncIterator[None]:
+def running(db: Database, settings: Settings) -> AbstractAsyncContextManager[None]:
     """Run the checkpoint loop for the app's lifetime when ``settings.run_audit_checkpoints``."""
-    if not settings.run_audit_checkpoints:
-        yield
-        return
-    task = asyncio.create_task(run_forever(db, settings), name="audit-checkpoints")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    loop = functools.partial(run_forever, db, settings)
+    return task_while_open(
+        loop if settings.run_audit_checkpoints else None, name="audit-checkpoints"
+    )

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
 import httpx
@@ -21,6 +23,7 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.exchange import federation
 from app.exchange.models import Partner
+from app.lifetime import task_while_open
 
 log = structlog.get_logger("juisteplek.federation")
 
@@ -211,15 +214,7 @@ async def supervise(db: Database, settings: Settings) -> None:
                 await task
 
 
-@contextlib.asynccontextmanager
-async def running(db: Database, settings: Settings) -> AsyncIterator[None]:
-    if not settings.run_partner_sync:
-        yield
-        return
-    task = asyncio.create_task(supervise(db, settings))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(db: Database, settings: Settings) -> AbstractAsyncContextManager[None]:
+    """Follow the partners for the app's lifetime when ``settings.run_partner_sync``."""
+    loop = functools.partial(supervise, db, settings)
+    return task_while_open(loop if settings.run_partner_sync else None, name="partner-sync")

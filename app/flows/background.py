@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
 import structlog
@@ -17,6 +18,7 @@ from app.auth.service import revoked_key_ids
 from app.capacity import status as unit_status
 from app.config import Settings
 from app.db import Database, utcnow
+from app.lifetime import task_while_open
 from app.placement import sweeper
 from app.realtime import notifier
 from app.realtime.hub import Hub
@@ -35,17 +37,16 @@ async def background(db: Database, settings: Settings) -> AsyncIterator[Hub]:
         revalidate_seconds=max(1.0, settings.api_key_cache_seconds),
         revoked_keys=functools.partial(revoked_key_ids, db),
     )
-    dispatcher = None
-    if settings.dispatch_webhooks:
-        dispatcher = asyncio.create_task(run_dispatcher(db, settings), name="juisteplek-webhooks")
+    dispatcher = functools.partial(run_dispatcher, db, settings)
     try:
-        async with notifier.running(db):
+        async with (
+            task_while_open(
+                dispatcher if settings.dispatch_webhooks else None, name="juisteplek-webhooks"
+            ),
+            notifier.running(db),
+        ):
             yield hub
     finally:
-        if dispatcher is not None:
-            dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dispatcher
         await hub.stop()
 
 
@@ -92,16 +93,9 @@ async def sweep_forever(db: Database, settings: Settings) -> None:
         await asyncio.sleep(settings.placement_sweep_seconds)
 
 
-@contextlib.asynccontextmanager
-async def sweeper_running(db: Database, settings: Settings) -> AsyncIterator[None]:
+def sweeper_running(db: Database, settings: Settings) -> AbstractAsyncContextManager[None]:
     """Run the sweep loop for the app's lifetime when ``settings.run_placement_sweeper``."""
-    if not settings.run_placement_sweeper:
-        yield
-        return
-    task = asyncio.create_task(sweep_forever(db, settings), name="placement-sweeper")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    loop = functools.partial(sweep_forever, db, settings)
+    return task_while_open(
+        loop if settings.run_placement_sweeper else None, name="placement-sweeper"
+    )

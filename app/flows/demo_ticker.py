@@ -11,10 +11,10 @@ within the staffed capacity. On in ``juisteplek demo``, off everywhere else.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import random
 import uuid
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +28,7 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.enums import Role
 from app.errors import DomainError
+from app.lifetime import task_while_open
 from app.principal import Principal
 from app.registry.models import Location, Region, Subregion, Unit
 
@@ -141,21 +142,11 @@ async def run_forever(db: Database, settings: Settings, *, region_code: str) -> 
         await asyncio.sleep(settings.demo_report_minutes * 60)
 
 
-@contextlib.asynccontextmanager
-async def running(db: Database, settings: Settings) -> AsyncIterator[None]:
+def running(db: Database, settings: Settings) -> AbstractAsyncContextManager[None]:
     """Run the ticker for the app's lifetime when ``settings.demo_report_minutes`` > 0."""
-    if not settings.demo_report_minutes:
-        yield
-        return
     from app.flows.demo import demo_data
 
-    task = asyncio.create_task(
-        run_forever(db, settings, region_code=demo_data()["region"]["code"]),
-        name="juisteplek-demo-ticker",
+    loop = functools.partial(run_forever, db, settings, region_code=demo_data()["region"]["code"])
+    return task_while_open(
+        loop if settings.demo_report_minutes else None, name="juisteplek-demo-ticker"
     )
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
