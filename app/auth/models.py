@@ -83,6 +83,9 @@ class User(Base):
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(
+        BigInteger, doc="time step (30 s) of the last accepted code: a code counts once"
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

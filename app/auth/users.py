@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import CursorResult, Select, Table, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -453,6 +454,7 @@ async def update_user(
     if body.reset_totp:
         user.totp_secret = None
         user.totp_enabled_at = None
+        user.totp_last_step = None
     user.updated_at = now
     if end_sessions or "roles" in changes or "organisation_id" in changes:
         await _revoke_sessions(session, user.id, now)
@@ -520,12 +522,39 @@ def totp_uri(secret: str, email: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
 
 
-def _code_ok(secret: str, code: str, now: datetime) -> bool:
+def _code_step(secret: str, code: str, now: datetime) -> int | None:
+    """The 30-second time step whose code ``code`` is, if any."""
     code = code.strip().replace(" ", "")
     if not (code.isdigit() and len(code) == 6):
-        return False
+        return None
+    totp = pyotp.TOTP(secret)
+    step = totp.timecode(now)
     # One step either side: a phone clock a little off, or a code typed as it changed.
-    return bool(pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1))
+    for candidate in (step - 1, step, step + 1):
+        if hmac.compare_digest(totp.generate_otp(candidate), code):
+            return candidate
+    return None
+
+
+async def _use_code(session: AsyncSession, user: User, code: str, now: datetime) -> bool:
+    """Accept ``code`` for the person's secret once: a code of a step at or before the last
+    accepted one (a replay, or an older code) is refused. The step moves in one conditional
+    UPDATE, so two requests with the same code cannot both pass."""
+    if user.totp_secret is None:
+        return False
+    step = _code_step(user.totp_secret, code, now)
+    if step is None:
+        return False
+    table = cast(Table, User.__table__)
+    moved = await session.execute(
+        update(table)
+        .where(
+            table.c.id == user.id,
+            or_(table.c.totp_last_step.is_(None), table.c.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+    )
+    return cast(CursorResult[Any], moved).rowcount == 1
 
 
 async def begin_totp_enrolment(db: Database, user_id: uuid.UUID) -> tuple[str, bool]:
@@ -548,7 +577,7 @@ async def confirm_totp_enrolment(
     now = now or utcnow()
     async with db.sessionmaker() as session:
         user = await _user(session, user_id)
-        if user.totp_secret is None or not _code_ok(user.totp_secret, code, now):
+        if not await _use_code(session, user, code, now):
             return False
         user.totp_enabled_at = now
         user.updated_at = now
@@ -575,10 +604,8 @@ async def verify_second_factor(
             return False
         user = await _user(session, web_session.user_id)
         failures, _ = await _recent_failures(session, LoginAttempt.email, user.email, since)
-        ok = (
-            failures < settings.login_max_failures_per_email
-            and user.totp_secret is not None
-            and _code_ok(user.totp_secret, code, now)
+        ok = failures < settings.login_max_failures_per_email and await _use_code(
+            session, user, code, now
         )
         session.add(
             LoginAttempt(

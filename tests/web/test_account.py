@@ -48,9 +48,8 @@ async def test_enrol_then_every_login_asks_for_the_code(
     )
     assert r.status_code == 422
     assert "Deze code klopt niet" in r.text
-    r = await client.post(
-        "/ui/account/totp", data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf}
-    )
+    enrol_code = pyotp.TOTP(secret).now()
+    r = await client.post("/ui/account/totp", data={"code": enrol_code, "csrf_token": csrf})
     assert r.status_code == 303
     assert "staat al aan" in (await client.get("/ui/account/totp")).text
     assert 'data-testid="totp-secret"' not in (await client.get("/ui/account/totp")).text
@@ -69,9 +68,13 @@ async def test_enrol_then_every_login_asks_for_the_code(
     assert (await client.get("/v1/me")).status_code == 401
     r = await client.post("/ui/login/totp", data={"code": _other_code(secret), "csrf_token": csrf})
     assert r.status_code == 401
+    # A code counts once: the one that switched the factor on is a replay now.
+    r = await client.post("/ui/login/totp", data={"code": enrol_code, "csrf_token": csrf})
+    assert r.status_code == 401
+    next_code = pyotp.TOTP(secret).at(time.time() + 30)  # the phone's next code
     r = await client.post(
         "/ui/login/totp",
-        data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf, "next": "/ui/account"},
+        data={"code": next_code, "csrf_token": csrf, "next": "/ui/account"},
     )
     assert r.status_code == 303
     assert r.headers["location"] == "/ui/account"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
+import pyotp
 import pytest
 from sqlalchemy import select, update
 
@@ -195,3 +197,40 @@ async def test_ended_sessions_and_old_login_attempts_are_purged(
     async with db.sessionmaker() as session:
         assert (await session.scalars(select(WebSession))).all() == []
         assert (await session.scalars(select(LoginAttempt))).all() == []
+
+
+async def test_a_second_factor_code_counts_once(
+    db: Database, settings: Settings, seed: Seed
+) -> None:
+    person = await add_person(db, Role.TRIAGIST, seed.organisations["rap"])
+    user = await _user(db, person.email)
+    secret, active = await user_service.begin_totp_enrolment(db, user.id)
+    assert not active
+    totp = pyotp.TOTP(secret)
+    now = utcnow()
+    assert await user_service.confirm_totp_enrolment(db, user.id, totp.at(now), now=now)
+
+    async def check(code: str, at: datetime) -> bool:
+        session_token = await user_service.start_session(
+            db, user, client_address=None, settings=settings, second_factor_done=False, now=at
+        )
+        async with db.sessionmaker() as session:
+            row = await session.scalar(
+                select(WebSession).where(
+                    WebSession.token_hash == user_service.hash_token(session_token)
+                )
+            )
+        assert row is not None
+        return await user_service.verify_second_factor(
+            db, row.id, code, client_address="10.3.3.3", settings=settings, now=at
+        )
+
+    later = now + timedelta(seconds=30)
+    assert not await check(totp.at(now), now)  # the enrolment's code, replayed
+    assert await check(totp.at(later), later)  # the next step's code
+    assert not await check(totp.at(later), later)  # ... once
+    assert not await check(totp.at(now), later)  # an older code after a newer one
+    # Two logins racing with one fresh code: exactly one passes.
+    fresh = later + timedelta(seconds=30)
+    results = await asyncio.gather(*(check(totp.at(fresh), fresh) for _ in range(2)))
+    assert results.count(True) == 1
