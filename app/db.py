@@ -11,6 +11,7 @@ whose connection breaks mid-way gets a 503 with ``Retry-After`` (``app.errors``)
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -200,7 +201,52 @@ def driver_args(conn: AsyncConnection, stmt: Any, params: dict[str, Any]) -> lis
     return [hit[1], *(params[name] for name in hit[2])]
 
 
-async def driver_connection(conn: AsyncConnection) -> Any:
+class DriverConnection:
+    """The asyncpg connection under a SQLAlchemy connection, for statements sent to it directly.
+
+    SQLAlchemy discards a pooled connection when one of its own calls fails at the connection
+    level; a call made straight on the driver bypasses that. So any failure here other than the
+    server refusing the statement (a ``PostgresError``: the connection is still sound) — a lost
+    socket, a timeout, a cancelled request that left the protocol mid-operation — invalidates
+    the SQLAlchemy connection, and the pool never hands that connection out again.
+    """
+
+    __slots__ = ("_conn", "_driver")
+
+    def __init__(self, conn: AsyncConnection, driver: Any) -> None:
+        self._conn = conn
+        self._driver = driver
+
+    async def _run(self, method: str, *args: Any) -> Any:
+        try:
+            return await getattr(self._driver, method)(*args)
+        except BaseException as exc:
+            await _invalidate_unless_statement_error(self._conn, exc)
+            raise
+
+    async def execute(self, *args: Any) -> Any:
+        return await self._run("execute", *args)
+
+    async def fetch(self, *args: Any) -> Any:
+        return await self._run("fetch", *args)
+
+    async def fetchrow(self, *args: Any) -> Any:
+        return await self._run("fetchrow", *args)
+
+    async def fetchval(self, *args: Any) -> Any:
+        return await self._run("fetchval", *args)
+
+
+async def _invalidate_unless_statement_error(conn: AsyncConnection, exc: BaseException) -> None:
+    import asyncpg
+
+    if isinstance(exc, asyncpg.PostgresError):
+        return
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+
+
+async def driver_connection(conn: AsyncConnection) -> DriverConnection:
     """The asyncpg connection under ``conn``, in ``conn``'s transaction: SQLAlchemy's adapter
     sends BEGIN lazily, before its first statement, so it is sent here when no statement went
     through SQLAlchemy yet (an AUTOCOMMIT connection sends none). SQLAlchemy then commits or
@@ -208,5 +254,9 @@ async def driver_connection(conn: AsyncConnection) -> Any:
     raw = await conn.get_raw_connection()
     adapter: Any = raw.dbapi_connection
     if adapter._transaction is None:
-        await adapter._start_transaction()
-    return raw.driver_connection
+        try:
+            await adapter._start_transaction()
+        except BaseException as exc:
+            await _invalidate_unless_statement_error(conn, exc)
+            raise
+    return DriverConnection(conn, raw.driver_connection)

@@ -168,6 +168,8 @@ def database_unavailable(exc: BaseException) -> bool:
             "closed" in str(seen) or "does not exist" in str(seen)
         ):
             return True  # asyncpg: the connection was closed under the query
+        if type(seen).__name__ == "InternalClientError":
+            return True  # asyncpg: a connection left mid-operation (it is discarded, not reused)
         nested = getattr(seen, "orig", None)
         seen = nested if isinstance(nested, BaseException) else seen.__cause__ or seen.__context__
     return False
@@ -404,9 +406,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     # Database and socket errors inside the app get the request's middleware (request id, metrics);
     # anything else reaches the catch-all at the outermost layer.
     import asyncpg
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+    from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException, SQLAlchemyError
 
-    driver_errors = (asyncpg.PostgresError, asyncpg.InterfaceError)
+    # A statement sent straight to the driver raises the driver's errors, or the dialect's
+    # emulated DB-API error when SQLAlchemy's adapter starts its transaction.
+    driver_errors = (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        EmulatedDBAPIException,
+    )
     for kind in (SQLAlchemyError, DBAPIError, OSError, *driver_errors):
         app.add_exception_handler(kind, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)

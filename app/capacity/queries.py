@@ -18,7 +18,7 @@ from sqlalchemy import BindParameter, TextualSelect, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
-from app.db import UTCDateTime
+from app.db import DriverConnection, UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -189,13 +189,8 @@ async def _driver_fetch(
         _DRIVER_SQL[key] = compiled
     sql, names = compiled
     raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
-    try:
-        return cast(Sequence[Mapping[str, Any]], await driver.fetch(sql, *_args(names, params)))
-    except Exception:
-        if driver.is_closed():  # SQLAlchemy did not see it fail: do not pool it again
-            await conn.invalidate()
-        raise
+    driver = DriverConnection(conn, raw.driver_connection)  # AUTOCOMMIT: no BEGIN to send
+    return cast(Sequence[Mapping[str, Any]], await driver.fetch(sql, *_args(names, params)))
 
 
 def _args(names: tuple[str, ...], params: dict[str, Any]) -> list[Any]:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
+import pytest
 from sqlalchemy import text
 
 from app.db import Database, driver_args, driver_connection
+from app.errors import database_unavailable
 from app.realtime import outbox
 
 _ROW = {
@@ -71,3 +74,38 @@ async def test_driver_statements_commit_and_roll_back_with_the_session(db: Datab
                 await session.rollback()
     assert await _count(db, kept) == 1
     assert await _count(db, dropped) == 0
+
+
+async def test_a_connection_failure_on_the_driver_discards_the_connection(db: Database) -> None:
+    """SQLAlchemy does not see a call made straight on the driver fail, so the driver wrapper
+    invalidates the connection itself: a connection-level failure (here the client refusing a
+    call before it reaches the server) never goes back into the pool; a statement the server
+    refuses leaves a sound connection, which is kept."""
+    if db.dialect == "sqlite":
+        return  # the driver path is PostgreSQL's only
+    async with db.sessionmaker() as session:
+        conn = await session.connection()
+        driver = await driver_connection(conn)
+        with pytest.raises(asyncpg.PostgresError):
+            await driver.fetchval("SELECT 1 / 0")
+        assert not conn.invalidated
+        await session.rollback()
+
+    async with db.sessionmaker() as session:
+        conn = await session.connection()
+        driver = await driver_connection(conn)
+        with pytest.raises(asyncpg.InterfaceError):
+            await driver.fetchval("SELECT $1::int")  # one argument owed, none given
+        assert conn.invalidated
+        await session.rollback()
+    # The pool hands out a working connection afterwards.
+    async with db.sessionmaker() as session:
+        assert (await session.execute(text("SELECT 2"))).scalar() == 2
+
+
+def test_a_connection_left_mid_operation_reads_as_the_database_unavailable() -> None:
+    stuck = asyncpg.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"
+    )
+    assert database_unavailable(stuck)
+    assert not database_unavailable(ValueError("a fault in the code"))
